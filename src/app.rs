@@ -1,0 +1,343 @@
+//! The commands, from parsed command line to exit code.
+//!
+//! This is the edge: settings are resolved here (flag, then environment, then
+//! `.env`, then config, then default), the one [`GitlabClient`] is built here,
+//! and every outcome is mapped to an exit code here: 0 success, 1 something
+//! failed, 2 usage or config error.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use reqwest::Url;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{self, ApiArg, Command, LogFormatArg, Options, Parsed};
+use crate::config::{AgeFrom, ApiMode, Config, ConfigError};
+use crate::gitlab::{ClientBuildError, ClientOptions, GitlabClient, RetryPolicy};
+use crate::logging::{self, LogFormat};
+use crate::pass::{self, PassOptions, PassReport};
+use crate::secret::Secret;
+
+/// Requests in flight when neither flag, env nor config says.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+/// HTTP request timeout when neither flag nor env says.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Why a command stopped, and so its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Bad command line or settings: exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// Bad or unreadable config: exit 2.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The work was attempted and something failed: exit 1.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl AppError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            AppError::Usage(_) | AppError::Config(_) => ExitCode::from(2),
+            AppError::Failed(_) => ExitCode::from(1),
+        }
+    }
+}
+
+impl From<ClientBuildError> for AppError {
+    fn from(err: ClientBuildError) -> Self {
+        AppError::Usage(err.to_string())
+    }
+}
+
+/// Runs the program: parse, set up logging, run the command, exit.
+pub fn main() -> ExitCode {
+    let parsed = match cli::parse() {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = &parsed.cli.options;
+    let level = options
+        .log_level
+        .clone()
+        .or_else(|| std::env::var("RUST_LOG").ok().filter(|s| !s.trim().is_empty()))
+        .unwrap_or_else(|| "info".to_owned());
+    let filter = match logging::filter(&level) {
+        Ok(filter) => filter,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let format = match options.log_format {
+        LogFormatArg::Json => LogFormat::Json,
+        LogFormatArg::Text => LogFormat::Text,
+    };
+    logging::init(format, filter);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dispatch(&parsed)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            err.exit_code()
+        }
+    }
+}
+
+async fn dispatch(parsed: &Parsed) -> Result<ExitCode, AppError> {
+    match parsed.cli.command.clone().unwrap_or(Command::Once) {
+        Command::Once => once(parsed).await,
+        Command::Check { online } => check(parsed, online).await,
+        Command::Demo => crate::demo::run(&parsed.cli.options).await,
+    }
+}
+
+async fn once(parsed: &Parsed) -> Result<ExitCode, AppError> {
+    let options = &parsed.cli.options;
+    let config = load_config(options)?;
+    let connection = resolve_connection(parsed)?;
+    check_api(options, &config)?;
+    let cancel = CancellationToken::new();
+    let client = GitlabClient::new(&client_options(options, &config, connection), cancel.clone())?;
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::warn!(
+                operation = "interrupted",
+                "interrupted: finishing requests in flight, sending no new ones"
+            );
+            stop.cancel();
+        }
+    });
+    let report = pass::run_pass(&client, &config, &pass_options(options, &config)).await;
+    Ok(exit_for(&report))
+}
+
+/// 0 when the pass did everything, 1 otherwise.
+pub fn exit_for(report: &PassReport) -> ExitCode {
+    if report.is_complete() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+async fn check(parsed: &Parsed, online: bool) -> Result<ExitCode, AppError> {
+    let options = &parsed.cli.options;
+    let path = config_path(options)?;
+    let config = Config::load(path)?;
+    check_api(options, &config)?;
+    let enabled = config.enabled_entries().count();
+    println!(
+        "config {}: OK ({} form, {} entries, {} enabled)",
+        path.display(),
+        match config.form {
+            crate::config::ConfigForm::Legacy => "legacy",
+            crate::config::ConfigForm::Full => "full",
+        },
+        config.entries.len(),
+        enabled
+    );
+    for entry in &config.entries {
+        println!("  {}: {}", entry.name, entry.summary());
+    }
+    if !online {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let connection = resolve_connection(parsed)?;
+    let base = connection.base_url.clone();
+    let client = GitlabClient::new(&client_options(options, &config, connection), CancellationToken::new())?;
+    let mut failures = 0;
+    match client.version().await {
+        Ok(version) => println!("GitLab {base}: reachable, version {}", version.version),
+        Err(err) => {
+            println!("GitLab {base}: FAILED: {}", err.explain());
+            return Err(AppError::Failed("GitLab is not usable with these settings".to_owned()));
+        }
+    }
+    for entry in config.enabled_entries() {
+        match client.repositories(entry.kind, &entry.target).await {
+            Ok(repositories) => {
+                let matched = repositories
+                    .iter()
+                    .filter(|r| entry.repository_regex.as_ref().is_none_or(|re| re.is_match(&r.path)))
+                    .count();
+                println!(
+                    "  {}: OK, {} container repositories ({matched} to clean)",
+                    entry.name,
+                    repositories.len()
+                );
+            }
+            Err(err) => {
+                failures += 1;
+                println!("  {}: FAILED: {}", entry.name, err.explain());
+            }
+        }
+    }
+    if failures > 0 {
+        return Err(AppError::Failed(format!(
+            "{failures} of {enabled} entries cannot be read"
+        )));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where GitLab is and who we are there.
+pub struct Connection {
+    /// GitLab's base URL.
+    pub base_url: Url,
+    /// The token.
+    pub token: Secret,
+}
+
+fn config_path(options: &Options) -> Result<&Path, AppError> {
+    options
+        .config
+        .as_deref()
+        .ok_or_else(|| AppError::Usage("no config file given: set --config or REPOSITORY_CONFIG_PATH".to_owned()))
+}
+
+fn load_config(options: &Options) -> Result<Config, AppError> {
+    Ok(Config::load(config_path(options)?)?)
+}
+
+fn resolve_connection(parsed: &Parsed) -> Result<Connection, AppError> {
+    let options = &parsed.cli.options;
+    let url_text = options
+        .url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+        .ok_or_else(|| AppError::Usage("no GitLab URL given: set --url or GITLAB_URL".to_owned()))?;
+    let base_url = parse_base_url(url_text)?;
+    let use_file = match (parsed.token_source, parsed.token_file_source) {
+        (Some(token), Some(file)) => file > token,
+        (None, Some(_)) => true,
+        _ => false,
+    };
+    let token = if use_file {
+        let path = options.token_file.as_deref().expect("a source implies a value");
+        read_token_file(path)?
+    } else {
+        options.token.clone().unwrap_or_default()
+    };
+    let token = token.trim_end_matches(['\n', '\r']).to_owned();
+    if token.trim().is_empty() {
+        return Err(AppError::Usage(
+            "no GitLab token given: set --token, GITLAB_TOKEN, --token-file or GITLAB_TOKEN_FILE".to_owned(),
+        ));
+    }
+    Ok(Connection {
+        base_url,
+        token: Secret::new(token),
+    })
+}
+
+fn parse_base_url(text: &str) -> Result<Url, AppError> {
+    let url: Url = text
+        .trim()
+        .parse()
+        .map_err(|err| AppError::Usage(format!("--url {text:?} is not a URL: {err}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(AppError::Usage(format!(
+            "--url {text:?} must be an http:// or https:// URL with a host"
+        )));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(AppError::Usage(
+            "--url must not hold credentials; give the token with --token".to_owned(),
+        ));
+    }
+    let loopback = url
+        .host_str()
+        .is_some_and(|h| h == "localhost" || h.starts_with("127.") || h == "[::1]");
+    if url.scheme() == "http" && !loopback {
+        tracing::warn!(url = %url, "GitLab URL is plain http: the token travels unencrypted");
+    }
+    Ok(url)
+}
+
+fn read_token_file(path: &Path) -> Result<String, AppError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| AppError::Usage(format!("--token-file {}: {err}", path.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o004 != 0
+        {
+            tracing::warn!(
+                path = %path.display(),
+                "the token file is readable by every user; chmod 600 it (or use a systemd credential)"
+            );
+        }
+    }
+    Ok(text)
+}
+
+pub(crate) fn check_api(options: &Options, config: &Config) -> Result<ApiMode, AppError> {
+    let api = match options.api {
+        Some(ApiArg::Rest) => ApiMode::Rest,
+        Some(ApiArg::Graphql) => ApiMode::Graphql,
+        Some(ApiArg::Auto) => ApiMode::Auto,
+        None => config.api.unwrap_or(ApiMode::Auto),
+    };
+    if api == ApiMode::Graphql {
+        return Err(AppError::Usage(
+            "api \"graphql\" is not available in this version; use \"rest\" or \"auto\" (auto uses REST)".to_owned(),
+        ));
+    }
+    if let Some(entry) = config.entries.iter().find(|e| e.age_from == AgeFrom::Published) {
+        return Err(AppError::Usage(format!(
+            "{}.age_from: \"published\" needs the GraphQL API, which this version does not have; use \"created\"",
+            entry.json_path
+        )));
+    }
+    Ok(api)
+}
+
+fn concurrency(options: &Options, config: &Config) -> usize {
+    options
+        .concurrency
+        .map(usize::from)
+        .or(config.concurrency)
+        .unwrap_or(DEFAULT_CONCURRENCY)
+}
+
+/// The client settings from options, config and connection.
+pub fn client_options(options: &Options, config: &Config, connection: Connection) -> ClientOptions {
+    let mut retry = RetryPolicy::default();
+    if let Some(ms) = options.retry_base_ms {
+        retry.base_delay = Duration::from_millis(ms);
+    }
+    ClientOptions {
+        base_url: connection.base_url,
+        token: connection.token,
+        timeout: options.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        concurrency: concurrency(options, config),
+        ca_bundle: options.ssl_path.clone(),
+        insecure: options.insecure,
+        retry,
+    }
+}
+
+/// The pass settings from options and config.
+pub fn pass_options(options: &Options, config: &Config) -> PassOptions {
+    PassOptions {
+        dry_run: options.dry_run,
+        concurrency: concurrency(options, config),
+        insecure: options.insecure,
+    }
+}

@@ -1,0 +1,266 @@
+//! The command line: commands, flags, their environment variables, and how
+//! they combine with `.env` and the config file.
+//!
+//! Precedence: flag > environment > `.env` > config file > default. `.env` is
+//! loaded into the environment before parsing and never overrides a variable
+//! that is already set, so clap's `env` fallback covers the first three.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::BoolishValueParser;
+use clap::parser::ValueSource;
+use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+/// Deletes old container image tags from GitLab registries.
+#[derive(Debug, Parser)]
+#[command(
+    name = "gitlab-registry-cleaner",
+    version,
+    about = "Deletes old container image tags from GitLab registries, once or on a schedule",
+    after_help = "Every option can also be set by its environment variable or in a .env file in the working \
+                  directory. Exit codes: 0 success, 1 something failed, 2 usage or config error."
+)]
+pub struct Cli {
+    /// What to do (default: once).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub options: Options,
+}
+
+/// The commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run one cleanup pass and exit (the default when no command is given).
+    Once,
+    /// Validate the config and exit; with --online also reach GitLab.
+    Check {
+        /// Also call GitLab: its version, and each entry's repository list.
+        #[arg(long)]
+        online: bool,
+    },
+    /// Run against a built-in simulated GitLab on loopback: a dry run, a real pass, then what is left.
+    Demo,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    /// One JSON object per line (journald, Kibana).
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+/// Which GitLab API to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApiArg {
+    /// REST API v4.
+    Rest,
+    /// GraphQL API.
+    Graphql,
+    /// Choose automatically.
+    Auto,
+}
+
+/// Options of every command.
+#[derive(Debug, Clone, Args)]
+pub struct Options {
+    /// GitLab access token (scope api to delete; read_api for dry runs and check --online).
+    #[arg(short = 't', long, env = "GITLAB_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// File holding the token (systemd credentials); a trailing newline is ignored.
+    #[arg(long, env = "GITLAB_TOKEN_FILE", global = true, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+
+    /// GitLab base URL, e.g. https://gitlab.example.com.
+    #[arg(short = 'u', long, env = "GITLAB_URL", global = true)]
+    pub url: Option<String>,
+
+    /// Path of the JSON config.
+    #[arg(
+        short = 'c',
+        long,
+        env = "REPOSITORY_CONFIG_PATH",
+        global = true,
+        value_name = "PATH"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Decide and log, but send no DELETE at all.
+    #[arg(short = 'd', long, env = "DRY_RUN", global = true, action = ArgAction::SetTrue,
+          value_parser = BoolishValueParser::new())]
+    pub dry_run: bool,
+
+    /// PEM file of CA certificates to trust in addition to the system roots.
+    #[arg(long, env = "SSL_PATH", global = true, value_name = "PATH")]
+    pub ssl_path: Option<PathBuf>,
+
+    /// Seconds per HTTP request [default: 20].
+    #[arg(long, env = "TIMEOUT", global = true, value_parser = parse_seconds, value_name = "SECONDS")]
+    pub timeout: Option<Duration>,
+
+    /// Most HTTP requests in flight at once, whole process [default: 8, or the config's].
+    #[arg(long, env = "CONCURRENCY", global = true,
+          value_parser = clap::value_parser!(u16).range(1..=crate::config::MAX_CONCURRENCY as i64))]
+    pub concurrency: Option<u16>,
+
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", global = true, value_enum, default_value_t = LogFormatArg::Json)]
+    pub log_format: LogFormatArg,
+
+    /// error, warn, info, debug or trace; RUST_LOG syntax accepted [default: info, or RUST_LOG].
+    #[arg(long, env = "LOG_LEVEL", global = true)]
+    pub log_level: Option<String>,
+
+    /// Do not verify GitLab's TLS certificate (warned at every pass).
+    #[arg(long, env = "INSECURE", global = true, action = ArgAction::SetTrue,
+          value_parser = BoolishValueParser::new())]
+    pub insecure: bool,
+
+    /// rest, graphql or auto [default: the config's, else auto].
+    #[arg(long, env = "GITLAB_API", global = true, value_enum)]
+    pub api: Option<ApiArg>,
+
+    /// First retry delay in milliseconds, doubled per attempt (for tests and benchmarks).
+    #[arg(long, env = "RETRY_BASE_MS", global = true, hide = true)]
+    pub retry_base_ms: Option<u64>,
+}
+
+/// Where the token came from, for precedence between `--token` and `--token-file`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Source {
+    /// Environment (or `.env`).
+    Environment,
+    /// The command line.
+    Flag,
+}
+
+/// The parsed command line, with where the token options came from.
+#[derive(Debug)]
+pub struct Parsed {
+    /// Command and options.
+    pub cli: Cli,
+    /// Source of `--token`, if given.
+    pub token_source: Option<Source>,
+    /// Source of `--token-file`, if given.
+    pub token_file_source: Option<Source>,
+}
+
+/// Loads `.env` from the working directory (never overriding what is set),
+/// then parses the command line. clap's errors exit 2 themselves.
+pub fn parse() -> Result<Parsed, String> {
+    load_dotenv()?;
+    let matches = Cli::command().get_matches();
+    from_matches(&matches).map_err(|err| err.to_string())
+}
+
+fn load_dotenv() -> Result<(), String> {
+    match dotenvy::from_path(".env") {
+        Ok(()) => Ok(()),
+        Err(dotenvy::Error::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(format!(".env in the working directory: {err}")),
+    }
+}
+
+fn from_matches(matches: &ArgMatches) -> Result<Parsed, clap::Error> {
+    let cli = Cli::from_arg_matches(matches)?;
+    // Global args are recorded on the subcommand's matches when given after it.
+    let source = |id: &str| {
+        let sub = matches.subcommand().map(|(_, m)| m);
+        [sub, Some(matches)]
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.value_source(id))
+            .map(|s| match s {
+                ValueSource::CommandLine => Source::Flag,
+                _ => Source::Environment,
+            })
+            .max()
+    };
+    Ok(Parsed {
+        token_source: source("token"),
+        token_file_source: source("token_file"),
+        cli,
+    })
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
+        return Err("must be more than 0 and at most 3600 seconds".to_owned());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_args(args: &[&str]) -> Result<Parsed, clap::Error> {
+        let matches = Cli::command().try_get_matches_from(args)?;
+        from_matches(&matches)
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn python_tool_flags_are_accepted() {
+        let p = parse_args(&[
+            "x",
+            "-t",
+            "tok",
+            "-u",
+            "https://g",
+            "-c",
+            "c.json",
+            "-d",
+            "--ssl-path",
+            "ca.pem",
+            "--timeout",
+            "20",
+        ])
+        .unwrap();
+        assert!(p.cli.command.is_none());
+        assert_eq!(p.cli.options.token.as_deref(), Some("tok"));
+        assert_eq!(p.token_source, Some(Source::Flag));
+        assert!(p.cli.options.dry_run);
+        assert_eq!(p.cli.options.timeout, Some(Duration::from_secs(20)));
+    }
+
+    #[test]
+    fn options_after_the_command() {
+        let p = parse_args(&["x", "check", "--online", "-c", "c.json"]).unwrap();
+        assert!(matches!(p.cli.command, Some(Command::Check { online: true })));
+        assert_eq!(p.cli.options.config, Some(PathBuf::from("c.json")));
+        let p = parse_args(&["x", "once", "--token", "a"]).unwrap();
+        assert_eq!(p.token_source, Some(Source::Flag));
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        assert!(parse_args(&["x", "--timeout", "0"]).is_err());
+        assert!(parse_args(&["x", "--timeout", "soon"]).is_err());
+        assert!(parse_args(&["x", "--concurrency", "0"]).is_err());
+        assert!(parse_args(&["x", "--log-format", "xml"]).is_err());
+        assert!(parse_args(&["x", "--api", "soap"]).is_err());
+        assert!(parse_args(&["x", "frobnicate"]).is_err());
+        assert_eq!(parse_args(&["x", "--bogus"]).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn fractional_timeouts() {
+        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("NaN").is_err());
+    }
+}

@@ -1,0 +1,127 @@
+//! `demo`: the cleaner against a simulated GitLab on loopback.
+//!
+//! It starts the test suite's fake GitLab in-process, seeded with the
+//! article's example (three projects whose tags are minutes, an hour and a
+//! day old), and runs the article's config against it: a dry run, a real
+//! pass, then a listing of what is left. No token and no network beyond
+//! loopback are needed.
+
+use std::process::ExitCode;
+
+use jiff::Timestamp;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{AppError, Connection, client_options, pass_options};
+use crate::cli::Options;
+use crate::config::Config;
+use crate::gitlab::GitlabClient;
+use crate::pass;
+use crate::policy::TagDate;
+use crate::secret::Secret;
+
+/// The article's config: keep 2 days in repo_1, 50 minutes in repo_2, 2 minutes in repo_3.
+pub fn demo_config() -> serde_json::Value {
+    json!({
+        "repo_1": {"id": 1, "delete_older_than": {"days": 2}},
+        "repo_2": {"id": 2, "delete_older_than": {"minutes": 50}},
+        "repo_3": {"id": 3, "delete_older_than": {"minutes": 2}}
+    })
+}
+
+/// Runs the demo.
+pub async fn run(options: &Options) -> Result<ExitCode, AppError> {
+    let seed = fake_gitlab::demo_seed();
+    let token = seed.token.clone();
+    let fake = fake_gitlab::FakeGitlab::start(seed)
+        .map_err(|err| AppError::Failed(format!("cannot start the simulated GitLab on loopback: {err}")))?;
+    let config_json = demo_config();
+    let config = Config::from_value(&config_json).map_err(|p| AppError::Failed(format!("demo config: {p}")))?;
+    let connection = Connection {
+        base_url: fake
+            .url()
+            .parse()
+            .map_err(|err| AppError::Failed(format!("fake GitLab URL: {err}")))?,
+        token: Secret::new(token),
+    };
+    let mut options = options.clone();
+    options.ssl_path = None;
+    options.insecure = false;
+    let client = GitlabClient::new(&client_options(&options, &config, connection), CancellationToken::new())?;
+
+    banner(&format!(
+        "A simulated GitLab runs on {}. The config (the article's, legacy form):\n{}",
+        fake.url(),
+        serde_json::to_string_pretty(&config_json).unwrap_or_default()
+    ));
+    print_inventory(&client, &config, "What the registry holds now").await;
+
+    banner("1. A dry run (--dry-run): decides and logs `dry_run` for each tag that would go; deletes nothing");
+    options.dry_run = true;
+    let dry = pass::run_pass(&client, &config, &pass_options(&options, &config)).await;
+
+    banner("2. A real pass: deletes the same tags (`deleted`)");
+    options.dry_run = false;
+    let real = pass::run_pass(&client, &config, &pass_options(&options, &config)).await;
+
+    print_inventory(&client, &config, "3. What is left").await;
+    let stats = fake.stats();
+    banner(&format!(
+        "The simulated GitLab answered {} requests ({} DELETE). Next: `gitlab-registry-cleaner check -c config.json` \
+         and a `--dry-run` against your GitLab (see the README).",
+        stats.total,
+        stats.deletes()
+    ));
+    Ok(if dry.is_complete() && real.is_complete() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn banner(text: &str) {
+    println!("\n=== {text}");
+}
+
+async fn print_inventory(client: &GitlabClient, config: &Config, title: &str) {
+    banner(title);
+    let now = Timestamp::now();
+    for entry in config.enabled_entries() {
+        let Ok(repositories) = client.repositories(entry.kind, &entry.target).await else {
+            println!("  {}: (cannot list)", entry.name);
+            continue;
+        };
+        for repository in repositories {
+            let names = client
+                .tag_names(repository.project_id, repository.id)
+                .await
+                .unwrap_or_default();
+            let mut tags = Vec::new();
+            for name in &names {
+                let age = match client.tag_details(repository.project_id, repository.id, name).await {
+                    Ok(Some(details)) => match TagDate::parse(details.created_at_str()).usable() {
+                        Some(created) => describe_age(now.duration_since(created)),
+                        None => "undated".to_owned(),
+                    },
+                    _ => "?".to_owned(),
+                };
+                tags.push(format!("{name} ({age})"));
+            }
+            let listed = if tags.is_empty() {
+                "(no tags)".to_owned()
+            } else {
+                tags.join(", ")
+            };
+            println!("  {:<8} {:<40} {listed}", entry.name, repository.path);
+        }
+    }
+}
+
+fn describe_age(age: jiff::SignedDuration) -> String {
+    let minutes = age.as_secs() / 60;
+    match minutes {
+        m if m < 120 => format!("{m} min"),
+        m if m < 48 * 60 => format!("{} h", m / 60),
+        m => format!("{} d", m / (24 * 60)),
+    }
+}

@@ -1,0 +1,72 @@
+//! # gitlab-registry-cleaner
+//!
+//! Deletes old container image tags from GitLab container registries, by the
+//! rules of a JSON config, through GitLab's REST API — once (`once`), or on a
+//! schedule as a daemon. It succeeds the Python `gitlab-registry-async-cleaner`
+//! and accepts its config file and flags unchanged.
+//!
+//! ## Bird's-eye view
+//!
+//! ```text
+//!  argv/env/.env ──► cli ──► app ──► config::Config::load ──► validated Config
+//!                                │
+//!                                ├─► gitlab::GitlabClient (one reqwest client, one request funnel)
+//!                                │
+//!                                └─► pass::run_pass ──► per entry: list repositories
+//!                                        │              per repository: list ALL tag names,
+//!                                        │              details of candidates, policy::decide
+//!                                        │              per entry: max_deletions fuse
+//!                                        └──────────────► DELETE (or dry_run log)
+//! ```
+//!
+//! ## Codemap
+//!
+//! - `main.rs` — calls [`app::main`]; nothing else.
+//! - [`app`] — the edge: resolves settings (flag > env > `.env` > config >
+//!   default), builds the client, runs a command, maps outcomes to exit
+//!   codes 0/1/2. The only place that prints to stderr.
+//! - [`cli`] — clap definitions of commands, flags and environment variables.
+//! - [`config`] — the JSON config, both forms, validated into domain types;
+//!   errors name the JSON path. [`duration`] reads `delete_older_than`.
+//! - [`policy`] — the pure function that decides which tags go.
+//! - [`gitlab`] — the REST client: pagination, retries, error mapping. The
+//!   only module that knows GitLab's wire format.
+//! - [`pass`] — one cleanup pass: orchestration, bounded concurrency, logging
+//!   of every decision.
+//! - [`logging`] — JSON-lines or text output through `tracing`.
+//! - [`demo`] — the `demo` command, against the fake GitLab of `tests/fake-gitlab`.
+//! - [`secret`] — the token type whose `Debug` is masked.
+//!
+//! ## Invariants
+//!
+//! - **Only `policy::decide` chooses deletions**, and only for a tag with a
+//!   usable date older than the limit that no keep rule protects. Every other
+//!   path — an error, an odd date, a tripped fuse, a dry run — keeps the tag.
+//! - **All tags of a repository are listed before any of them is deleted.**
+//!   Deleting while paging by offset would shift pages and skip tags.
+//! - **One HTTP client and one request funnel.** Every request holds one
+//!   permit of the process-wide limit (`--concurrency`) while in flight, and
+//!   none while backing off; work is driven by bounded streams, not a task
+//!   per tag.
+//! - **The token goes only to the configured GitLab** (no redirects; a
+//!   `Link` to another host is refused) and never into any log or message:
+//!   it lives in a [`secret::Secret`] whose `Debug` is masked, and its header
+//!   is marked sensitive.
+//! - **A failure is local.** A tag, repository or entry that fails is logged
+//!   and counted; the pass goes on and its exit code says it was incomplete.
+//! - Only [`config`] and [`gitlab`] know JSON shapes; everything else works on
+//!   validated domain types.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod duration;
+pub mod gitlab;
+pub mod logging;
+pub mod pass;
+pub mod policy;
+pub mod secret;

@@ -1,0 +1,231 @@
+//! Log output: JSON lines for journald and Kibana, or text for people.
+//!
+//! A JSON line is `{"timestamp", "level", "target", "message", …fields}` with
+//! every event field at the top level, never nested. The formatter is our
+//! own (a few lines) so that the key order is fixed and an event field can
+//! never duplicate one of the four fixed keys.
+
+use std::fmt::{self, Write as _};
+use std::io::IsTerminal;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// The shape of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+/// The log level or filter did not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid log level {text:?}: {reason} (use error, warn, info, debug, trace, or RUST_LOG syntax)")]
+pub struct LogLevelError {
+    text: String,
+    reason: String,
+}
+
+/// Builds the filter from `--log-level` / `LOG_LEVEL` / `RUST_LOG`. A bare
+/// level applies to this program; libraries stay at `warn` or quieter, so
+/// `trace` shows every request of ours without the HTTP stack's internals.
+pub fn filter(level: &str) -> Result<EnvFilter, LogLevelError> {
+    let level = level.trim();
+    let bare = ["off", "error", "warn", "info", "debug", "trace"];
+    let directives = match bare.iter().position(|b| b.eq_ignore_ascii_case(level)) {
+        Some(index) => {
+            let ours = bare[index];
+            let theirs = bare[index.min(2)];
+            format!("{theirs},gitlab_registry_cleaner={ours},fake_gitlab={ours}")
+        }
+        None => level.to_owned(),
+    };
+    EnvFilter::builder().parse(&directives).map_err(|err| LogLevelError {
+        text: level.to_owned(),
+        reason: err.to_string(),
+    })
+}
+
+/// Installs the global subscriber writing to stdout.
+pub fn init(format: LogFormat, filter: EnvFilter) {
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
+    let _ = match format {
+        LogFormat::Json => builder.event_format(JsonLines).try_init(),
+        LogFormat::Text => builder.with_ansi(std::io::stdout().is_terminal()).try_init(),
+    };
+}
+
+/// The JSON line formatter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonLines;
+
+impl<S, N> FormatEvent<S, N> for JsonLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+        let meta = event.metadata();
+        let mut line = String::with_capacity(256);
+        line.push_str("{\"timestamp\":\"");
+        let _ = write!(line, "{:.6}", jiff::Timestamp::now());
+        line.push_str("\",\"level\":\"");
+        line.push_str(meta.level().as_str());
+        line.push_str("\",\"target\":");
+        push_json_str(&mut line, meta.target());
+        let mut fields = JsonFields::default();
+        event.record(&mut fields);
+        line.push_str(",\"message\":");
+        push_json_str(&mut line, &fields.message);
+        line.push_str(&fields.rest);
+        line.push('}');
+        writeln!(writer, "{line}")
+    }
+}
+
+/// Collects an event's fields as `,"name":value` pairs.
+#[derive(Default)]
+struct JsonFields {
+    message: String,
+    rest: String,
+}
+
+impl JsonFields {
+    fn key(&mut self, field: &Field) {
+        self.rest.push(',');
+        let name = field.name();
+        // A field named like a fixed key would make a duplicate JSON key.
+        if matches!(name, "timestamp" | "level" | "target") {
+            push_json_str(&mut self.rest, &format!("field_{name}"));
+        } else {
+            push_json_str(&mut self.rest, name);
+        }
+        self.rest.push(':');
+    }
+}
+
+impl Visit for JsonFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            value.clone_into(&mut self.message);
+            return;
+        }
+        self.key(field);
+        push_json_str(&mut self.rest, value);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let text = format!("{value:?}");
+        if field.name() == "message" {
+            self.message = text;
+            return;
+        }
+        self.key(field);
+        push_json_str(&mut self.rest, &text);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.key(field);
+        let _ = write!(self.rest, "{value}");
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.key(field);
+        let _ = write!(self.rest, "{value}");
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.key(field);
+        self.rest.push_str(if value { "true" } else { "false" });
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.key(field);
+        if value.is_finite() {
+            let _ = write!(self.rest, "{value}");
+        } else {
+            push_json_str(&mut self.rest, &value.to_string());
+        }
+    }
+}
+
+fn push_json_str(out: &mut String, text: &str) {
+    // serde_json's escaping; writing to a String cannot fail.
+    out.push_str(&serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn json_lines_are_flat_and_ordered() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .event_format(JsonLines)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(
+                operation = "deleted",
+                tag_name = "v1",
+                count = 3u64,
+                ok = true,
+                level = "x",
+                "deleted \"tag\""
+            );
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let line = text.lines().next().unwrap();
+        assert!(line.starts_with("{\"timestamp\":\""), "{line}");
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(value["level"], "INFO");
+        assert_eq!(value["message"], "deleted \"tag\"");
+        assert_eq!(value["operation"], "deleted");
+        assert_eq!(value["count"], 3);
+        assert_eq!(value["ok"], true);
+        assert_eq!(value["field_level"], "x");
+        let keys: Vec<&str> = [
+            "\"timestamp\"",
+            "\"level\"",
+            "\"target\"",
+            "\"message\"",
+            "\"operation\"",
+        ]
+        .into_iter()
+        .collect();
+        let positions: Vec<usize> = keys.iter().map(|k| line.find(k).unwrap()).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{line}");
+        assert!(value["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn log_levels() {
+        assert!(filter("info").is_ok());
+        assert!(filter("TRACE").is_ok());
+        assert!(filter("warn,gitlab_registry_cleaner=debug").is_ok());
+        assert!(filter("loud=").is_err() || filter("=[").is_err());
+    }
+}

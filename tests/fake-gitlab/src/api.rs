@@ -1,0 +1,597 @@
+//! Routing and the GitLab API handlers. Everything here is synchronous and
+//! holds the registry lock only while one answer is built.
+
+use bytes::Bytes;
+use hyper::Method;
+use serde::Serialize;
+
+use crate::Route;
+use crate::state::{RepoState, Shared, TagState, digest_for, revision_for};
+
+/// The answer to one request, before it becomes a hyper response.
+pub(crate) struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Bytes,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+pub(crate) const JSON: &str = "application/json";
+
+impl Reply {
+    pub fn json(status: u16, body: impl Into<Bytes>) -> Reply {
+        Reply {
+            status,
+            content_type: JSON,
+            body: body.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn message(status: u16, message: &str) -> Reply {
+        Reply::json(status, serde_json::json!({ "message": message }).to_string())
+    }
+
+    fn error(status: u16, error: &str) -> Reply {
+        Reply::json(status, serde_json::json!({ "error": error }).to_string())
+    }
+
+    fn serialize<T: Serialize + ?Sized>(value: &T) -> Reply {
+        // Serializing our own plain structs cannot fail.
+        Reply::json(200, serde_json::to_vec(value).unwrap_or_default())
+    }
+}
+
+/// What a request asks for, with its decoded path parameters.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    Version,
+    ProjectRepos { id: String },
+    GroupRepos { id: String },
+    Tags { id: String, rid: String },
+    TagDetail { id: String, rid: String, name: String },
+    DeleteTag { id: String, rid: String, name: String },
+    MethodNotAllowed,
+    NotFound,
+}
+
+/// Matches the raw path: split on `/`, then each segment percent-decoded,
+/// so an encoded `%2F` stays inside its segment.
+pub(crate) fn classify(method: &Method, raw_path: &str) -> (Route, Target) {
+    let Some(rest) = raw_path.strip_prefix("/api/v4/") else {
+        return (Route::Unknown, Target::NotFound);
+    };
+    let raw: Vec<&str> = rest.split('/').collect();
+    if raw.iter().any(|s| s.is_empty()) {
+        return (Route::Unknown, Target::NotFound);
+    }
+    let seg: Vec<String> = raw.iter().map(|s| percent_decode(s, false)).collect();
+    let s: Vec<&str> = seg.iter().map(String::as_str).collect();
+    let get = method == Method::GET;
+    let (route, target) = match s.as_slice() {
+        ["version"] if get => (Route::Version, Target::Version),
+        ["version"] => return (Route::Unknown, Target::MethodNotAllowed),
+        ["projects", id, "registry", "repositories"] => {
+            if !get {
+                return (Route::Unknown, Target::MethodNotAllowed);
+            }
+            (Route::ProjectRepositories, Target::ProjectRepos { id: id.to_string() })
+        }
+        ["groups", id, "registry", "repositories"] => {
+            if !get {
+                return (Route::Unknown, Target::MethodNotAllowed);
+            }
+            (Route::GroupRepositories, Target::GroupRepos { id: id.to_string() })
+        }
+        ["projects", id, "registry", "repositories", rid, "tags"] => {
+            if !get {
+                return (Route::Unknown, Target::MethodNotAllowed);
+            }
+            (
+                Route::Tags,
+                Target::Tags {
+                    id: id.to_string(),
+                    rid: rid.to_string(),
+                },
+            )
+        }
+        ["projects", id, "registry", "repositories", rid, "tags", name] => {
+            let (id, rid, name) = (id.to_string(), rid.to_string(), name.to_string());
+            if get {
+                (Route::TagDetail, Target::TagDetail { id, rid, name })
+            } else if method == Method::DELETE {
+                (Route::DeleteTag, Target::DeleteTag { id, rid, name })
+            } else {
+                return (Route::Unknown, Target::MethodNotAllowed);
+            }
+        }
+        _ => (Route::Unknown, Target::NotFound),
+    };
+    (route, target)
+}
+
+/// The parts of a request the handlers need.
+pub(crate) struct Ctx<'a> {
+    /// Raw (still percent-encoded) path, for Link URLs.
+    pub raw_path: &'a str,
+    /// Decoded query parameters; a repeated key keeps its last value (Rack).
+    pub query: Vec<(String, String)>,
+    /// The `Host` header (host:port), for Link URLs.
+    pub host: &'a str,
+    pub token: Option<&'a str>,
+}
+
+impl Ctx<'_> {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+pub(crate) fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (percent_decode(k, true), percent_decode(v, true));
+        out.retain(|(ek, _)| *ek != k);
+        out.push((k, v));
+    }
+    out
+}
+
+/// Decodes `%XX` escapes (and `+` as space in queries); invalid escapes
+/// are kept literally.
+pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => match (hex_val(b[i + 1]), hex_val(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if plus_is_space => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Ruby's `CGI.escape`, used by `Hash#to_query`.
+fn cgi_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+enum Scope {
+    Api,
+    ReadApi,
+}
+
+/// Answers a request that reached GitLab (no fault in the way).
+pub(crate) fn execute(shared: &Shared, target: &Target, ctx: &Ctx<'_>) -> Reply {
+    match target {
+        Target::NotFound => return Reply::error(404, "404 Not Found"),
+        Target::MethodNotAllowed => return Reply::message(405, "405 Method Not Allowed"),
+        _ => {}
+    }
+    let scope = match ctx.token {
+        Some(t) if !t.is_empty() && t == shared.token => Scope::Api,
+        Some(t) if !t.is_empty() && shared.read_only_token.as_deref() == Some(t) => Scope::ReadApi,
+        _ => return Reply::message(401, "401 Unauthorized"),
+    };
+    if matches!(target, Target::DeleteTag { .. }) && matches!(scope, Scope::ReadApi) {
+        return Reply::json(
+            403,
+            r#"{"error":"insufficient_scope","error_description":"The request requires higher privileges than provided by the access token.","scope":"api"}"#,
+        );
+    }
+    match target {
+        Target::Version => Reply::json(200, r#"{"version":"17.5.0-ee","revision":"abc123"}"#),
+        Target::ProjectRepos { id } => project_repositories(shared, ctx, id),
+        Target::GroupRepos { id } => group_repositories(shared, ctx, id),
+        Target::Tags { id, rid } => tags(shared, ctx, id, rid),
+        Target::TagDetail { id, rid, name } => tag_detail(shared, id, rid, name),
+        Target::DeleteTag { id, rid, name } => delete_tag(shared, id, rid, name),
+        Target::MethodNotAllowed | Target::NotFound => unreachable!("handled above"),
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Pagination {
+    page: u64,
+    per_page: u64,
+}
+
+impl Pagination {
+    fn offset(self) -> usize {
+        usize::try_from((self.page - 1).saturating_mul(self.per_page)).unwrap_or(usize::MAX)
+    }
+
+    fn limit(self) -> usize {
+        self.per_page as usize
+    }
+}
+
+/// Grape's `Integer` coercion followed by Kaminari's handling: a page below
+/// 1 is page 1, `per_page` is clamped to 1..=100.
+fn int_param(ctx: &Ctx<'_>, name: &str, default: i64, errors: &mut Vec<String>) -> i64 {
+    match ctx.param(name) {
+        None | Some("") => default,
+        Some(v) => v.parse::<i64>().unwrap_or_else(|_| {
+            errors.push(format!("{name} is invalid"));
+            default
+        }),
+    }
+}
+
+fn bool_param(ctx: &Ctx<'_>, name: &str, errors: &mut Vec<String>) -> bool {
+    match ctx.param(name).map(str::to_ascii_lowercase).as_deref() {
+        None | Some("") => false,
+        Some("1" | "true" | "t" | "yes" | "y" | "on") => true,
+        Some("0" | "false" | "f" | "no" | "n" | "off") => false,
+        Some(_) => {
+            errors.push(format!("{name} is invalid"));
+            false
+        }
+    }
+}
+
+fn pagination(ctx: &Ctx<'_>, errors: &mut Vec<String>) -> Pagination {
+    let page = int_param(ctx, "page", 1, errors);
+    let per_page = int_param(ctx, "per_page", 20, errors);
+    Pagination {
+        page: page.max(1) as u64,
+        per_page: per_page.clamp(1, 100) as u64,
+    }
+}
+
+/// Grape's validation error: all messages joined, 400.
+fn validation(errors: Vec<String>) -> Result<(), Reply> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Reply::error(400, &errors.join(", ")))
+    }
+}
+
+/// GitLab's offset pagination headers (Kaminari semantics).
+fn paginate(reply: &mut Reply, ctx: &Ctx<'_>, p: Pagination, total: u64) {
+    let pages = total.div_ceil(p.per_page);
+    let next = (p.page < pages).then_some(p.page + 1);
+    let prev = (p.page > 1 && p.page <= pages).then(|| p.page - 1);
+    let last = pages.max(1);
+    let base = format!("http://{}{}", ctx.host, ctx.raw_path);
+    let href = |page: u64| {
+        let mut parts: Vec<String> = ctx
+            .query
+            .iter()
+            .filter(|(k, _)| k != "page" && k != "per_page")
+            .map(|(k, v)| format!("{}={}", cgi_escape(k), cgi_escape(v)))
+            .collect();
+        parts.push(format!("page={page}"));
+        parts.push(format!("per_page={}", p.per_page));
+        parts.sort();
+        format!("{base}?{}", parts.join("&"))
+    };
+    let mut links = Vec::with_capacity(4);
+    if let Some(n) = prev {
+        links.push(format!("<{}>; rel=\"prev\"", href(n)));
+    }
+    if let Some(n) = next {
+        links.push(format!("<{}>; rel=\"next\"", href(n)));
+    }
+    links.push(format!("<{}>; rel=\"first\"", href(1)));
+    links.push(format!("<{}>; rel=\"last\"", href(last)));
+    let opt = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
+    reply.headers.extend([
+        ("x-per-page", p.per_page.to_string()),
+        ("x-page", p.page.to_string()),
+        ("x-next-page", opt(next)),
+        ("x-prev-page", opt(prev)),
+        ("link", links.join(", ")),
+        ("x-total", total.to_string()),
+        ("x-total-pages", last.to_string()),
+    ]);
+}
+
+#[derive(Serialize)]
+struct RepoEntity<'a> {
+    id: u64,
+    name: &'a str,
+    path: &'a str,
+    project_id: u64,
+    location: &'a str,
+    created_at: &'a str,
+    cleanup_policy_started_at: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tags_count: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tags: Option<Vec<TagEntity<'a>>>,
+    status: Option<&'a str>,
+}
+
+impl<'a> RepoEntity<'a> {
+    fn new(r: &'a RepoState, tags: bool, tags_count: bool) -> Self {
+        RepoEntity {
+            id: r.id,
+            name: &r.name,
+            path: &r.path,
+            project_id: r.project_id,
+            location: &r.location,
+            created_at: &r.created_at,
+            cleanup_policy_started_at: None,
+            tags_count: tags_count.then_some(r.tags.len()),
+            tags: tags.then(|| r.tags.keys().map(|n| TagEntity::new(r, n)).collect()),
+            status: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct TagEntity<'a> {
+    name: &'a str,
+    path: String,
+    location: String,
+}
+
+impl<'a> TagEntity<'a> {
+    fn new(r: &RepoState, name: &'a str) -> Self {
+        TagEntity {
+            name,
+            path: format!("{}:{name}", r.path),
+            location: format!("{}:{name}", r.location),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct TagDetails<'a> {
+    name: &'a str,
+    path: String,
+    location: String,
+    revision: String,
+    short_revision: String,
+    digest: String,
+    created_at: Option<&'a str>,
+    total_size: Option<u64>,
+}
+
+fn project_not_found() -> Reply {
+    Reply::message(404, "404 Project Not Found")
+}
+
+fn repository_not_found() -> Reply {
+    Reply::message(404, "404 Repository Not Found")
+}
+
+fn project_repositories(shared: &Shared, ctx: &Ctx<'_>, id: &str) -> Reply {
+    let reg = shared.registry();
+    let Some(project) = reg.find_project(id) else {
+        return project_not_found();
+    };
+    let mut errors = Vec::new();
+    let tags = bool_param(ctx, "tags", &mut errors);
+    let tags_count = bool_param(ctx, "tags_count", &mut errors);
+    let p = pagination(ctx, &mut errors);
+    if let Err(r) = validation(errors) {
+        return r;
+    }
+    let page: Vec<RepoEntity<'_>> = project
+        .repos
+        .iter()
+        .skip(p.offset())
+        .take(p.limit())
+        .filter_map(|rid| reg.repos.get(rid))
+        .map(|r| RepoEntity::new(r, tags, tags_count))
+        .collect();
+    let mut reply = Reply::serialize(&page);
+    paginate(&mut reply, ctx, p, project.repos.len() as u64);
+    reply
+}
+
+fn group_repositories(shared: &Shared, ctx: &Ctx<'_>, id: &str) -> Reply {
+    let reg = shared.registry();
+    let Some(group) = reg.find_group(id) else {
+        return Reply::message(404, "404 Group Not Found");
+    };
+    let mut errors = Vec::new();
+    let p = pagination(ctx, &mut errors);
+    if let Err(r) = validation(errors) {
+        return r;
+    }
+    let ids = reg.group_repo_ids(group);
+    let page: Vec<RepoEntity<'_>> = ids
+        .iter()
+        .skip(p.offset())
+        .take(p.limit())
+        .filter_map(|rid| reg.repos.get(rid))
+        .map(|r| RepoEntity::new(r, false, false))
+        .collect();
+    let mut reply = Reply::serialize(&page);
+    paginate(&mut reply, ctx, p, ids.len() as u64);
+    reply
+}
+
+/// Grape's `Integer` coercion of `:repository_id`.
+fn repository_id(rid: &str, errors: &mut Vec<String>) -> Option<u64> {
+    let id = rid.parse::<i64>().ok();
+    if id.is_none() {
+        errors.push("repository_id is invalid".to_owned());
+    }
+    id.and_then(|n| u64::try_from(n).ok())
+}
+
+fn tags(shared: &Shared, ctx: &Ctx<'_>, id: &str, rid: &str) -> Reply {
+    let reg = shared.registry();
+    let Some(project) = reg.find_project(id) else {
+        return project_not_found();
+    };
+    let mut errors = Vec::new();
+    let rid = repository_id(rid, &mut errors);
+    let p = pagination(ctx, &mut errors);
+    if let Err(r) = validation(errors) {
+        return r;
+    }
+    let Some(repo) = rid
+        .and_then(|rid| reg.repos.get(&rid))
+        .filter(|r| r.project_id == project.id)
+    else {
+        return repository_not_found();
+    };
+    if ctx.param("pagination") == Some("keyset") {
+        // A registry without the metadata database cannot page by key.
+        return Reply::message(405, "405 Method Not Allowed");
+    }
+    let page: Vec<TagEntity<'_>> = repo
+        .tags
+        .keys()
+        .skip(p.offset())
+        .take(p.limit())
+        .map(|n| TagEntity::new(repo, n))
+        .collect();
+    let mut reply = Reply::serialize(&page);
+    paginate(&mut reply, ctx, p, repo.tags.len() as u64);
+    reply
+}
+
+fn tag_detail(shared: &Shared, id: &str, rid: &str, name: &str) -> Reply {
+    let reg = shared.registry();
+    let Some(project) = reg.find_project(id) else {
+        return project_not_found();
+    };
+    let mut errors = Vec::new();
+    let rid = repository_id(rid, &mut errors);
+    if let Err(r) = validation(errors) {
+        return r;
+    }
+    let Some(repo) = rid
+        .and_then(|rid| reg.repos.get(&rid))
+        .filter(|r| r.project_id == project.id)
+    else {
+        return repository_not_found();
+    };
+    let Some((name, tag)) = repo.tags.get_key_value(name) else {
+        return Reply::message(404, "404 Tag Not Found");
+    };
+    let TagState {
+        created_at, total_size, ..
+    } = tag;
+    let revision = revision_for(name);
+    Reply::serialize(&TagDetails {
+        name,
+        path: format!("{}:{name}", repo.path),
+        location: format!("{}:{name}", repo.location),
+        short_revision: revision[..9].to_owned(),
+        revision,
+        digest: digest_for(name),
+        created_at: created_at.as_deref(),
+        total_size: *total_size,
+    })
+}
+
+fn delete_tag(shared: &Shared, id: &str, rid: &str, name: &str) -> Reply {
+    let mut reg = shared.registry();
+    let Some(project_id) = reg.find_project(id).map(|p| p.id) else {
+        return project_not_found();
+    };
+    let mut errors = Vec::new();
+    let rid = repository_id(rid, &mut errors);
+    if let Err(r) = validation(errors) {
+        return r;
+    }
+    let Some(repo) = rid
+        .and_then(|rid| reg.repos.get_mut(&rid))
+        .filter(|r| r.project_id == project_id)
+    else {
+        return repository_not_found();
+    };
+    match repo.tags.get(name) {
+        Some(tag) if tag.protected => {
+            return Reply::message(403, "403 Forbidden - cannot delete protected tag(s)");
+        }
+        Some(_) => {
+            repo.tags.remove(name);
+            let rid = repo.id;
+            reg.deleted.push((rid, name.to_owned()));
+        }
+        // The legacy registry path treats the registry's 404 as success.
+        None => {}
+    }
+    Reply::json(200, "200")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_segments_and_queries() {
+        assert_eq!(percent_decode("group%2Fsub%2fapp", false), "group/sub/app");
+        assert_eq!(percent_decode("a+b%20c", false), "a+b c");
+        assert_eq!(percent_decode("a+b%20c", true), "a b c");
+        assert_eq!(percent_decode("100%", false), "100%");
+        assert_eq!(percent_decode("%zz%4", false), "%zz%4");
+        assert_eq!(
+            parse_query(Some("a=1&b=x%3Dy&a=2&&c")),
+            vec![
+                ("b".to_owned(), "x=y".to_owned()),
+                ("a".to_owned(), "2".to_owned()),
+                ("c".to_owned(), String::new())
+            ]
+        );
+        assert_eq!(cgi_escape("a b/c~d"), "a+b%2Fc~d");
+    }
+
+    #[test]
+    fn classifies_routes() {
+        let g = Method::GET;
+        assert_eq!(classify(&g, "/api/v4/version").0, Route::Version);
+        assert_eq!(
+            classify(&g, "/api/v4/projects/a%2Fb/registry/repositories").1,
+            Target::ProjectRepos { id: "a/b".into() }
+        );
+        assert_eq!(
+            classify(&g, "/api/v4/projects/a/b/registry/repositories").1,
+            Target::NotFound
+        );
+        assert_eq!(
+            classify(&Method::DELETE, "/api/v4/projects/1/registry/repositories/2/tags/v1.0").1,
+            Target::DeleteTag {
+                id: "1".into(),
+                rid: "2".into(),
+                name: "v1.0".into()
+            }
+        );
+        assert_eq!(
+            classify(&Method::POST, "/api/v4/projects/1/registry/repositories/2/tags/v1.0"),
+            (Route::Unknown, Target::MethodNotAllowed)
+        );
+        assert_eq!(
+            classify(&g, "/api/v4/projects/1/registry/repositories/").1,
+            Target::NotFound
+        );
+        assert_eq!(classify(&g, "/api/v3/version").1, Target::NotFound);
+    }
+}

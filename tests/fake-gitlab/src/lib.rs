@@ -1,0 +1,493 @@
+//! A stateful fake of GitLab's container registry REST API (API v4).
+//!
+//! `fake-gitlab` is an in-process HTTP/1.1 server (hyper 1, its own tokio
+//! runtime on a background thread) that answers the handful of endpoints a
+//! tag-cleanup tool uses, the way a self-managed GitLab with the *legacy*
+//! container registry (no metadata database) answers them:
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /api/v4/version` | `{"version":"17.5.0-ee","revision":"abc123"}` |
+//! | `GET /api/v4/projects/:id/registry/repositories` | repository entities, offset-paginated (`tags`, `tags_count` options supported) |
+//! | `GET /api/v4/groups/:id/registry/repositories` | repositories of every project under the group, offset-paginated |
+//! | `GET /api/v4/projects/:id/registry/repositories/:repository_id/tags` | `[{name,path,location}]` sorted byte-wise by name, offset-paginated |
+//! | `GET .../tags/:tag_name` | tag details (`revision`, `short_revision`, `digest`, `created_at`, `total_size`) |
+//! | `DELETE .../tags/:tag_name` | `200` with the literal JSON body `200`; 403 for protected tags |
+//!
+//! The state is real: a deleted tag is gone from later lists and details,
+//! and tests can inspect it ([`FakeGitlab::tag_names`],
+//! [`FakeGitlab::deleted`]) or change it while the server runs
+//! ([`FakeGitlab::add_tag`], [`FakeGitlab::add_project`]).
+//!
+//! # What it imitates
+//!
+//! * Routing is done on the raw path, split on `/`, each segment then
+//!   percent-decoded: `:id` may be a numeric id or a URL-encoded full path
+//!   (`group%2Fsub%2Fapp`, matched case-insensitively); an unencoded
+//!   `group/app` matches no route and gets GitLab's catch-all
+//!   404 `{"error":"404 Not Found"}`. A known path with another method gets
+//!   405 `{"message":"405 Method Not Allowed"}`.
+//! * Authentication: `PRIVATE-TOKEN: <token>` or `Authorization: Bearer
+//!   <token>`; anything else is 401 `{"message":"401 Unauthorized"}`. A
+//!   read-only (`read_api`) token may `GET` but a `DELETE` gets 403
+//!   `insufficient_scope`.
+//! * The order of checks follows Grape: route → authentication → project or
+//!   group lookup (404 `Project Not Found` / `Group Not Found`) → parameter
+//!   validation (400 `{"error":"page is invalid"}`) → repository lookup
+//!   (404 `Repository Not Found`) → tag lookup (404 `Tag Not Found`).
+//! * Offset pagination like Kaminari: `page` (default 1, values below 1 mean
+//!   1), `per_page` (default 20, clamped to `1..=100`); headers `X-Page`,
+//!   `X-Per-Page`, `X-Total`, `X-Total-Pages` (at least 1), `X-Next-Page` and
+//!   `X-Prev-Page` (empty when there is none, also past the end) and `Link`
+//!   (`prev`, `next` if any, `first` and `last` always). Link URLs are the
+//!   request URL (`http://` + the `Host` header + raw path) with `page` and
+//!   `per_page` replaced, the other query parameters kept, and the query
+//!   sorted like Ruby's `Hash#to_query`. A page past the end is `[]`.
+//! * `pagination=keyset` on the tags list gets 405, as on a GitLab whose
+//!   registry has no metadata database.
+//! * Deleting a tag that does not exist answers `200` (the legacy
+//!   registry path treats the registry's 404 as success).
+//!
+//! # Fault model
+//!
+//! [`FakeGitlab::set_faults`] installs a [`Faults`] configuration:
+//!
+//! * `latency` is slept before *every* response (faulted ones included;
+//!   for [`Fault::Drop`] the connection is closed after the latency).
+//! * `rules` are checked in order for each request; the first rule whose
+//!   [`Route`] matches, whose `times` budget is not used up and whose
+//!   probability draw succeeds applies. Draws use a [`fastrand::Rng`] seeded
+//!   with `seed`, shared by all connections, so a run is reproducible for a
+//!   given request order (no draw is made for probabilities `>= 1` or `<= 0`).
+//!   Installing a configuration resets the budgets and the RNG.
+//! * What the faults do:
+//!   * [`Fault::Status`]: answer that status, body, content type and optional
+//!     `Retry-After`; the request is **not** performed (no authentication, no
+//!     state change), as if a proxy or rate limiter in front of GitLab
+//!     answered.
+//!   * [`Fault::DeleteThen502`]: perform the request (for a `DELETE`, the tag
+//!     is deleted), then answer 502 `text/html` "Bad Gateway".
+//!   * [`Fault::MalformedJson`] / [`Fault::WrongShapeJson`]: perform the
+//!     request, then answer 200 `application/json` with the real body cut
+//!     in half (always invalid JSON) / with `{"unexpected":true}`. The real
+//!     response's headers (pagination) are kept.
+//!   * [`Fault::Drop`]: close the TCP connection without writing anything;
+//!     the request is not performed.
+//!   * [`Fault::Delay`]: answer normally, after the extra delay.
+//!
+//! State changes take effect when the request arrives; latency and delays
+//! only hold back the *response*. So a client that times out on a slow
+//! `DELETE` will find the tag gone, just as with a slow real server.
+//!
+//! Every request, including 401s, faulted and dropped ones, is recorded in
+//! [`Stats`] together with the number of requests in flight at once.
+//!
+//! # Example
+//!
+//! ```
+//! use fake_gitlab::{FakeGitlab, Project, Repository, Seed, Tag};
+//! use std::time::Duration;
+//!
+//! let fake = FakeGitlab::start(Seed {
+//!     token: "secret".into(),
+//!     registry_host: "registry.example.com:5005".into(),
+//!     projects: vec![Project {
+//!         id: 7,
+//!         path: "group/app".into(),
+//!         repositories: vec![Repository {
+//!             id: 1,
+//!             name: String::new(),
+//!             tags: vec![Tag::aged("v1", Duration::from_secs(3600)), Tag::new("latest", None)],
+//!         }],
+//!     }],
+//!     ..Seed::default()
+//! })
+//! .unwrap();
+//! assert!(fake.url().starts_with("http://127.0.0.1:"));
+//! assert_eq!(fake.tag_names(1), ["latest", "v1"]);
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+mod api;
+mod server;
+mod state;
+
+pub use server::FakeGitlab;
+
+/// The data a fake starts with.
+#[derive(Clone, Debug, Default)]
+pub struct Seed {
+    /// The valid token (`PRIVATE-TOKEN` header or `Authorization: Bearer`).
+    pub token: String,
+    /// A `read_api` token: `GET`s work, `DELETE` gets 403 `insufficient_scope`.
+    pub read_only_token: Option<String>,
+    /// Registry `host:port`, e.g. `registry.example.com:5005`; used to build `location`.
+    pub registry_host: String,
+    pub projects: Vec<Project>,
+    pub groups: Vec<Group>,
+}
+
+/// A project and its container repositories.
+#[derive(Clone, Debug)]
+pub struct Project {
+    pub id: u64,
+    /// Full path, e.g. `group/sub/app`.
+    pub path: String,
+    pub repositories: Vec<Repository>,
+}
+
+/// A container repository (an image) of a project.
+#[derive(Clone, Debug)]
+pub struct Repository {
+    /// Globally unique id.
+    pub id: u64,
+    /// `""` is the project's root image.
+    pub name: String,
+    pub tags: Vec<Tag>,
+}
+
+/// A tag of a repository.
+#[derive(Clone, Debug)]
+pub struct Tag {
+    pub name: String,
+    /// Sent as-is in the tag details; `None` is JSON `null`.
+    pub created_at: Option<String>,
+    pub total_size: Option<u64>,
+    /// A protected tag cannot be deleted (403).
+    pub protected: bool,
+}
+
+/// A group; it covers every project whose path starts with `"<path>/"`
+/// (case-insensitively), subgroups included.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub id: u64,
+    pub path: String,
+}
+
+impl Tag {
+    /// A tag with the given raw `created_at`, a size derived from the name,
+    /// not protected.
+    pub fn new(name: impl Into<String>, created_at: Option<String>) -> Tag {
+        let name = name.into();
+        let total_size = Some(state::size_for(&name));
+        Tag {
+            name,
+            created_at,
+            total_size,
+            protected: false,
+        }
+    }
+
+    /// A tag created `age` ago, `created_at` formatted like GitLab
+    /// (`2019-01-06T16:49:51.272+00:00`).
+    pub fn aged(name: impl Into<String>, age: Duration) -> Tag {
+        let age = jiff::SignedDuration::try_from(age).unwrap_or(jiff::SignedDuration::MAX);
+        let ts = jiff::Timestamp::now().checked_sub(age).unwrap_or(jiff::Timestamp::MIN);
+        Tag::new(name, Some(gitlab_time(ts)))
+    }
+
+    /// The same tag, protected.
+    pub fn protected(mut self) -> Tag {
+        self.protected = true;
+        self
+    }
+}
+
+/// Formats a timestamp the way GitLab's tag details show `created_at`:
+/// `2019-01-06T16:49:51.272+00:00` (UTC, milliseconds).
+pub fn gitlab_time(ts: jiff::Timestamp) -> String {
+    ts.strftime("%Y-%m-%dT%H:%M:%S%.3f+00:00").to_string()
+}
+
+/// Fault injection configuration. A request that matches a rule gets that
+/// rule's fault; see the crate docs for the model.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Slept before every response.
+    pub latency: Duration,
+    /// Seeds the RNG used for probabilities.
+    pub seed: u64,
+    pub rules: Vec<FaultRule>,
+}
+
+/// One fault rule.
+#[derive(Clone, Debug)]
+pub struct FaultRule {
+    /// Which requests it applies to ([`Route::Any`] for all).
+    pub route: Route,
+    pub fault: Fault,
+    /// `1.0` = every matching request.
+    pub probability: f64,
+    /// At most this many injections in total (`None` = unlimited).
+    pub times: Option<u32>,
+}
+
+impl FaultRule {
+    /// Every matching request, forever.
+    pub fn always(route: Route, fault: Fault) -> Self {
+        FaultRule {
+            route,
+            fault,
+            probability: 1.0,
+            times: None,
+        }
+    }
+
+    /// The first `n` matching requests.
+    pub fn times(route: Route, fault: Fault, n: u32) -> Self {
+        FaultRule {
+            route,
+            fault,
+            probability: 1.0,
+            times: Some(n),
+        }
+    }
+
+    /// Each matching request with probability `p`.
+    pub fn sometimes(route: Route, fault: Fault, p: f64) -> Self {
+        FaultRule {
+            route,
+            fault,
+            probability: p,
+            times: None,
+        }
+    }
+}
+
+/// The kind of request, for fault rules and statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Route {
+    /// Matches every request in a [`FaultRule`]; never recorded.
+    Any,
+    /// `GET /version`
+    Version,
+    /// `GET /projects/:id/registry/repositories`
+    ProjectRepositories,
+    /// `GET /groups/:id/registry/repositories`
+    GroupRepositories,
+    /// `GET .../repositories/:repository_id/tags`
+    Tags,
+    /// `GET .../tags/:tag_name`
+    TagDetail,
+    /// `DELETE .../tags/:tag_name`
+    DeleteTag,
+    /// Anything else (404 or 405).
+    Unknown,
+}
+
+impl Route {
+    /// The key used in [`Stats::by_route`].
+    pub fn key(self) -> &'static str {
+        match self {
+            Route::Any => "any",
+            Route::Version => "GET version",
+            Route::ProjectRepositories => "GET project_repositories",
+            Route::GroupRepositories => "GET group_repositories",
+            Route::Tags => "GET tags",
+            Route::TagDetail => "GET tag_detail",
+            Route::DeleteTag => "DELETE tag",
+            Route::Unknown => "unknown",
+        }
+    }
+}
+
+/// An injected fault.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answer this status and body instead of performing the request.
+    Status {
+        status: u16,
+        retry_after: Option<String>,
+        body: String,
+        content_type: &'static str,
+    },
+    /// Perform the request (delete the tag), then answer 502 `text/html`.
+    DeleteThen502,
+    /// Perform the request, answer 200 `application/json` with the body cut in half.
+    MalformedJson,
+    /// Perform the request, answer 200 with `{"unexpected":true}`.
+    WrongShapeJson,
+    /// Close the connection without any response (request not performed).
+    Drop,
+    /// Answer normally after this extra delay.
+    Delay(Duration),
+}
+
+impl Fault {
+    /// A JSON error like GitLab's for that status, e.g. 500
+    /// `{"message":"500 Internal Server Error"}`. 429 is
+    /// [`Fault::too_many_requests`] without `Retry-After`.
+    pub fn status(code: u16) -> Fault {
+        if code == 429 {
+            return Fault::too_many_requests(None);
+        }
+        let reason = match code {
+            400 => "Bad request",
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            404 => "Not Found",
+            405 => "Method Not Allowed",
+            408 => "Request Timeout",
+            409 => "Conflict",
+            422 => "Unprocessable Entity",
+            500 => "Internal Server Error",
+            502 => "Bad Gateway",
+            503 => "Service Unavailable",
+            504 => "Gateway Timeout",
+            _ => "Error",
+        };
+        Fault::Status {
+            status: code,
+            retry_after: None,
+            body: serde_json::json!({ "message": format!("{code} {reason}") }).to_string(),
+            content_type: "application/json",
+        }
+    }
+
+    /// GitLab's throttle answer: 429, `text/plain` body `Retry later`,
+    /// with `Retry-After` when given.
+    pub fn too_many_requests(retry_after: Option<&str>) -> Fault {
+        Fault::Status {
+            status: 429,
+            retry_after: retry_after.map(str::to_owned),
+            body: "Retry later\n".to_owned(),
+            content_type: "text/plain",
+        }
+    }
+
+    /// A 502 with an HTML page, as a reverse proxy in front of GitLab gives it.
+    pub fn html_502() -> Fault {
+        Fault::Status {
+            status: 502,
+            retry_after: None,
+            body: HTML_502.to_owned(),
+            content_type: "text/html; charset=utf-8",
+        }
+    }
+}
+
+pub(crate) const HTML_502: &str = "<!DOCTYPE html>\n<html>\n<head>\n  <meta content=\"width=device-width, initial-scale=1, maximum-scale=1\" name=\"viewport\">\n  <title>GitLab is not responding (502)</title>\n</head>\n<body>\n  <h1>502</h1>\n  <h3>GitLab is not responding.</h3>\n  <p>Please contact your GitLab administrator if this problem persists.</p>\n</body>\n</html>\n";
+
+/// A snapshot of what the server has seen.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub total: u64,
+    /// Keyed by [`Route::key`]: `"GET tags"`, `"GET tag_detail"`,
+    /// `"DELETE tag"`, `"GET project_repositories"`,
+    /// `"GET group_repositories"`, `"GET version"`, `"unknown"`.
+    pub by_route: BTreeMap<String, u64>,
+    /// Keyed by the status answered; `0` for dropped connections.
+    pub by_status: BTreeMap<u16, u64>,
+    /// The most requests in flight at once.
+    pub max_in_flight: u64,
+    /// Every request, in the order they finished.
+    pub requests: Vec<RequestRecord>,
+}
+
+/// One request as the server saw it.
+#[derive(Clone, Debug)]
+pub struct RequestRecord {
+    pub method: String,
+    pub path_and_query: String,
+    pub route: Route,
+    /// `0` if the connection was dropped.
+    pub status: u16,
+    /// The token it presented, if any.
+    pub auth: Option<String>,
+    pub user_agent: Option<String>,
+    pub started: Instant,
+    pub finished: Instant,
+}
+
+impl Stats {
+    /// Requests of that route ([`Route::Any`]: all requests).
+    pub fn count(&self, route: Route) -> u64 {
+        match route {
+            Route::Any => self.total,
+            r => self.by_route.get(r.key()).copied().unwrap_or(0),
+        }
+    }
+
+    /// `DELETE` tag requests, whatever they answered.
+    pub fn deletes(&self) -> u64 {
+        self.count(Route::DeleteTag)
+    }
+}
+
+/// The demo data set (the scenario of the Python tool's article), relative
+/// to now. Token `demo-token`, registry `registry.demo.local:5005`:
+///
+/// * project 1 `root/repo_1`: `app`, `worker`, `cache` with one tag aged
+///   about 5 minutes each, `legacy` with two tags aged 1 day;
+/// * project 2 `root/repo_2`: `api`, `web`, `jobs` with one tag aged about
+///   an hour each, `test_image_repo_2` with tags `0`..`10` aged about
+///   5 minutes (3 s apart);
+/// * project 3 `root/repo_3`: `test_image_repo_3` with tags `0`..`10` aged
+///   5 to 6 minutes.
+///
+/// No `latest` tag, no protected tag.
+pub fn demo_seed() -> Seed {
+    const MIN: u64 = 60;
+    let secs = Duration::from_secs;
+    let mut next_repo = 0u64;
+    let mut repo = |name: &str, tags: Vec<Tag>| {
+        next_repo += 1;
+        Repository {
+            id: next_repo,
+            name: name.to_owned(),
+            tags,
+        }
+    };
+    let numbered = |oldest: u64, step: u64| -> Vec<Tag> {
+        (0..=10u64)
+            .map(|i| Tag::aged(i.to_string(), secs(oldest - i * step)))
+            .collect()
+    };
+    let repo_1 = vec![
+        repo("app", vec![Tag::aged("1.4.2", secs(5 * MIN))]),
+        repo("worker", vec![Tag::aged("1.4.2", secs(5 * MIN + 4))]),
+        repo("cache", vec![Tag::aged("7.2", secs(5 * MIN + 9))]),
+        repo(
+            "legacy",
+            vec![
+                Tag::aged("2023.12", secs(24 * 60 * MIN + 120)),
+                Tag::aged("2024.01", secs(24 * 60 * MIN)),
+            ],
+        ),
+    ];
+    let repo_2 = vec![
+        repo("api", vec![Tag::aged("2.0.0", secs(60 * MIN))]),
+        repo("web", vec![Tag::aged("2.0.0", secs(60 * MIN + 7))]),
+        repo("jobs", vec![Tag::aged("0.9.1", secs(61 * MIN))]),
+        // "0" is the oldest (5 min 30 s), "10" the newest (5 min).
+        repo("test_image_repo_2", numbered(5 * MIN + 30, 3)),
+    ];
+    // "0" is 6 minutes old, "10" 5 minutes.
+    let repo_3 = vec![repo("test_image_repo_3", numbered(6 * MIN, 6))];
+    Seed {
+        token: "demo-token".to_owned(),
+        read_only_token: None,
+        registry_host: "registry.demo.local:5005".to_owned(),
+        projects: vec![
+            Project {
+                id: 1,
+                path: "root/repo_1".to_owned(),
+                repositories: repo_1,
+            },
+            Project {
+                id: 2,
+                path: "root/repo_2".to_owned(),
+                repositories: repo_2,
+            },
+            Project {
+                id: 3,
+                path: "root/repo_3".to_owned(),
+                repositories: repo_3,
+            },
+        ],
+        groups: Vec::new(),
+    }
+}

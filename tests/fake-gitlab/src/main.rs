@@ -1,0 +1,95 @@
+//! `fake-gitlab`: serves the demo data set on a port of your choice.
+//!
+//! ```text
+//! fake-gitlab [--listen 127.0.0.1:8080] [--latency-ms N]
+//! ```
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use fake_gitlab::{FakeGitlab, Faults, demo_seed};
+
+const USAGE: &str = "\
+usage: fake-gitlab [--listen ADDR:PORT] [--latency-ms N]
+
+Serves a fake GitLab container registry API with the demo data set
+(token: demo-token) until interrupted with Ctrl-C.
+
+  --listen ADDR:PORT   address to listen on (default 127.0.0.1:8080)
+  --latency-ms N       delay every response by N milliseconds (default 0)
+";
+
+struct Args {
+    listen: SocketAddr,
+    latency: Duration,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut parsed = Args {
+        listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        latency: Duration::ZERO,
+    };
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match name.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--listen" => {
+                let v = value("--listen")?;
+                parsed.listen = v
+                    .parse()
+                    .map_err(|e| format!("--listen {v}: {e} (expected e.g. 127.0.0.1:8080)"))?;
+            }
+            "--latency-ms" => {
+                let v = value("--latency-ms")?;
+                let ms: u64 = v.parse().map_err(|e| format!("--latency-ms {v}: {e}"))?;
+                parsed.latency = Duration::from_millis(ms);
+            }
+            other => return Err(format!("unknown argument: {other}")),
+        }
+    }
+    Ok(Some(parsed))
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("fake-gitlab: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let seed = demo_seed();
+    let token = seed.token.clone();
+    let fake = match FakeGitlab::start_on(args.listen, seed) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("fake-gitlab: cannot listen on {}: {e}", args.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    if !args.latency.is_zero() {
+        fake.set_faults(Faults {
+            latency: args.latency,
+            ..Faults::default()
+        });
+    }
+    println!("fake GitLab listening on {} (token: {token})", fake.url());
+    // Serve until the process is interrupted (SIGINT's default action).
+    loop {
+        std::thread::park();
+    }
+}

@@ -1,0 +1,396 @@
+//! The HTTP server: a background thread with its own tokio runtime, hyper
+//! HTTP/1.1 connections, fault injection and request accounting.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::sync::oneshot;
+
+use crate::api::{self, Ctx, JSON, Reply};
+use crate::state::{FaultState, Shared, lock};
+use crate::{Fault, Faults, Project, RequestRecord, Seed, Stats, Tag};
+
+/// A running fake GitLab.
+///
+/// It serves from a background thread with its own multi-thread tokio
+/// runtime (2 workers), so it can be used from plain `#[test]`s and from
+/// inside another tokio runtime alike. Dropping it stops the server.
+pub struct FakeGitlab {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for FakeGitlab {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeGitlab")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeGitlab {
+    /// Starts a fake on `127.0.0.1` with a free port.
+    pub fn start(seed: Seed) -> io::Result<FakeGitlab> {
+        FakeGitlab::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), seed)
+    }
+
+    /// Starts a fake on the given address. Fails if the address cannot be
+    /// bound or the seed has duplicate project or repository ids.
+    pub fn start_on(addr: SocketAddr, seed: Seed) -> io::Result<FakeGitlab> {
+        let shared = Arc::new(Shared::new(seed)?);
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let (shutdown_tx, shutdown_rx) = oneshot::channel();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<io::Result<()>>();
+        let server_shared = Arc::clone(&shared);
+        // Everything tokio happens on the server thread, so that neither
+        // start nor drop ever touches a runtime from the caller's context.
+        let thread = std::thread::Builder::new()
+            .name("fake-gitlab".to_owned())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("fake-gitlab-worker")
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let listener = {
+                    let _guard = rt.enter();
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                rt.block_on(accept_loop(listener, server_shared, addr, shutdown_rx));
+                rt.shutdown_timeout(Duration::from_millis(500));
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(io::Error::other("fake-gitlab server thread died"));
+            }
+        }
+        Ok(FakeGitlab {
+            shared,
+            addr,
+            shutdown: Some(shutdown_tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Replaces the fault configuration (budgets and RNG start afresh).
+    pub fn set_faults(&self, faults: Faults) {
+        *lock(&self.shared.faults) = FaultState::new(faults);
+    }
+
+    /// No latency, no rules.
+    pub fn clear_faults(&self) {
+        self.set_faults(Faults::default());
+    }
+
+    /// A snapshot of the statistics.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats_snapshot()
+    }
+
+    /// Forgets all recorded requests; `max_in_flight` restarts from the
+    /// number of requests in flight now.
+    pub fn reset_stats(&self) {
+        self.shared.reset_stats();
+    }
+
+    /// Current tag names of a repository, sorted as GitLab sorts them
+    /// (byte-wise); empty for an unknown repository.
+    pub fn tag_names(&self, repository_id: u64) -> Vec<String> {
+        self.shared
+            .registry()
+            .repos
+            .get(&repository_id)
+            .map(|r| r.tags.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every tag deleted so far, as `(repository_id, tag_name)`, in deletion order.
+    pub fn deleted(&self) -> Vec<(u64, String)> {
+        self.shared.registry().deleted.clone()
+    }
+
+    /// Adds (or replaces) a tag.
+    ///
+    /// # Panics
+    /// If the repository does not exist.
+    pub fn add_tag(&self, repository_id: u64, tag: Tag) {
+        let found = {
+            let mut reg = self.shared.registry();
+            match reg.repos.get_mut(&repository_id) {
+                Some(repo) => {
+                    let (name, state) = tag.into();
+                    repo.tags.insert(name, state);
+                    true
+                }
+                None => false,
+            }
+        };
+        assert!(found, "fake-gitlab: no repository with id {repository_id}");
+    }
+
+    /// Adds a project with its repositories.
+    ///
+    /// # Panics
+    /// If its id, its path or one of its repository ids is already taken.
+    pub fn add_project(&self, project: Project) {
+        let result = self.shared.registry().add_project(project);
+        if let Err(e) = result {
+            panic!("fake-gitlab: cannot add project: {e}");
+        }
+    }
+}
+
+impl Drop for FakeGitlab {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    local: SocketAddr,
+    mut shutdown: oneshot::Receiver<()>,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.keep_alive(true).header_read_timeout(None);
+    let http = Arc::new(http);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let shared = Arc::clone(&shared);
+                    let http = Arc::clone(&http);
+                    tokio::spawn(async move {
+                        let service = service_fn(move |req| handle(Arc::clone(&shared), local, req));
+                        // Errors here are client disconnects and Drop faults.
+                        let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                    });
+                }
+                // E.g. too many open files: back off a little.
+                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            },
+        }
+    }
+}
+
+/// Returned by the service to make hyper close the connection without
+/// answering (the Drop fault).
+#[derive(Debug)]
+struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("fault injection: connection dropped")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+/// Counts the request as in flight while alive; records it when dropped
+/// (also if hyper drops the handler because the client went away).
+struct InFlight {
+    shared: Arc<Shared>,
+    record: Option<RequestRecord>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(mut record) = self.record.take() {
+            record.finished = Instant::now();
+            self.shared.record(record);
+        }
+        self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn header_str<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `PRIVATE-TOKEN`, else `Authorization: Bearer`.
+fn presented_token(req: &Request<Incoming>) -> Option<&str> {
+    if let Some(t) = header_str(req, "private-token") {
+        return Some(t);
+    }
+    let (scheme, token) = header_str(req, "authorization")?.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    local: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, DropConnection> {
+    let started = Instant::now();
+    let now_in_flight = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.max_in_flight.fetch_max(now_in_flight, Ordering::SeqCst);
+
+    let token = presented_token(&req);
+    let (route, target) = api::classify(req.method(), req.uri().path());
+    let mut guard = InFlight {
+        shared: Arc::clone(&shared),
+        record: Some(RequestRecord {
+            method: req.method().as_str().to_owned(),
+            path_and_query: req
+                .uri()
+                .path_and_query()
+                .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned()),
+            route,
+            status: 0,
+            auth: token.map(str::to_owned),
+            user_agent: header_str(&req, "user-agent").map(str::to_owned),
+            started,
+            finished: started,
+        }),
+    };
+
+    let (latency, fault) = lock(&shared.faults).pick(route);
+    let local_host = local.to_string();
+    let ctx = Ctx {
+        raw_path: req.uri().path(),
+        query: api::parse_query(req.uri().query()),
+        host: header_str(&req, "host").unwrap_or(&local_host),
+        token,
+    };
+
+    let mut delay = latency;
+    let reply = match fault {
+        None => api::execute(&shared, &target, &ctx),
+        Some(Fault::Delay(extra)) => {
+            delay += extra;
+            api::execute(&shared, &target, &ctx)
+        }
+        Some(Fault::Status {
+            status,
+            retry_after,
+            body,
+            content_type,
+        }) => {
+            let mut reply = Reply::json(status, body);
+            reply.content_type = content_type;
+            if let Some(ra) = retry_after {
+                reply.headers.push(("retry-after", ra));
+            }
+            reply
+        }
+        Some(Fault::DeleteThen502) => {
+            let _ = api::execute(&shared, &target, &ctx);
+            Reply {
+                status: 502,
+                content_type: "text/html",
+                body: Bytes::from_static(
+                    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n",
+                ),
+                headers: Vec::new(),
+            }
+        }
+        Some(Fault::MalformedJson) => {
+            let mut reply = api::execute(&shared, &target, &ctx);
+            reply.status = 200;
+            reply.content_type = JSON;
+            reply.body = truncate_json(&reply.body);
+            reply
+        }
+        Some(Fault::WrongShapeJson) => {
+            let mut reply = api::execute(&shared, &target, &ctx);
+            reply.status = 200;
+            reply.content_type = JSON;
+            reply.body = Bytes::from_static(br#"{"unexpected":true}"#);
+            reply
+        }
+        Some(Fault::Drop) => {
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
+            drop(guard); // recorded with status 0
+            return Err(DropConnection);
+        }
+    };
+    if let Some(record) = guard.record.as_mut() {
+        record.status = reply.status;
+    }
+    let response = into_response(reply);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    drop(guard);
+    Ok(response)
+}
+
+/// The real body cut in half; never valid JSON.
+fn truncate_json(body: &Bytes) -> Bytes {
+    let half = body.slice(..body.len() / 2);
+    if half.is_empty() || serde_json::from_slice::<serde_json::Value>(&half).is_ok() {
+        Bytes::from_static(br#"[{"name":"trunc"#)
+    } else {
+        half
+    }
+}
+
+fn into_response(reply: Reply) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(reply.body));
+    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static(reply.content_type),
+    );
+    for (name, value) in reply.headers {
+        if let Ok(value) = HeaderValue::try_from(value) {
+            headers.append(HeaderName::from_static(name), value);
+        }
+    }
+    response
+}
