@@ -205,7 +205,11 @@ fn dates_are_read_with_their_offsets() {
         TagDate::parse(Some("2019-01-06T16:49:51+00:00")),
         TagDate::Known("2019-01-06T16:49:51Z".parse().unwrap())
     );
-    assert!(TagDate::parse(Some("2019-01-06T16:49:51.123456789Z")).usable().is_some());
+    assert!(
+        TagDate::parse(Some("2019-01-06T16:49:51.123456789Z"))
+            .usable()
+            .is_some()
+    );
 }
 
 #[test]

@@ -1,1 +1,6 @@
-//! Integration tests: the real binary against the fake GitLab.
+//! Integration tests: the real binary, run as a user would, against the fake GitLab.
+
+mod cli;
+mod faults;
+mod pass;
+mod support;
