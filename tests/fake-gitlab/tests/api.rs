@@ -489,7 +489,9 @@ fn tag_details() {
     assert_eq!(r.status, 200);
     let d = r.json();
     let obj = d.as_object().unwrap();
-    let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    // Sorted: key order depends on serde_json's preserve_order, which the workspace may enable.
+    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    keys.sort();
     let mut expected = vec![
         "name",
         "path",
