@@ -7,6 +7,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Url;
@@ -17,6 +18,7 @@ use crate::config::{AgeFrom, ApiMode, Config, ConfigError};
 use crate::gitlab::{ClientBuildError, ClientOptions, GitlabClient, RetryPolicy};
 use crate::logging::{self, LogFormat};
 use crate::pass::{self, PassOptions, PassReport};
+use crate::schedule::Schedule;
 use crate::secret::Secret;
 
 /// Requests in flight when neither flag, env nor config says.
@@ -79,7 +81,13 @@ pub fn main() -> ExitCode {
         LogFormatArg::Json => LogFormat::Json,
         LogFormatArg::Text => LogFormat::Text,
     };
-    logging::init(format, filter);
+    let _log_guard = match logging::init(format, filter, options.log_file.as_deref()) {
+        Ok(guard) => guard,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -100,18 +108,48 @@ pub fn main() -> ExitCode {
 async fn dispatch(parsed: &Parsed) -> Result<ExitCode, AppError> {
     match parsed.cli.command.clone().unwrap_or(Command::Once) {
         Command::Once => once(parsed).await,
+        Command::Daemon => crate::daemon::run(parsed).await,
         Command::Check { online } => check(parsed, online).await,
         Command::Demo => crate::demo::run(&parsed.cli.options).await,
     }
 }
 
-async fn once(parsed: &Parsed) -> Result<ExitCode, AppError> {
+/// Everything a pass needs, resolved from the command line, the environment
+/// and the config file. Built at start, and again on each reload.
+pub struct Prepared {
+    /// The validated config.
+    pub config: Arc<Config>,
+    /// The client (its cancel token is the caller's).
+    pub client: GitlabClient,
+    /// Dry run, concurrency, TLS warning.
+    pub pass_options: PassOptions,
+    /// `--schedule`, else the config's.
+    pub schedule: Option<Schedule>,
+}
+
+/// Loads and validates everything; any problem is a usage or config error.
+pub fn prepare(parsed: &Parsed, cancel: &CancellationToken) -> Result<Prepared, AppError> {
     let options = &parsed.cli.options;
     let config = load_config(options)?;
-    let connection = resolve_connection(parsed)?;
     check_api(options, &config)?;
-    let cancel = CancellationToken::new();
+    let connection = resolve_connection(parsed)?;
     let client = GitlabClient::new(&client_options(options, &config, connection), cancel.clone())?;
+    Ok(Prepared {
+        pass_options: pass_options(options, &config),
+        schedule: options.schedule.clone().or_else(|| config.schedule.clone()),
+        config: Arc::new(config),
+        client,
+    })
+}
+
+async fn once(parsed: &Parsed) -> Result<ExitCode, AppError> {
+    let cancel = CancellationToken::new();
+    let Prepared {
+        config,
+        client,
+        pass_options,
+        ..
+    } = prepare(parsed, &cancel)?;
     let stop = cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -122,7 +160,7 @@ async fn once(parsed: &Parsed) -> Result<ExitCode, AppError> {
             stop.cancel();
         }
     });
-    let report = pass::run_pass(&client, &config, &pass_options(options, &config)).await;
+    let report = pass::run_pass(&client, &config, &pass_options).await;
     Ok(exit_for(&report))
 }
 
@@ -151,6 +189,13 @@ async fn check(parsed: &Parsed, online: bool) -> Result<ExitCode, AppError> {
         config.entries.len(),
         enabled
     );
+    if let Some(schedule) = options.schedule.as_ref().or(config.schedule.as_ref()) {
+        let next = schedule
+            .next_after(jiff::Timestamp::now())
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        println!("  schedule \"{}\" (UTC), next run {next}", schedule.as_str());
+    }
     for entry in &config.entries {
         println!("  {}: {}", entry.name, entry.summary());
     }

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::schedule::Schedule;
 use clap::builder::BoolishValueParser;
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -35,6 +36,8 @@ pub struct Cli {
 pub enum Command {
     /// Run one cleanup pass and exit (the default when no command is given).
     Once,
+    /// Stay resident and run passes on the schedule (SIGHUP reloads, SIGTERM stops).
+    Daemon,
     /// Validate the config and exit; with --online also reach GitLab.
     Check {
         /// Also call GitLab: its version, and each entry's repository list.
@@ -108,6 +111,10 @@ pub struct Options {
           value_parser = clap::value_parser!(u16).range(1..=crate::config::MAX_CONCURRENCY as i64))]
     pub concurrency: Option<u16>,
 
+    /// Cron expression for `daemon` (overrides the config's `schedule`), evaluated in UTC.
+    #[arg(long, env = "SCHEDULE", global = true, value_parser = parse_schedule, value_name = "CRON")]
+    pub schedule: Option<Schedule>,
+
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", global = true, value_enum, default_value_t = LogFormatArg::Json)]
     pub log_format: LogFormatArg,
@@ -115,6 +122,10 @@ pub struct Options {
     /// error, warn, info, debug or trace; RUST_LOG syntax accepted [default: info, or RUST_LOG].
     #[arg(long, env = "LOG_LEVEL", global = true)]
     pub log_level: Option<String>,
+
+    /// Also write the JSON log to this file, rotated daily (<file>.YYYY-MM-DD).
+    #[arg(long, env = "LOG_FILE", global = true, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
 
     /// Do not verify GitLab's TLS certificate (warned at every pass).
     #[arg(long, env = "INSECURE", global = true, action = ArgAction::SetTrue,
@@ -188,6 +199,10 @@ fn from_matches(matches: &ArgMatches) -> Result<Parsed, clap::Error> {
     })
 }
 
+fn parse_schedule(text: &str) -> Result<Schedule, String> {
+    Schedule::parse(text).map_err(|err| err.to_string())
+}
+
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
         .trim()
@@ -253,6 +268,8 @@ mod tests {
         assert!(parse_args(&["x", "--concurrency", "0"]).is_err());
         assert!(parse_args(&["x", "--log-format", "xml"]).is_err());
         assert!(parse_args(&["x", "--api", "soap"]).is_err());
+        assert!(parse_args(&["x", "daemon", "--schedule", "61 * * * *"]).is_err());
+        assert!(parse_args(&["x", "daemon", "--schedule", "*/5 * * * *"]).is_ok());
         assert!(parse_args(&["x", "frobnicate"]).is_err());
         assert_eq!(parse_args(&["x", "--bogus"]).unwrap_err().exit_code(), 2);
     }

@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::duration::{format_age, parse_age};
 use crate::policy::{Rules, whole_match_regex};
+use crate::schedule::Schedule;
 
 /// The most requests in flight a config or flag may ask for.
 pub const MAX_CONCURRENCY: usize = 1024;
@@ -29,8 +30,8 @@ pub const MAX_CONCURRENCY: usize = 1024;
 pub struct Config {
     /// Which of the two forms the file used.
     pub form: ConfigForm,
-    /// Cron expression for the daemon, as written.
-    pub schedule: Option<String>,
+    /// When the daemon runs a pass.
+    pub schedule: Option<Schedule>,
     /// Whether the daemon starts a pass at once.
     pub run_on_start: bool,
     /// Most HTTP requests in flight (overridden by `--concurrency`).
@@ -321,8 +322,8 @@ fn parse_full(top: &Map<String, Value>) -> Result<Config, Problem> {
     reject_unknown_keys("", top, &TOP_KEYS)?;
     let schedule = match top.get("schedule") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Some(_) => return Err(problem("schedule", "must be a non-empty cron expression string")),
+        Some(Value::String(text)) => Some(Schedule::parse(text).map_err(|err| problem("schedule", err.to_string()))?),
+        Some(_) => return Err(problem("schedule", "must be a cron expression string")),
     };
     let run_on_start = optional_bool(top, "run_on_start", "run_on_start")?.unwrap_or(false);
     let concurrency = match top.get("concurrency") {

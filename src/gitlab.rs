@@ -241,6 +241,11 @@ impl GitlabClient {
         })
     }
 
+    /// Whether shutdown was requested: no request is sent any more.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
     /// `GET /version`.
     pub async fn version(&self) -> Result<Version, ApiError> {
         let url = self.url(&["version"]);

@@ -63,10 +63,13 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod demo;
 pub mod duration;
 pub mod gitlab;
 pub mod logging;
+pub mod notify;
 pub mod pass;
 pub mod policy;
+pub mod schedule;
 pub mod secret;

@@ -5,14 +5,18 @@
 //! own (a few lines) so that the key order is fixed and an event field can
 //! never duplicate one of the four fixed keys.
 
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 use std::io::IsTerminal;
+use std::path::Path;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
+use tracing_appender::rolling::{RollingFileAppender, Rotation};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::fmt::{self, FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::prelude::*;
 use tracing_subscriber::registry::LookupSpan;
 
 /// The shape of log lines.
@@ -52,15 +56,65 @@ pub fn filter(level: &str) -> Result<EnvFilter, LogLevelError> {
     })
 }
 
-/// Installs the global subscriber writing to stdout.
-pub fn init(format: LogFormat, filter: EnvFilter) {
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout);
-    let _ = match format {
-        LogFormat::Json => builder.event_format(JsonLines).try_init(),
-        LogFormat::Text => builder.with_ansi(std::io::stdout().is_terminal()).try_init(),
+/// The log file could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("--log-file {path}: {reason}")]
+pub struct LogFileError {
+    path: String,
+    reason: String,
+}
+
+/// Keeps the log file's writer thread alive; dropping it flushes every line.
+pub struct LogGuard(#[allow(dead_code)] Option<WorkerGuard>);
+
+/// Installs the global subscriber: stdout in `format`, and, with a
+/// `log_file`, the same JSON lines in that file, rotated daily (the file is
+/// `<name>.YYYY-MM-DD` next to the given path). The file is written by a
+/// background thread that never drops lines; the returned guard flushes it.
+pub fn init(format: LogFormat, filter: EnvFilter, log_file: Option<&Path>) -> Result<LogGuard, LogFileError> {
+    let stdout_layer = match format {
+        LogFormat::Json => fmt::layer()
+            .event_format(JsonLines)
+            .with_writer(std::io::stdout)
+            .boxed(),
+        LogFormat::Text => fmt::layer()
+            .with_ansi(std::io::stdout().is_terminal())
+            .with_writer(std::io::stdout)
+            .boxed(),
     };
+    let (file_layer, guard) = match log_file {
+        None => (None, None),
+        Some(path) => {
+            let fail = |reason: String| LogFileError {
+                path: path.display().to_string(),
+                reason,
+            };
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| fail("not a file name".to_owned()))?;
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let appender = RollingFileAppender::builder()
+                .rotation(Rotation::DAILY)
+                .filename_prefix(name)
+                .build(dir)
+                .map_err(|err| fail(err.to_string()))?;
+            let (writer, guard) = NonBlockingBuilder::default().lossy(false).finish(appender);
+            (
+                Some(fmt::layer().event_format(JsonLines).with_writer(writer)),
+                Some(guard),
+            )
+        }
+    };
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(stdout_layer)
+        .with(file_layer)
+        .try_init();
+    Ok(LogGuard(guard))
 }
 
 /// The JSON line formatter.
@@ -72,7 +126,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> std::fmt::Result {
         let meta = event.metadata();
         let mut line = String::with_capacity(256);
         line.push_str("{\"timestamp\":\"");
@@ -122,7 +176,7 @@ impl Visit for JsonFields {
         push_json_str(&mut self.rest, value);
     }
 
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         let text = format!("{value:?}");
         if field.name() == "message" {
             self.message = text;

@@ -51,12 +51,23 @@ pub struct PassReport {
     pub fuses_tripped: u64,
     /// Bytes the deleted tags took, where GitLab said.
     pub bytes_freed: u64,
+    /// Shutdown stopped the pass before it was done.
+    pub interrupted: bool,
 }
 
 impl PassReport {
     /// Everything was done: no failure and no tripped fuse.
     pub fn is_complete(&self) -> bool {
-        self.errors == 0 && self.fuses_tripped == 0
+        self.errors == 0 && self.fuses_tripped == 0 && !self.interrupted
+    }
+
+    /// `success`, `failed` or `interrupted`, as logged.
+    pub fn result(&self) -> &'static str {
+        match (self.interrupted, self.is_complete()) {
+            (true, _) => "interrupted",
+            (false, true) => "success",
+            (false, false) => "failed",
+        }
     }
 
     fn add(&mut self, other: &PassReport) {
@@ -68,6 +79,7 @@ impl PassReport {
         self.errors += other.errors;
         self.fuses_tripped += other.fuses_tripped;
         self.bytes_freed += other.bytes_freed;
+        self.interrupted |= other.interrupted;
     }
 }
 
@@ -104,8 +116,10 @@ pub async fn run_pass(client: &GitlabClient, config: &Config, options: &PassOpti
     // Listing every entry's repositories first lets a repository that two
     // entries reach (a numeric id and a path naming one project) be caught
     // before either entry deletes anything in it.
-    let listings: Vec<Result<Vec<Repository>, ApiError>> = stream::iter(&entries)
-        .map(|entry| client.repositories(entry.kind, &entry.target))
+    // Streams over indices, not references: a closure taking a reference
+    // makes the pass future fail the `Send` check when it is spawned.
+    let listings: Vec<Result<Vec<Repository>, ApiError>> = stream::iter(0..entries.len())
+        .map(|i| client.repositories(entries[i].kind, &entries[i].target))
         .buffered(options.concurrency.max(1))
         .collect()
         .await;
@@ -116,8 +130,8 @@ pub async fn run_pass(client: &GitlabClient, config: &Config, options: &PassOpti
         }
     }
 
-    let reports: Vec<PassReport> = stream::iter(entries.iter().zip(listings))
-        .map(|(entry, listing)| run_entry(client, entry, listing, &claims, options))
+    let reports: Vec<PassReport> = stream::iter(listings.into_iter().enumerate())
+        .map(|(i, listing)| run_entry(client, entries[i], listing, &claims, options))
         .buffer_unordered(options.concurrency.max(1))
         .collect()
         .await;
@@ -125,8 +139,9 @@ pub async fn run_pass(client: &GitlabClient, config: &Config, options: &PassOpti
     for report in &reports {
         total.add(report);
     }
+    total.interrupted |= client.is_cancelled();
     let duration_ms = started.elapsed().as_millis() as u64;
-    let result = if total.is_complete() { "success" } else { "failed" };
+    let result = total.result();
     macro_rules! finished {
         ($level:ident, $count:ident) => {
             tracing::$level!(
@@ -168,6 +183,7 @@ async fn run_entry(
         ..PassReport::default()
     };
     match listing {
+        Err(ApiError::Cancelled) => report.interrupted = true,
         Err(err) => {
             report.errors += 1;
             tracing::error!(
@@ -266,11 +282,21 @@ async fn clean_entry(
         return;
     }
 
-    let work = plans
+    let work: Vec<(usize, usize)> = plans
         .iter()
-        .flat_map(|(plan, _)| plan.doomed.iter().map(move |doomed| (&plan.repository, doomed)));
+        .enumerate()
+        .flat_map(|(p, (plan, _))| (0..plan.doomed.len()).map(move |d| (p, d)))
+        .collect();
     let outcomes: Vec<PassReport> = stream::iter(work)
-        .map(|(repository, doomed)| delete_one(client, entry, repository, doomed, options.dry_run))
+        .map(|(p, d)| {
+            delete_one(
+                client,
+                entry,
+                &plans[p].0.repository,
+                &plans[p].0.doomed[d],
+                options.dry_run,
+            )
+        })
         .buffer_unordered(options.concurrency.max(1))
         .collect()
         .await;
@@ -297,6 +323,10 @@ async fn plan_repository(
     let repository = &plan.repository;
     let names = match client.tag_names(repository.project_id, repository.id).await {
         Ok(names) => names,
+        Err(ApiError::Cancelled) => {
+            report.interrupted = true;
+            return (plan, report);
+        }
         Err(err) => {
             report.errors += 1;
             tracing::error!(
@@ -346,6 +376,10 @@ async fn plan_repository(
         .filter_map(|outcome| {
             let kept = match outcome {
                 Some(Ok(found)) => Some(found),
+                Some(Err((_, ApiError::Cancelled))) => {
+                    report.interrupted = true;
+                    None
+                }
                 Some(Err((name, err))) => {
                     report.errors += 1;
                     report.kept += 1;
@@ -367,6 +401,10 @@ async fn plan_repository(
         })
         .collect()
         .await;
+    if report.interrupted {
+        // Shutdown: no DELETE can be sent any more, so there is nothing to decide.
+        return (plan, report);
+    }
     let (facts, sizes): (Vec<TagFacts>, Vec<Option<u64>>) = details.into_iter().flatten().unzip();
 
     let decisions = policy::decide(&facts, &entry.rules, Timestamp::now());
@@ -423,6 +461,7 @@ async fn delete_one(
                 "deleted tag"
             );
         }
+        Err(ApiError::Cancelled) => report.interrupted = true,
         Err(err) => {
             report.errors += 1;
             report.kept = 1;

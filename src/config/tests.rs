@@ -49,7 +49,7 @@ fn full_form_from_the_spec() {
     }))
     .unwrap();
     assert_eq!(config.form, ConfigForm::Full);
-    assert_eq!(config.schedule.as_deref(), Some("0 3 * * *"));
+    assert_eq!(config.schedule.as_ref().map(Schedule::as_str), Some("0 3 * * *"));
     assert_eq!(config.concurrency, Some(8));
     let [web, ci, sandbox] = &config.entries[..] else {
         panic!("three entries")
@@ -160,7 +160,11 @@ fn errors_name_the_json_path() {
     );
     assert_eq!(
         err(json!({"projects": {}, "schedule": 5})),
-        "schedule: must be a non-empty cron expression string"
+        "schedule: must be a cron expression string"
+    );
+    assert!(
+        err(json!({"projects": {}, "schedule": "61 * * * *"}))
+            .starts_with("schedule: invalid cron expression \"61 * * * *\"")
     );
     assert_eq!(
         err(json!({"p": 5})),
