@@ -132,6 +132,10 @@ pub struct Options {
           value_parser = BoolishValueParser::new())]
     pub insecure: bool,
 
+    /// Serve Prometheus /metrics and /healthz on this address (daemon), e.g. 127.0.0.1:9184.
+    #[arg(long, env = "METRICS_LISTEN", global = true, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
     /// rest, graphql or auto [default: the config's, else auto].
     #[arg(long, env = "GITLAB_API", global = true, value_enum)]
     pub api: Option<ApiArg>,

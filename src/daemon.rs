@@ -88,6 +88,16 @@ pub async fn run(parsed: &Parsed) -> Result<ExitCode, AppError> {
             "daemon needs a schedule: set \"schedule\" in the config (full form) or --schedule / SCHEDULE".to_owned(),
         )
     })?;
+    if let Some(addr) = parsed.cli.options.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|err| AppError::Usage(format!("--metrics-listen {addr}: cannot listen: {err}")))?;
+        let bound = listener
+            .local_addr()
+            .map_or_else(|_| addr.to_string(), |a| a.to_string());
+        tracing::info!(operation = "metrics_listening", address = %bound, "serving /metrics and /healthz");
+        tokio::spawn(crate::metrics::serve(listener, shutdown.clone()));
+    }
     let mut daemon = Daemon {
         parsed,
         shutdown,

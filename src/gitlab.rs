@@ -377,6 +377,7 @@ impl GitlabClient {
                 tracing::trace!(method = %method, path = url.path(), attempt, "request");
                 self.attempt(method.clone(), url.clone()).await
             };
+            crate::metrics::metrics().api_request(method.as_str(), outcome.as_ref().ok().map(|a| a.status.as_u16()));
             let retry_in = match &outcome {
                 Ok(answer) if retry::is_retryable_status(answer.status) => Some(
                     retry::retry_after(&answer.headers, jiff::Timestamp::now())

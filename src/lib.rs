@@ -34,6 +34,11 @@
 //! - [`pass`] — one cleanup pass: orchestration, bounded concurrency, logging
 //!   of every decision.
 //! - [`logging`] — JSON-lines or text output through `tracing`.
+//! - [`schedule`] — cron expressions (croner), evaluated in UTC.
+//! - [`daemon`] — the resident mode: one event loop over ticks, finished
+//!   passes, signals and the watchdog; reload and graceful stop.
+//! - [`notify`] — systemd's notify protocol. [`metrics`] — Prometheus
+//!   counters and the `/metrics` + `/healthz` server.
 //! - [`demo`] — the `demo` command, against the fake GitLab of `tests/fake-gitlab`.
 //! - [`secret`] — the token type whose `Debug` is masked.
 //!
@@ -68,6 +73,7 @@ pub mod demo;
 pub mod duration;
 pub mod gitlab;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod pass;
 pub mod policy;

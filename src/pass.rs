@@ -18,6 +18,7 @@ use jiff::Timestamp;
 
 use crate::config::{Config, Entry};
 use crate::gitlab::{ApiError, DeleteOutcome, GitlabClient, Repository};
+use crate::metrics::metrics;
 use crate::policy::{self, Decision, KeepReason, TagDate, TagFacts};
 
 /// How a pass behaves, beyond the config.
@@ -140,6 +141,7 @@ pub async fn run_pass(client: &GitlabClient, config: &Config, options: &PassOpti
         total.add(report);
     }
     total.interrupted |= client.is_cancelled();
+    metrics().pass_finished(&total, started.elapsed());
     let duration_ms = started.elapsed().as_millis() as u64;
     let result = total.result();
     macro_rules! finished {
@@ -383,6 +385,7 @@ async fn plan_repository(
                 Some(Err((name, err))) => {
                     report.errors += 1;
                     report.kept += 1;
+                    metrics().tag_kept(&entry.name, "error");
                     tracing::error!(
                         operation = "kept",
                         reason = "error",
@@ -451,6 +454,7 @@ async fn delete_one(
         Ok(outcome) => {
             report.deleted = 1;
             report.bytes_freed = doomed.total_size.unwrap_or(0);
+            metrics().tag_deleted(&entry.name, doomed.total_size);
             tracing::info!(
                 operation = "deleted",
                 project = %entry.name,
@@ -465,6 +469,7 @@ async fn delete_one(
         Err(err) => {
             report.errors += 1;
             report.kept = 1;
+            metrics().delete_error(&entry.name);
             tracing::error!(
                 operation = "delete_failed",
                 project = %entry.name,
@@ -480,6 +485,7 @@ async fn delete_one(
 }
 
 fn log_kept(entry: &Entry, repository: &Repository, tag_name: &str, reason: KeepReason) {
+    metrics().tag_kept(&entry.name, reason.as_str());
     tracing::debug!(
         operation = "kept",
         reason = reason.as_str(),

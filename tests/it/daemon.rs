@@ -503,3 +503,113 @@ fn the_schedule_flag_overrides_the_config_and_a_reload_changes_it_at_once() {
     let daemon = Daemon::start(&fake2, &config, &["--schedule", "*/1 * * * * *"], &[]);
     daemon.wait_for_count("pass_finished", 1);
 }
+
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("{series} missing in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn prometheus_metrics_after_a_pass() {
+    let fake = FakeGitlab::start(seed(vec![project(
+        1,
+        "g/a",
+        vec![repo(
+            10,
+            "img",
+            vec![
+                old("a1"),
+                old("a2"),
+                young("a3"),
+                old("guarded").protected(),
+                Tag::aged("latest", 30 * DAY),
+            ],
+        )],
+    )]))
+    .unwrap();
+    let config =
+        json!({"schedule": "@hourly", "run_on_start": true, "projects": {"a": {"id": 1, "delete_older_than": "1d"}}});
+    let mut daemon = Daemon::start(&fake, &config, &["--metrics-listen", "127.0.0.1:0"], &[]);
+    daemon.wait_for_count("pass_finished", 1);
+    let listening = daemon
+        .events()
+        .into_iter()
+        .find(|e| e["operation"] == "metrics_listening")
+        .unwrap();
+    let addr = listening["address"].as_str().unwrap().to_owned();
+    assert_eq!(http_get(&addr, "/healthz"), (200, "ok\n".to_owned()));
+    let (status, text) = http_get(&addr, "/metrics");
+    assert_eq!(status, 200);
+    let p = "gitlab_registry_cleaner_";
+    assert_eq!(metric(&text, &format!("{p}tags_deleted_total{{project=\"a\"}}")), 2.0);
+    assert_eq!(metric(&text, &format!("{p}delete_errors_total{{project=\"a\"}}")), 1.0);
+    assert_eq!(
+        metric(
+            &text,
+            &format!("{p}tags_kept_total{{project=\"a\",reason=\"too_new\"}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(&text, &format!("{p}tags_kept_total{{project=\"a\",reason=\"latest\"}}")),
+        1.0
+    );
+    assert_eq!(metric(&text, &format!("{p}passes_total{{result=\"failed\"}}")), 1.0);
+    assert_eq!(metric(&text, &format!("{p}last_pass_success")), 0.0);
+    assert_eq!(metric(&text, &format!("{p}pass_duration_seconds_count")), 1.0);
+    assert!(metric(&text, &format!("{p}bytes_freed_total{{project=\"a\"}}")) > 0.0);
+    assert!(metric(&text, &format!("{p}last_pass_timestamp_seconds")) > 1.7e9);
+    let stats = fake.stats();
+    assert_eq!(
+        metric(
+            &text,
+            &format!("{p}api_requests_total{{method=\"DELETE\",status=\"200\"}}")
+        ),
+        2.0,
+        "{:?}",
+        stats.by_status
+    );
+    assert_eq!(
+        metric(
+            &text,
+            &format!("{p}api_requests_total{{method=\"DELETE\",status=\"403\"}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            &format!("{p}api_requests_total{{method=\"GET\",status=\"200\"}}")
+        ),
+        (stats.total - 3) as f64
+    );
+    assert_eq!(http_get(&addr, "/nope").0, 404);
+    daemon.signal("TERM");
+    let (status, _) = daemon.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "the server stops with the daemon"
+    );
+}

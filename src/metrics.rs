@@ -1,0 +1,264 @@
+//! Prometheus metrics, and the small HTTP server that exposes them.
+//!
+//! The counters live in one process-wide registry: a pass adds to them
+//! wherever it logs a decision, and the request funnel counts every answer.
+//! `daemon --metrics-listen ADDR` serves `/metrics` (OpenMetrics text, which
+//! Prometheus reads) and `/healthz` (200 while the daemon runs) on hyper,
+//! which the HTTP stack already brings.
+
+use std::convert::Infallible;
+use std::sync::LazyLock;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::pass::PassReport;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProjectLabels {
+    project: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KeptLabels {
+    project: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
+/// Every metric of the process.
+pub struct Metrics {
+    registry: Registry,
+    tags_deleted: Family<ProjectLabels, Counter>,
+    tags_kept: Family<KeptLabels, Counter>,
+    delete_errors: Family<ProjectLabels, Counter>,
+    bytes_freed: Family<ProjectLabels, Counter>,
+    api_requests: Family<RequestLabels, Counter>,
+    passes: Family<ResultLabels, Counter>,
+    pass_duration: Histogram,
+    last_pass_timestamp: Gauge<f64, AtomicU64>,
+    last_pass_success: Gauge,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// The process-wide metrics.
+pub fn metrics() -> &'static Metrics {
+    &METRICS
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("gitlab_registry_cleaner");
+        let metrics = Metrics {
+            tags_deleted: Family::default(),
+            tags_kept: Family::default(),
+            delete_errors: Family::default(),
+            bytes_freed: Family::default(),
+            api_requests: Family::default(),
+            passes: Family::default(),
+            // 0.1 s to about 27 min.
+            pass_duration: Histogram::new(exponential_buckets(0.1, 2.0, 15)),
+            last_pass_timestamp: Gauge::default(),
+            last_pass_success: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register("tags_deleted", "Tags deleted", metrics.tags_deleted.clone());
+        registry.register("tags_kept", "Tags kept, by reason", metrics.tags_kept.clone());
+        registry.register(
+            "delete_errors",
+            "Tag deletions that failed",
+            metrics.delete_errors.clone(),
+        );
+        registry.register(
+            "bytes_freed",
+            "Bytes of deleted tags, where GitLab reports total_size (blobs are freed by garbage collection)",
+            metrics.bytes_freed.clone(),
+        );
+        registry.register(
+            "api_requests",
+            "GitLab API answers, by method and status",
+            metrics.api_requests.clone(),
+        );
+        registry.register("passes", "Cleanup passes, by result", metrics.passes.clone());
+        registry.register(
+            "pass_duration_seconds",
+            "Duration of cleanup passes",
+            metrics.pass_duration.clone(),
+        );
+        registry.register(
+            "last_pass_timestamp_seconds",
+            "When the last pass finished (Unix time)",
+            metrics.last_pass_timestamp.clone(),
+        );
+        registry.register(
+            "last_pass_success",
+            "1 if the last pass did everything, else 0",
+            metrics.last_pass_success.clone(),
+        );
+        Metrics { registry, ..metrics }
+    }
+
+    /// A tag was deleted.
+    pub fn tag_deleted(&self, project: &str, bytes: Option<u64>) {
+        let labels = ProjectLabels {
+            project: project.to_owned(),
+        };
+        self.tags_deleted.get_or_create(&labels).inc();
+        if let Some(bytes) = bytes {
+            self.bytes_freed.get_or_create(&labels).inc_by(bytes);
+        }
+    }
+
+    /// A tag was kept, for `reason`.
+    pub fn tag_kept(&self, project: &str, reason: &str) {
+        let labels = KeptLabels {
+            project: project.to_owned(),
+            reason: reason.to_owned(),
+        };
+        self.tags_kept.get_or_create(&labels).inc();
+    }
+
+    /// A DELETE failed.
+    pub fn delete_error(&self, project: &str) {
+        self.delete_errors
+            .get_or_create(&ProjectLabels {
+                project: project.to_owned(),
+            })
+            .inc();
+    }
+
+    /// GitLab answered (`status`), or did not (`None`).
+    pub fn api_request(&self, method: &str, status: Option<u16>) {
+        let status = status.map_or_else(|| "error".to_owned(), |s| s.to_string());
+        self.api_requests
+            .get_or_create(&RequestLabels {
+                method: method.to_owned(),
+                status,
+            })
+            .inc();
+    }
+
+    /// A pass ended.
+    pub fn pass_finished(&self, report: &PassReport, duration: Duration) {
+        self.passes
+            .get_or_create(&ResultLabels {
+                result: report.result().to_owned(),
+            })
+            .inc();
+        self.pass_duration.observe(duration.as_secs_f64());
+        self.last_pass_timestamp
+            .set(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0);
+        self.last_pass_success.set(i64::from(report.is_complete()));
+    }
+
+    /// The metrics in the OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// Serves `/metrics` and `/healthz` until `shutdown`.
+pub async fn serve(listener: TcpListener, shutdown: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    tracing::warn!(error = %err, "metrics listener cannot accept");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => return,
+        };
+        tokio::spawn(async move {
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let service = hyper::service::service_fn(answer);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await;
+        });
+    }
+}
+
+async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (status, content_type, body) = match (request.method(), request.uri().path()) {
+        (&Method::GET, "/metrics") => (
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            metrics().encode(),
+        ),
+        (&Method::GET, "/healthz") => (StatusCode::OK, "text/plain; charset=utf-8", "ok\n".to_owned()),
+        (_, "/metrics" | "/healthz") => (StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n".to_owned()),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "try /metrics or /healthz\n".to_owned(),
+        ),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Ok(value) = content_type.parse() {
+        response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_labels() {
+        let m = Metrics::new();
+        m.tag_deleted("web", Some(1000));
+        m.tag_deleted("web", None);
+        m.tag_kept("web", "too_new");
+        m.delete_error("ci");
+        m.api_request("GET", Some(200));
+        m.api_request("DELETE", None);
+        m.pass_finished(&PassReport::default(), Duration::from_millis(1500));
+        let text = m.encode();
+        for line in [
+            "gitlab_registry_cleaner_tags_deleted_total{project=\"web\"} 2",
+            "gitlab_registry_cleaner_bytes_freed_total{project=\"web\"} 1000",
+            "gitlab_registry_cleaner_tags_kept_total{project=\"web\",reason=\"too_new\"} 1",
+            "gitlab_registry_cleaner_delete_errors_total{project=\"ci\"} 1",
+            "gitlab_registry_cleaner_api_requests_total{method=\"GET\",status=\"200\"} 1",
+            "gitlab_registry_cleaner_api_requests_total{method=\"DELETE\",status=\"error\"} 1",
+            "gitlab_registry_cleaner_passes_total{result=\"success\"} 1",
+            "gitlab_registry_cleaner_pass_duration_seconds_count 1",
+            "gitlab_registry_cleaner_last_pass_success 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+        assert!(text.contains("gitlab_registry_cleaner_last_pass_timestamp_seconds "));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
