@@ -127,6 +127,16 @@ impl ApiError {
         }
     }
 
+    /// Whether GitLab may have acted although the request failed: no answer,
+    /// or a 5xx/429 (a proxy's 502 can hide a delete that happened).
+    pub fn may_have_acted(&self) -> bool {
+        match self {
+            ApiError::Transport { .. } => true,
+            ApiError::Status { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+
     /// What an operator should check, for the statuses with a usual cause.
     pub fn hint(&self) -> Option<&'static str> {
         match self {

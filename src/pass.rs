@@ -447,10 +447,22 @@ async fn delete_one(
         );
         return report;
     }
-    match client
+    let mut outcome = client
         .delete_tag(repository.project_id, repository.id, &doomed.name)
-        .await
+        .await;
+    if let Err(err) = &outcome
+        && err.may_have_acted()
     {
+        // Out of retries on an ambiguous failure: ask whether the tag is still there.
+        if let Ok(None) = client
+            .tag_details(repository.project_id, repository.id, &doomed.name)
+            .await
+        {
+            tracing::debug!(project = %entry.name, tag_name = %doomed.name, error = %err, "the DELETE failed, but the tag is gone");
+            outcome = Ok(DeleteOutcome::AlreadyGone);
+        }
+    }
+    match outcome {
         Ok(outcome) => {
             report.deleted = 1;
             report.bytes_freed = doomed.total_size.unwrap_or(0);

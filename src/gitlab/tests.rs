@@ -134,3 +134,94 @@ fn api_errors_never_carry_the_token_and_give_hints() {
     };
     assert!(err.explain().contains("protected"));
 }
+
+mod decoders_never_panic {
+    use super::*;
+    use proptest::prelude::*;
+
+    const REPOSITORIES: &str = r#"[{"id":1,"name":"","path":"group/project","project_id":9,"location":"gitlab.example.com:5000/group/project","created_at":"2019-01-10T13:38:57.391Z","cleanup_policy_started_at":null,"status":null}]"#;
+    const DETAILS: &str = r#"{"name":"v10.0.0","path":"group/project:latest","location":"gitlab.example.com:5000/group/project:latest","revision":"e9ed9d87c881d8c2fd3a31b41904d01ba0b836e7fd15240d774d811a1c248181","short_revision":"e9ed9d87c","digest":"sha256:c3490dcf10ffb6530c1303522a1405dfaf7daecd8f38d3e6a1ba19ea1f8a1751","created_at":"2019-01-06T16:49:51.272+00:00","total_size":350224384}"#;
+
+    fn url() -> Url {
+        "http://h/api/v4/x?per_page=100&page=1".parse().unwrap()
+    }
+
+    fn all_decoders(body: &[u8]) {
+        let _ = decode::<Vec<Repository>>(&Method::GET, &url(), body);
+        let _ = decode::<Vec<wire::TagName>>(&Method::GET, &url(), body);
+        let _ = decode::<TagDetails>(&Method::GET, &url(), body);
+        let _ = decode::<Version>(&Method::GET, &url(), body);
+        let _ = wire::error_message(&HeaderMap::new(), body);
+        if let Ok(details) = decode::<TagDetails>(&Method::GET, &url(), body) {
+            let _ = crate::policy::TagDate::parse(details.created_at_str());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            all_decoders(&body);
+        }
+
+        #[test]
+        fn mutated_gitlab_bodies(pos in 0usize..400, byte in any::<u8>(), cut in 0usize..400) {
+            for original in [REPOSITORIES, DETAILS] {
+                let mut body = original.as_bytes().to_vec();
+                let at = pos % body.len();
+                body[at] = byte;
+                all_decoders(&body);
+                all_decoders(&original.as_bytes()[..cut.min(original.len())]);
+            }
+        }
+
+        #[test]
+        fn random_pagination_headers(next in ".{0,20}", link in ".{0,80}", retry in ".{0,40}") {
+            let mut h = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(&next) { h.insert("x-next-page", v); }
+            let _ = next_page(&url(), &h);
+            let mut h = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(&link) { h.insert("link", v); }
+            let _ = next_page(&url(), &h);
+            let _ = wire::link_next(&link);
+            let mut h = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(&retry) { h.insert("retry-after", v); }
+            let _ = retry::retry_after(&h, jiff::Timestamp::now());
+        }
+
+        #[test]
+        fn huge_numbers_in_retry_after(n in any::<u64>()) {
+            let mut h = HeaderMap::new();
+            h.insert("retry-after", HeaderValue::from_str(&n.to_string()).unwrap());
+            prop_assert_eq!(retry::retry_after(&h, jiff::Timestamp::now()), Some(Duration::from_secs(n)));
+        }
+    }
+
+    #[test]
+    fn deeply_nested_bodies_are_errors() {
+        let deep = "[".repeat(100_000);
+        assert!(decode::<Vec<Repository>>(&Method::GET, &url(), deep.as_bytes()).is_err());
+        assert!(decode::<TagDetails>(&Method::GET, &url(), deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn the_documented_examples_decode() {
+        let repos = decode::<Vec<Repository>>(&Method::GET, &url(), REPOSITORIES.as_bytes()).unwrap();
+        assert_eq!(repos[0].path, "group/project");
+        let details = decode::<TagDetails>(&Method::GET, &url(), DETAILS.as_bytes()).unwrap();
+        assert_eq!(details.total_size, Some(350_224_384));
+    }
+}
+
+#[test]
+fn client_options_debug_masks_the_token() {
+    let options = ClientOptions {
+        base_url: "https://gitlab.example.com".parse().unwrap(),
+        token: Secret::new("glpat-visible-if-leaked"),
+        timeout: Duration::from_secs(1),
+        concurrency: 1,
+        ca_bundle: None,
+        insecure: false,
+        retry: RetryPolicy::default(),
+    };
+    assert!(!format!("{options:?}").contains("visible-if-leaked"));
+}

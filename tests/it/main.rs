@@ -1,7 +1,10 @@
 //! Integration tests: the real binary, run as a user would, against the fake GitLab.
 
+mod chaos;
 mod cli;
 mod daemon;
 mod faults;
 mod pass;
+mod secrets;
 mod support;
+mod tls;

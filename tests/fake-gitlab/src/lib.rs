@@ -53,13 +53,17 @@
 //! [`FakeGitlab::set_faults`] installs a [`Faults`] configuration:
 //!
 //! * `latency` is slept before *every* response (faulted ones included;
-//!   for [`Fault::Drop`] the connection is closed after the latency).
+//!   for [`Fault::Drop`] the connection is closed after the latency),
+//!   counted from the request's arrival and kept to within tens of
+//!   microseconds by a dedicated timer thread (tokio's timer would add
+//!   0.5–1.5 ms to each request).
 //! * `rules` are checked in order for each request; the first rule whose
 //!   [`Route`] matches, whose `times` budget is not used up and whose
-//!   probability draw succeeds applies. Draws use a [`fastrand::Rng`] seeded
-//!   with `seed`, shared by all connections, so a run is reproducible for a
-//!   given request order (no draw is made for probabilities `>= 1` or `<= 0`).
-//!   Installing a configuration resets the budgets and the RNG.
+//!   probability draw succeeds applies. A draw is a hash of `seed`, the rule,
+//!   the request (method, path, query) and how many times that same request
+//!   came before, so a seeded run meets the same faults whatever order
+//!   concurrency gives the requests (no draw is made for probabilities `>= 1`
+//!   or `<= 0`). Installing a configuration resets the budgets and counts.
 //! * What the faults do:
 //!   * [`Fault::Status`]: answer that status, body, content type and optional
 //!     `Retry-After`; the request is **not** performed (no authentication, no
@@ -74,6 +78,8 @@
 //!   * [`Fault::Drop`]: close the TCP connection without writing anything;
 //!     the request is not performed.
 //!   * [`Fault::Delay`]: answer normally, after the extra delay.
+//!   * [`Fault::LinkElsewhere`]: answer normally, but with the next page
+//!     announced only by a `Link` to another host.
 //!
 //! State changes take effect when the request arrives; latency and delays
 //! only hold back the *response*. So a client that times out on a slow
@@ -113,6 +119,7 @@ use std::time::{Duration, Instant};
 mod api;
 mod server;
 mod state;
+mod timer;
 
 pub use server::FakeGitlab;
 
@@ -314,6 +321,10 @@ pub enum Fault {
     Drop,
     /// Answer normally after this extra delay.
     Delay(Duration),
+    /// Perform the request and answer normally, but without `X-Next-Page`
+    /// and with `Link: <{base}{path}?page=2>; rel="next"`: a proxy or a
+    /// compromised server pointing the client at another host.
+    LinkElsewhere(String),
 }
 
 impl Fault {

@@ -296,7 +296,14 @@ async fn handle(
         }),
     };
 
-    let (latency, fault) = lock(&shared.faults).pick(route);
+    let request_key = format!(
+        "{} {}",
+        req.method(),
+        req.uri()
+            .path_and_query()
+            .map_or_else(|| req.uri().path(), |pq| pq.as_str())
+    );
+    let (latency, fault) = lock(&shared.faults).pick(route, &request_key);
     let local_host = local.to_string();
     let ctx = Ctx {
         raw_path: req.uri().path(),
@@ -350,9 +357,20 @@ async fn handle(
             reply.body = Bytes::from_static(br#"{"unexpected":true}"#);
             reply
         }
+        Some(Fault::LinkElsewhere(base)) => {
+            let mut reply = api::execute(&shared, &target, &ctx);
+            reply
+                .headers
+                .retain(|(name, _)| !name.eq_ignore_ascii_case("x-next-page") && !name.eq_ignore_ascii_case("link"));
+            reply.headers.push((
+                "link",
+                format!("<{base}{}?page=2&per_page=100>; rel=\"next\"", ctx.raw_path),
+            ));
+            reply
+        }
         Some(Fault::Drop) => {
             if !latency.is_zero() {
-                tokio::time::sleep(latency).await;
+                crate::timer::sleep_until(started + latency).await;
             }
             drop(guard); // recorded with status 0
             return Err(DropConnection);
@@ -363,7 +381,8 @@ async fn handle(
     }
     let response = into_response(reply);
     if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+        // Counted from the request's arrival, to the microsecond (see `timer`).
+        crate::timer::sleep_until(started + delay).await;
     }
     drop(guard);
     Ok(response)

@@ -96,25 +96,51 @@ pub(crate) struct StatsInner {
     requests: Vec<RequestRecord>,
 }
 
-/// The fault configuration plus its running budgets and RNG.
+/// The fault configuration plus its running budgets.
+///
+/// A probabilistic rule's draw is a hash of the seed, the rule, the request
+/// (method, path and query) and how many times that same request came
+/// before, so the same requests meet the same faults whatever order
+/// concurrency puts them in: a seeded failure reproduces.
 pub(crate) struct FaultState {
     faults: Faults,
     used: Vec<u32>,
-    rng: fastrand::Rng,
+    seen: std::collections::HashMap<String, u32>,
 }
 
 impl FaultState {
     pub fn new(faults: Faults) -> FaultState {
         FaultState {
             used: vec![0; faults.rules.len()],
-            rng: fastrand::Rng::with_seed(faults.seed),
+            seen: std::collections::HashMap::new(),
             faults,
         }
     }
 
-    /// The latency to apply and the fault (if any) for a request of `route`.
-    pub fn pick(&mut self, route: Route) -> (Duration, Option<Fault>) {
+    fn draw(&self, rule: usize, request: &str, nth: u32) -> f64 {
+        use std::hash::{Hash, Hasher};
+        // DefaultHasher::new() has fixed keys: the same input hashes the same in every run.
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (self.faults.seed, rule, request, nth).hash(&mut hasher);
+        (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// The latency to apply and the fault (if any) for `request`
+    /// (`"METHOD /path?query"`) of `route`.
+    pub fn pick(&mut self, route: Route, request: &str) -> (Duration, Option<Fault>) {
         let latency = self.faults.latency;
+        let random = self
+            .faults
+            .rules
+            .iter()
+            .any(|r| r.probability > 0.0 && r.probability < 1.0);
+        let nth = if random {
+            let count = self.seen.entry(request.to_owned()).or_insert(0);
+            *count += 1;
+            *count
+        } else {
+            0
+        };
         for (i, rule) in self.faults.rules.iter().enumerate() {
             if rule.route != Route::Any && rule.route != route {
                 continue;
@@ -125,7 +151,7 @@ impl FaultState {
             let hit = if rule.probability >= 1.0 {
                 true
             } else if rule.probability > 0.0 {
-                self.rng.f64() < rule.probability
+                self.draw(i, request, nth) < rule.probability
             } else {
                 false
             };
