@@ -60,6 +60,7 @@ pub struct Metrics {
     pass_duration: Histogram,
     last_pass_timestamp: Gauge<f64, AtomicU64>,
     last_pass_success: Gauge,
+    last_success_timestamp: Gauge<f64, AtomicU64>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -83,6 +84,7 @@ impl Metrics {
             pass_duration: Histogram::new(exponential_buckets(0.1, 2.0, 15)),
             last_pass_timestamp: Gauge::default(),
             last_pass_success: Gauge::default(),
+            last_success_timestamp: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("tags_deleted", "Tags deleted", metrics.tags_deleted.clone());
@@ -117,6 +119,11 @@ impl Metrics {
             "last_pass_success",
             "1 if the last pass did everything, else 0",
             metrics.last_pass_success.clone(),
+        );
+        registry.register(
+            "last_success_timestamp_seconds",
+            "When the last pass that did everything finished (Unix time; 0 before the first)",
+            metrics.last_success_timestamp.clone(),
         );
         Metrics { registry, ..metrics }
     }
@@ -259,6 +266,7 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }
         assert!(text.contains("gitlab_registry_cleaner_last_pass_timestamp_seconds "));
+        assert!(text.contains("gitlab_registry_cleaner_last_success_timestamp_seconds "));
         assert!(text.ends_with("# EOF\n"));
     }
 }
