@@ -181,6 +181,14 @@ fn load_dotenv() -> Result<(), String> {
     }
 }
 
+/// The `.env` file's variables as they are now (empty if there is none or it
+/// does not parse), for telling on reload which start-only settings changed.
+pub fn read_dotenv() -> std::collections::BTreeMap<String, String> {
+    dotenvy::from_path_iter(".env")
+        .map(|iter| iter.filter_map(Result::ok).collect())
+        .unwrap_or_default()
+}
+
 fn from_matches(matches: &ArgMatches) -> Result<Parsed, clap::Error> {
     let cli = Cli::from_arg_matches(matches)?;
     // Global args are recorded on the subcommand's matches when given after it.

@@ -75,6 +75,8 @@ struct Daemon<'a> {
     next_run: Option<Timestamp>,
     running: Option<JoinHandle<PassReport>>,
     last: Option<(Timestamp, PassReport)>,
+    /// `.env` as it was at start: its settings only apply at start.
+    dotenv_at_start: std::collections::BTreeMap<String, String>,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -106,6 +108,7 @@ pub async fn run(parsed: &Parsed) -> Result<ExitCode, AppError> {
         current,
         running: None,
         last: None,
+        dotenv_at_start: crate::cli::read_dotenv(),
     };
     tracing::info!(
         operation = "daemon_started",
@@ -214,6 +217,22 @@ impl Daemon<'_> {
                 operation = "config_reloaded",
                 setting = "run_on_start",
                 "run_on_start only applies when the daemon starts; the change takes effect at the next restart"
+            );
+        }
+        let dotenv = crate::cli::read_dotenv();
+        let changed_env: Vec<&str> = dotenv
+            .keys()
+            .chain(self.dotenv_at_start.keys())
+            .filter(|key| dotenv.get(*key) != self.dotenv_at_start.get(*key))
+            .map(String::as_str)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !changed_env.is_empty() {
+            tracing::warn!(
+                operation = "config_reloaded",
+                settings = %changed_env.join(","),
+                "settings changed in .env apply only at start; restart to use them"
             );
         }
         let old_schedule = std::mem::replace(&mut self.schedule, schedule);

@@ -613,3 +613,29 @@ fn prometheus_metrics_after_a_pass() {
         "the server stops with the daemon"
     );
 }
+
+#[test]
+fn start_only_settings_changed_in_dotenv_are_named_on_reload() {
+    let fake = two_projects();
+    let daemon = Daemon::start(
+        &fake,
+        &json!({"schedule": "@weekly", "projects": {"a": {"id": 1, "delete_older_than": "1d"}}}),
+        &[],
+        &[],
+    );
+    daemon.wait_for_count("daemon_started", 1);
+    daemon
+        .work
+        .write(".env", "LOG_FILE=/var/log/elsewhere.log\nLOG_FORMAT=text\n");
+    daemon.signal("HUP");
+    daemon.wait_until("a warning naming the settings", Duration::from_secs(20), |d| {
+        d.events()
+            .iter()
+            .any(|e| e["settings"] == "LOG_FILE,LOG_FORMAT" && e["level"] == "WARN")
+    });
+    daemon.wait_until("the reload itself", Duration::from_secs(20), |d| {
+        d.events()
+            .iter()
+            .any(|e| e["operation"] == "config_reloaded" && e.get("schedule_changed").is_some())
+    });
+}
