@@ -3,7 +3,7 @@
 #
 # Runs the release daemon under a 1-second schedule against the fake GitLab
 # (its demo data set, 3 projects, 9 repositories) for PASSES passes and reports
-# RSS and open file descriptors after the first few passes and at the end.
+# RSS and open file descriptors after the first few passes and every 100.
 #
 #   PASSES=500 tests/soak.sh
 set -euo pipefail
@@ -36,18 +36,19 @@ sample() { echo "$(awk '/VmRSS/ {print $2}' /proc/$daemon/status) $(ls /proc/$da
 wait_passes() { while [ "$(passes)" -lt "$1" ]; do kill -0 $daemon; sleep 1; done; }
 
 started=$(date +%s)
-wait_passes "$WARMUP"
-read -r rss_start fds_start <<<"$(sample)"
-wait_passes "$PASSES"
-read -r rss_end fds_end <<<"$(sample)"
+rows=()
+for mark in "$WARMUP" $(seq 100 100 "$PASSES"); do
+  wait_passes "$mark"
+  read -r rss fds <<<"$(sample)"
+  rows+=("| $mark | $rss | $fds |")
+done
 elapsed=$(( $(date +%s) - started ))
 kill -TERM $daemon; wait $daemon || true
 
 skipped=$(grep -c '"operation":"pass_skipped"' "$work/daemon.log" || true)
 failed=$(grep '"operation":"pass_finished"' "$work/daemon.log" | grep -vc '"result":"success"' || true)
-echo "| passes | after pass | RSS (KiB) | open fds |"
-echo "|---|---|---|---|"
-echo "| $WARMUP | $WARMUP | $rss_start | $fds_start |"
-echo "| $PASSES | $PASSES | $rss_end | $fds_end |"
+echo "| after pass | RSS (KiB) | open fds |"
+echo "|---|---|---|"
+printf '%s\n' "${rows[@]}"
 echo
 echo "elapsed ${elapsed}s, skipped ticks $skipped, passes not successful $failed"
