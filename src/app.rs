@@ -21,6 +21,10 @@ use crate::pass::{self, PassOptions, PassReport};
 use crate::schedule::Schedule;
 use crate::secret::Secret;
 
+/// Why `daemon` (and `check --daemon`) refuse a config.
+pub const NO_SCHEDULE: &str =
+    "daemon needs a schedule: set \"schedule\" in the config (full form) or --schedule / SCHEDULE";
+
 /// Requests in flight when neither flag, env nor config says.
 pub const DEFAULT_CONCURRENCY: usize = 8;
 /// HTTP request timeout when neither flag nor env says.
@@ -109,7 +113,7 @@ async fn dispatch(parsed: &Parsed) -> Result<ExitCode, AppError> {
     match parsed.cli.command.clone().unwrap_or(Command::Once) {
         Command::Once => once(parsed).await,
         Command::Daemon => crate::daemon::run(parsed).await,
-        Command::Check { online } => check(parsed, online).await,
+        Command::Check { online, daemon } => check(parsed, online, daemon).await,
         Command::Demo => crate::demo::run(&parsed.cli.options).await,
     }
 }
@@ -173,7 +177,7 @@ pub fn exit_for(report: &PassReport) -> ExitCode {
     }
 }
 
-async fn check(parsed: &Parsed, online: bool) -> Result<ExitCode, AppError> {
+async fn check(parsed: &Parsed, online: bool, for_daemon: bool) -> Result<ExitCode, AppError> {
     let options = &parsed.cli.options;
     let path = config_path(options)?;
     let config = Config::load(path)?;
@@ -189,12 +193,16 @@ async fn check(parsed: &Parsed, online: bool) -> Result<ExitCode, AppError> {
         config.entries.len(),
         enabled
     );
-    if let Some(schedule) = options.schedule.as_ref().or(config.schedule.as_ref()) {
-        let next = schedule
-            .next_after(jiff::Timestamp::now())
-            .map(|t| t.to_string())
-            .unwrap_or_default();
-        println!("  schedule \"{}\" (UTC), next run {next}", schedule.as_str());
+    match options.schedule.as_ref().or(config.schedule.as_ref()) {
+        Some(schedule) => {
+            let next = schedule
+                .next_after(jiff::Timestamp::now())
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            println!("  schedule \"{}\" (UTC), next run {next}", schedule.as_str());
+        }
+        None if for_daemon => return Err(AppError::Usage(NO_SCHEDULE.to_owned())),
+        None => {}
     }
     for entry in &config.entries {
         println!("  {}: {}", entry.name, entry.summary());

@@ -43,6 +43,9 @@ pub enum Command {
         /// Also call GitLab: its version, and each entry's repository list.
         #[arg(long)]
         online: bool,
+        /// Also require what `daemon` needs: a schedule (the config's or --schedule).
+        #[arg(long)]
+        daemon: bool,
     },
     /// Run against a built-in simulated GitLab on loopback: a dry run, a real pass, then what is left.
     Demo,
@@ -267,7 +270,13 @@ mod tests {
     #[test]
     fn options_after_the_command() {
         let p = parse_args(&["x", "check", "--online", "-c", "c.json"]).unwrap();
-        assert!(matches!(p.cli.command, Some(Command::Check { online: true })));
+        assert!(matches!(
+            p.cli.command,
+            Some(Command::Check {
+                online: true,
+                daemon: false
+            })
+        ));
         assert_eq!(p.cli.options.config, Some(PathBuf::from("c.json")));
         let p = parse_args(&["x", "once", "--token", "a"]).unwrap();
         assert_eq!(p.token_source, Some(Source::Flag));

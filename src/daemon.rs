@@ -21,7 +21,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{AppError, Prepared, prepare};
+use crate::app::{AppError, NO_SCHEDULE, Prepared, prepare};
 use crate::cli::Parsed;
 use crate::config::Config;
 use crate::notify;
@@ -85,11 +85,10 @@ pub async fn run(parsed: &Parsed) -> Result<ExitCode, AppError> {
         Signals::register().map_err(|err| AppError::Failed(format!("cannot install signal handlers: {err}")))?;
     let shutdown = CancellationToken::new();
     let current = prepare(parsed, &shutdown)?;
-    let schedule = current.schedule.clone().ok_or_else(|| {
-        AppError::Usage(
-            "daemon needs a schedule: set \"schedule\" in the config (full form) or --schedule / SCHEDULE".to_owned(),
-        )
-    })?;
+    let schedule = current
+        .schedule
+        .clone()
+        .ok_or_else(|| AppError::Usage(NO_SCHEDULE.to_owned()))?;
     if let Some(addr) = parsed.cli.options.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await

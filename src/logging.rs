@@ -56,6 +56,9 @@ pub fn filter(level: &str) -> Result<EnvFilter, LogLevelError> {
     })
 }
 
+/// Daily log files kept; older ones are deleted at rotation.
+pub const MAX_LOG_FILES: usize = 31;
+
 /// The log file could not be opened.
 #[derive(Debug, thiserror::Error)]
 #[error("--log-file {path}: {reason}")]
@@ -69,7 +72,8 @@ pub struct LogGuard(#[allow(dead_code)] Option<WorkerGuard>);
 
 /// Installs the global subscriber: stdout in `format`, and, with a
 /// `log_file`, the same JSON lines in that file, rotated daily (the file is
-/// `<name>.YYYY-MM-DD` next to the given path). The file is written by a
+/// `<name>.YYYY-MM-DD` next to the given path; the newest [`MAX_LOG_FILES`]
+/// are kept). The file is written by a
 /// background thread that never drops lines; the returned guard flushes it.
 pub fn init(format: LogFormat, filter: EnvFilter, log_file: Option<&Path>) -> Result<LogGuard, LogFileError> {
     let stdout_layer = match format {
@@ -100,6 +104,7 @@ pub fn init(format: LogFormat, filter: EnvFilter, log_file: Option<&Path>) -> Re
             let appender = RollingFileAppender::builder()
                 .rotation(Rotation::DAILY)
                 .filename_prefix(name)
+                .max_log_files(MAX_LOG_FILES)
                 .build(dir)
                 .map_err(|err| fail(err.to_string()))?;
             let (writer, guard) = NonBlockingBuilder::default().lossy(false).finish(appender);

@@ -435,8 +435,8 @@ async fn delete_one(
 ) -> PassReport {
     let mut report = PassReport::default();
     if dry_run {
+        // Nothing is freed in a dry run; `deleted` counts what would go.
         report.deleted = 1;
-        report.bytes_freed = doomed.total_size.unwrap_or(0);
         tracing::info!(
             operation = "dry_run",
             project = %entry.name,
