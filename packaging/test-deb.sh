@@ -162,7 +162,13 @@ EOF
         [[ $(ct stat -c '%U %a' /var/log/$NAME) == "$NAME 750" ]] || fail "LogsDirectory: $(ct stat -c '%U %a' /var/log/$NAME)"
 
         ct systemctl reload "$NAME" || fail "reload of a valid config"
-        ct journalctl -u "$NAME" --no-pager -o cat | grep -q '"operation":"config_reloaded"' || fail "no config_reloaded"
+        # ExecReload= only sends SIGHUP: the daemon logs the reload a moment later.
+        reloaded=
+        for _ in $(seq 50); do
+            ct journalctl -u "$NAME" --no-pager -o cat | grep -q '"operation":"config_reloaded"' && { reloaded=1; break; }
+            sleep 0.2
+        done
+        [[ -n $reloaded ]] || { ct journalctl -u "$NAME" --no-pager -n 20 -o cat; fail "no config_reloaded"; }
         echo "reload: OK (config_reloaded)"
         ct sh -c 'echo "{\"projects\": {}, \"bogus\": 1}" > /run/grc-test/config.json'
         if ct systemctl reload "$NAME" 2>/dev/null; then fail "reload of a broken config succeeded"; fi

@@ -213,8 +213,8 @@ impl Daemon<'_> {
         let schedule_changed = schedule != self.schedule;
         if fresh.config.run_on_start != self.current.config.run_on_start {
             tracing::warn!(
-                operation = "config_reloaded",
-                setting = "run_on_start",
+                operation = "restart_required",
+                settings = "run_on_start",
                 "run_on_start only applies when the daemon starts; the change takes effect at the next restart"
             );
         }
@@ -229,7 +229,7 @@ impl Daemon<'_> {
             .collect();
         if !changed_env.is_empty() {
             tracing::warn!(
-                operation = "config_reloaded",
+                operation = "restart_required",
                 settings = %changed_env.join(","),
                 "settings changed in .env apply only at start; restart to use them"
             );

@@ -282,17 +282,30 @@ impl GitlabClient {
         Ok(repositories)
     }
 
-    /// Every tag name of a repository, all pages, read before anything is
-    /// deleted (deleting while paging by offset would skip tags).
+    /// Every tag name of a repository, all pages, sorted and without
+    /// duplicates (a tag pushed between two page reads shifts the offsets, so
+    /// a name can come twice).
     pub async fn tag_names(&self, project_id: u64, repository_id: u64) -> Result<Vec<String>, ApiError> {
         let mut names: Vec<String> = Vec::new();
-        let url = self.tags_url(project_id, repository_id, None);
-        self.each_page::<wire::TagName>(url, |page| names.extend(page.into_iter().map(|t| t.name)))
+        self.for_each_tag_name(project_id, repository_id, |name| names.push(name))
             .await?;
-        // A tag pushed between two page reads shifts the offsets; a name seen twice is one tag.
         names.sort_unstable();
         names.dedup();
         Ok(names)
+    }
+
+    /// Hands every tag name of a repository to `each` as its page arrives.
+    /// The listing is complete only when this returns `Ok`; the caller must
+    /// not delete anything before (deleting while paging by offset skips tags).
+    pub async fn for_each_tag_name(
+        &self,
+        project_id: u64,
+        repository_id: u64,
+        mut each: impl FnMut(String),
+    ) -> Result<(), ApiError> {
+        let url = self.tags_url(project_id, repository_id, None);
+        self.each_page::<wire::TagName>(url, |page| page.into_iter().for_each(|t| each(t.name)))
+            .await
     }
 
     /// A tag's details; `None` if the tag is gone (404).

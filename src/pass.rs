@@ -323,38 +323,30 @@ async fn plan_repository(
         doomed: Vec::new(),
     };
     let repository = &plan.repository;
-    let names = match client.tag_names(repository.project_id, repository.id).await {
-        Ok(names) => names,
-        Err(ApiError::Cancelled) => {
-            report.interrupted = true;
-            return (plan, report);
-        }
-        Err(err) => {
-            report.errors += 1;
-            tracing::error!(
-                operation = "repository_failed",
-                project = %entry.name,
-                repository = %repository.path,
-                error = %err.explain(),
-                "cannot list the tags; keeping them all"
-            );
-            return (plan, report);
-        }
+
+    // Details are fetched while later pages are still being listed (on a real
+    // GitLab a page takes long); nothing is decided, let alone deleted, before
+    // the listing is complete.
+    let (names_tx, names_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let listing = async move {
+        client
+            .for_each_tag_name(repository.project_id, repository.id, |name| {
+                let _ = names_tx.send(name);
+            })
+            .await
     };
-    report.tags_seen = names.len() as u64;
-
-    let mut candidates = Vec::new();
-    for name in names {
-        match policy::keep_by_name(&name, &entry.rules) {
-            Some(reason) => {
-                report.kept += 1;
-                log_kept(entry, repository, &name, reason);
+    let (mut seen, mut kept_by_name, mut failed_details, mut interrupted) = (0u64, 0u64, 0u64, false);
+    let names = stream::unfold(names_rx, |mut rx| async move { rx.recv().await.map(|name| (name, rx)) });
+    let fetching = names
+        .filter(|name| {
+            seen += 1;
+            let reason = policy::keep_by_name(name, &entry.rules);
+            if let Some(reason) = reason {
+                kept_by_name += 1;
+                log_kept(entry, repository, name, reason);
             }
-            None => candidates.push(name),
-        }
-    }
-
-    let details: Vec<Option<(TagFacts, Option<u64>)>> = stream::iter(candidates)
+            std::future::ready(reason.is_none())
+        })
         .map(|name| async move {
             match client.tag_details(repository.project_id, repository.id, &name).await {
                 Ok(Some(details)) => {
@@ -376,15 +368,14 @@ async fn plan_repository(
         })
         .buffer_unordered(options.concurrency.max(1))
         .filter_map(|outcome| {
-            let kept = match outcome {
+            let found = match outcome {
                 Some(Ok(found)) => Some(found),
                 Some(Err((_, ApiError::Cancelled))) => {
-                    report.interrupted = true;
+                    interrupted = true;
                     None
                 }
                 Some(Err((name, err))) => {
-                    report.errors += 1;
-                    report.kept += 1;
+                    failed_details += 1;
                     metrics().tag_kept(&entry.name, "error");
                     tracing::error!(
                         operation = "kept",
@@ -400,15 +391,38 @@ async fn plan_repository(
                 }
                 None => None,
             };
-            std::future::ready(Some(kept))
+            std::future::ready(found)
         })
-        .collect()
-        .await;
+        .collect::<Vec<(TagFacts, Option<u64>)>>();
+    let (listed, mut details) = tokio::join!(listing, fetching);
+    report.tags_seen = seen;
+    report.kept = kept_by_name + failed_details;
+    report.errors = failed_details;
+    report.interrupted = interrupted;
+    match listed {
+        Ok(()) => {}
+        Err(ApiError::Cancelled) => report.interrupted = true,
+        Err(err) => {
+            report.errors += 1;
+            report.kept += details.len() as u64;
+            tracing::error!(
+                operation = "repository_failed",
+                project = %entry.name,
+                repository = %repository.path,
+                error = %err.explain(),
+                "cannot list all the tags; keeping them all"
+            );
+            return (plan, report);
+        }
+    }
     if report.interrupted {
         // Shutdown: no DELETE can be sent any more, so there is nothing to decide.
         return (plan, report);
     }
-    let (facts, sizes): (Vec<TagFacts>, Vec<Option<u64>>) = details.into_iter().flatten().unzip();
+    // A name listed twice (offsets shifted by a push between pages) is one tag.
+    details.sort_unstable_by(|a, b| a.0.name.cmp(&b.0.name));
+    details.dedup_by(|a, b| a.0.name == b.0.name);
+    let (facts, sizes): (Vec<TagFacts>, Vec<Option<u64>>) = details.into_iter().unzip();
 
     let decisions = policy::decide(&facts, &entry.rules, Timestamp::now());
     for ((tag, total_size), decision) in facts.into_iter().zip(sizes).zip(decisions) {

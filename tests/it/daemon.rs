@@ -494,9 +494,15 @@ fn the_schedule_flag_overrides_the_config_and_a_reload_changes_it_at_once() {
     let reloaded = daemon
         .events()
         .into_iter()
-        .find(|e| e["operation"] == "config_reloaded" && e.get("schedule_changed").is_some())
+        .find(|e| e["operation"] == "config_reloaded")
         .unwrap();
     assert_eq!(reloaded["schedule_changed"], true);
+    let warning = daemon
+        .events()
+        .into_iter()
+        .find(|e| e["operation"] == "restart_required")
+        .unwrap();
+    assert_eq!(warning["settings"], "run_on_start", "{warning}");
     daemon.wait_for_count("pass_finished", 1);
 
     let fake2 = two_projects();
@@ -631,7 +637,7 @@ fn start_only_settings_changed_in_dotenv_are_named_on_reload() {
     daemon.wait_until("a warning naming the settings", Duration::from_secs(20), |d| {
         d.events()
             .iter()
-            .any(|e| e["settings"] == "LOG_FILE,LOG_FORMAT" && e["level"] == "WARN")
+            .any(|e| e["operation"] == "restart_required" && e["settings"] == "LOG_FILE,LOG_FORMAT")
     });
     daemon.wait_until("the reload itself", Duration::from_secs(20), |d| {
         d.events()
