@@ -101,6 +101,8 @@ pub fn init(format: LogFormat, filter: EnvFilter, log_file: Option<&Path>) -> Re
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(Path::new("."));
+            // tracing-appender prunes old files before it creates the directory.
+            std::fs::create_dir_all(dir).map_err(|err| fail(err.to_string()))?;
             let appender = RollingFileAppender::builder()
                 .rotation(Rotation::DAILY)
                 .filename_prefix(name)
