@@ -155,14 +155,17 @@ async fn once(parsed: &Parsed) -> Result<ExitCode, AppError> {
         ..
     } = prepare(parsed, &cancel)?;
     let stop = cancel.clone();
+    let mut signals = crate::daemon::Signals::register()
+        .map_err(|err| AppError::Failed(format!("cannot install signal handlers: {err}")))?;
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            tracing::warn!(
-                operation = "interrupted",
-                "interrupted: finishing requests in flight, sending no new ones"
-            );
-            stop.cancel();
-        }
+        signals.next_stop().await;
+        tracing::warn!(
+            operation = "interrupted",
+            "interrupted: finishing requests in flight, sending no new ones (a second signal exits at once)"
+        );
+        stop.cancel();
+        signals.next_stop().await;
+        std::process::exit(1);
     });
     let report = pass::run_pass(&client, &config, &pass_options).await;
     Ok(exit_for(&report))
@@ -284,7 +287,11 @@ fn resolve_connection(parsed: &Parsed) -> Result<Connection, AppError> {
         let path = options.token_file.as_deref().expect("a source implies a value");
         read_token_file(path)?
     } else {
-        options.token.clone().unwrap_or_default()
+        options
+            .token
+            .as_ref()
+            .map(|t| t.expose().to_owned())
+            .unwrap_or_default()
     };
     let token = token.trim_end_matches(['\n', '\r']).to_owned();
     if token.trim().is_empty() {
@@ -307,6 +314,11 @@ fn parse_base_url(text: &str) -> Result<Url, AppError> {
         return Err(AppError::Usage(format!(
             "--url {text:?} must be an http:// or https:// URL with a host"
         )));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(AppError::Usage(
+            "--url must be GitLab's base URL, without a query or fragment (give the token with --token)".to_owned(),
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(AppError::Usage(

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::schedule::Schedule;
+use crate::secret::Secret;
 use clap::builder::BoolishValueParser;
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -75,8 +76,9 @@ pub enum ApiArg {
 #[derive(Debug, Clone, Args)]
 pub struct Options {
     /// GitLab access token (scope api to delete; read_api for dry runs and check --online).
-    #[arg(short = 't', long, env = "GITLAB_TOKEN", global = true, hide_env_values = true)]
-    pub token: Option<String>,
+    #[arg(short = 't', long, env = "GITLAB_TOKEN", global = true, hide_env_values = true,
+          value_parser = parse_secret)]
+    pub token: Option<Secret>,
 
     /// File holding the token (systemd credentials); a trailing newline is ignored.
     #[arg(long, env = "GITLAB_TOKEN_FILE", global = true, value_name = "PATH")]
@@ -151,7 +153,9 @@ pub struct Options {
 /// Where the token came from, for precedence between `--token` and `--token-file`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Source {
-    /// Environment (or `.env`).
+    /// The working directory's `.env`.
+    DotEnv,
+    /// The process environment.
     Environment,
     /// The command line.
     Flag,
@@ -171,15 +175,21 @@ pub struct Parsed {
 /// Loads `.env` from the working directory (never overriding what is set),
 /// then parses the command line. clap's errors exit 2 themselves.
 pub fn parse() -> Result<Parsed, String> {
-    load_dotenv()?;
+    let from_dotenv = load_dotenv()?;
     let matches = Cli::command().get_matches();
-    from_matches(&matches).map_err(|err| err.to_string())
+    from_matches(&matches, &from_dotenv).map_err(|err| err.to_string())
 }
 
-fn load_dotenv() -> Result<(), String> {
+/// Loads `.env`; returns the names of the variables it set (those the
+/// environment did not already have).
+fn load_dotenv() -> Result<std::collections::BTreeSet<String>, String> {
+    let from_dotenv = read_dotenv()
+        .into_keys()
+        .filter(|key| std::env::var_os(key).is_none())
+        .collect();
     match dotenvy::from_path(".env") {
-        Ok(()) => Ok(()),
-        Err(dotenvy::Error::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Ok(()) => Ok(from_dotenv),
+        Err(dotenvy::Error::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => Ok(from_dotenv),
         Err(err) => Err(format!(".env in the working directory: {err}")),
     }
 }
@@ -192,10 +202,10 @@ pub fn read_dotenv() -> std::collections::BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-fn from_matches(matches: &ArgMatches) -> Result<Parsed, clap::Error> {
+fn from_matches(matches: &ArgMatches, from_dotenv: &std::collections::BTreeSet<String>) -> Result<Parsed, clap::Error> {
     let cli = Cli::from_arg_matches(matches)?;
     // Global args are recorded on the subcommand's matches when given after it.
-    let source = |id: &str| {
+    let source = |id: &str, var: &str| {
         let sub = matches.subcommand().map(|(_, m)| m);
         [sub, Some(matches)]
             .into_iter()
@@ -203,15 +213,20 @@ fn from_matches(matches: &ArgMatches) -> Result<Parsed, clap::Error> {
             .filter_map(|m| m.value_source(id))
             .map(|s| match s {
                 ValueSource::CommandLine => Source::Flag,
+                _ if from_dotenv.contains(var) => Source::DotEnv,
                 _ => Source::Environment,
             })
             .max()
     };
     Ok(Parsed {
-        token_source: source("token"),
-        token_file_source: source("token_file"),
+        token_source: source("token", "GITLAB_TOKEN"),
+        token_file_source: source("token_file", "GITLAB_TOKEN_FILE"),
         cli,
     })
+}
+
+fn parse_secret(text: &str) -> Result<Secret, String> {
+    Ok(Secret::new(text))
 }
 
 fn parse_schedule(text: &str) -> Result<Schedule, String> {
@@ -235,7 +250,7 @@ mod tests {
 
     fn parse_args(args: &[&str]) -> Result<Parsed, clap::Error> {
         let matches = Cli::command().try_get_matches_from(args)?;
-        from_matches(&matches)
+        from_matches(&matches, &Default::default())
     }
 
     #[test]
@@ -261,7 +276,11 @@ mod tests {
         ])
         .unwrap();
         assert!(p.cli.command.is_none());
-        assert_eq!(p.cli.options.token.as_deref(), Some("tok"));
+        assert_eq!(p.cli.options.token.as_ref().map(Secret::expose), Some("tok"));
+        assert!(
+            !format!("{:?}", p.cli).contains("tok\""),
+            "Debug of the options masks the token"
+        );
         assert_eq!(p.token_source, Some(Source::Flag));
         assert!(p.cli.options.dry_run);
         assert_eq!(p.cli.options.timeout, Some(Duration::from_secs(20)));

@@ -247,8 +247,7 @@ impl Config {
         if text.trim().is_empty() {
             return Err(Problem::Syntax("the file is empty".to_owned()));
         }
-        let value: Value =
-            serde_json::from_str(text).map_err(|err| Problem::Syntax(format!("not valid JSON: {err}")))?;
+        let value = strict_json::from_str(text).map_err(|err| Problem::Syntax(format!("not valid JSON: {err}")))?;
         Config::from_value(&value)
     }
 
@@ -574,6 +573,8 @@ fn covers(outer: &Entry, inner: &Entry) -> bool {
         _ => false,
     }
 }
+
+mod strict_json;
 
 #[cfg(test)]
 mod tests;

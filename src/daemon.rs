@@ -57,6 +57,13 @@ impl Signals {
         })
     }
 
+    /// The next SIGTERM or SIGINT; a SIGHUP meanwhile is ignored.
+    pub async fn next_stop(&mut self) {
+        while let SignalEvent::Reload = self.next().await {
+            tracing::info!("SIGHUP ignored: nothing to reload now");
+        }
+    }
+
     async fn next(&mut self) -> SignalEvent {
         tokio::select! {
             _ = self.hangup.recv() => SignalEvent::Reload,
@@ -270,7 +277,7 @@ impl Daemon<'_> {
                 () = tokio::time::sleep(limit) => {
                     tracing::error!(operation = "shutdown", "the pass did not wind down in time; exiting anyway");
                 }
-                _ = signals.next() => {
+                () = signals.next_stop() => {
                     tracing::warn!(operation = "shutdown", "second signal: exiting at once");
                     std::process::exit(1);
                 }

@@ -279,6 +279,9 @@ impl GitlabClient {
             repositories.extend(page);
         })
         .await?;
+        // A repository created between two page reads shifts the offsets; one listed twice is one.
+        repositories.sort_unstable_by_key(|r| r.id);
+        repositories.dedup_by_key(|r| r.id);
         Ok(repositories)
     }
 
@@ -431,7 +434,21 @@ impl GitlabClient {
             );
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
-                () = self.cancel.cancelled() => return Err(ApiError::Cancelled),
+                // GitLab may have acted on an attempt already: report that
+                // attempt's failure, not a clean "not sent".
+                () = self.cancel.cancelled() => return Err(match outcome {
+                    Ok(answer) => ApiError::Status {
+                        method: method.clone(),
+                        path: url.path().to_owned(),
+                        status: answer.status.as_u16(),
+                        message: wire::error_message(&answer.headers, &answer.body),
+                    },
+                    Err(err) => ApiError::Transport {
+                        method: method.clone(),
+                        path: url.path().to_owned(),
+                        reason: error_chain(&err),
+                    },
+                }),
             }
             attempt += 1;
         }
@@ -465,36 +482,60 @@ fn next_page(current: &Url, headers: &HeaderMap) -> Result<Option<Url>, ApiError
         path: current.path().to_owned(),
         reason,
     };
-    if let Some(value) = headers.get("x-next-page") {
-        let text = value.to_str().unwrap_or("").trim();
+    let current_page = current
+        .query_pairs()
+        .find(|(k, _)| k == "page")
+        .and_then(|(_, v)| v.parse::<u32>().ok())
+        .unwrap_or(1);
+    let next = if let Some(value) = headers.get("x-next-page") {
+        let text = value
+            .to_str()
+            .map_err(|_| fail("X-Next-Page is not a page number".to_owned()))?
+            .trim();
         if text.is_empty() {
-            return Ok(None);
+            None
+        } else {
+            let page: u32 = text
+                .parse()
+                .map_err(|_| fail(format!("X-Next-Page {text:?} is not a page number")))?;
+            if Some(page) != current_page.checked_add(1) {
+                return Err(fail(format!(
+                    "X-Next-Page {page} after page {current_page}: pages would be skipped or read twice"
+                )));
+            }
+            let mut next = current.clone();
+            let pairs: Vec<(String, String)> = current
+                .query_pairs()
+                .filter(|(k, _)| k != "page")
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            next.query_pairs_mut()
+                .clear()
+                .extend_pairs(pairs)
+                .append_pair("page", &page.to_string());
+            Some(next)
         }
-        let page: u32 = text
-            .parse()
-            .map_err(|_| fail(format!("X-Next-Page {text:?} is not a page number")))?;
-        let current_page = current
-            .query_pairs()
-            .find(|(k, _)| k == "page")
-            .and_then(|(_, v)| v.parse::<u32>().ok())
-            .unwrap_or(1);
-        if page <= current_page {
-            return Err(fail(format!(
-                "X-Next-Page {page} does not move past page {current_page}"
-            )));
-        }
-        let mut next = current.clone();
-        let pairs: Vec<(String, String)> = current
-            .query_pairs()
-            .filter(|(k, _)| k != "page")
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        next.query_pairs_mut()
-            .clear()
-            .extend_pairs(pairs)
-            .append_pair("page", &page.to_string());
-        return Ok(Some(next));
+    } else {
+        link_next_page(current, headers).map_err(fail)?
+    };
+    // X-Total-Pages is never followed, but an answer that counts more pages
+    // than it lets us reach (a proxy that strips headers) is a cut listing.
+    if next.is_none()
+        && let Some(total) = headers
+            .get("x-total-pages")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u32>().ok())
+        && total > current_page
+    {
+        return Err(fail(format!(
+            "the answer counts {total} pages but names no page after page {current_page}"
+        )));
     }
+    Ok(next)
+}
+
+/// The next page from `Link: rel="next"`, refused if it leaves the host.
+fn link_next_page(current: &Url, headers: &HeaderMap) -> Result<Option<Url>, String> {
     let Some(link) = headers.get(reqwest::header::LINK).and_then(|v| v.to_str().ok()) else {
         return Ok(None);
     };
@@ -503,15 +544,15 @@ fn next_page(current: &Url, headers: &HeaderMap) -> Result<Option<Url>, ApiError
     };
     let next = current
         .join(target)
-        .map_err(|err| fail(format!("Link rel=\"next\" {target:?}: {err}")))?;
+        .map_err(|err| format!("Link rel=\"next\" {target:?}: {err}"))?;
     if next.origin() != current.origin() {
-        return Err(fail(format!(
+        return Err(format!(
             "Link rel=\"next\" points to another host ({}); not following it with the token",
             next.origin().ascii_serialization()
-        )));
+        ));
     }
     if next == *current {
-        return Err(fail("Link rel=\"next\" points to the same page".to_owned()));
+        return Err("Link rel=\"next\" points to the same page".to_owned());
     }
     Ok(Some(next))
 }

@@ -1,16 +1,18 @@
 //! One cleanup pass over every enabled entry of a config.
 //!
 //! For each entry, concurrently: list its repositories; then per repository
-//! list **all** tag names before anything is deleted, ask for the details of
-//! the tags the names leave as candidates, and let [`policy::decide`] judge
-//! them; then apply the entry's `max_deletions` fuse; then delete (or, in a
-//! dry run, only log). Concurrency is bounded by the client's request limit,
+//! list **all** tag names before anything is deleted (asking for the details
+//! of the candidates the names leave while later pages are still coming),
+//! and let [`policy::decide`] judge them; then delete (or, in a dry run, only
+//! log) — right after each repository's decisions, or, when the entry has a
+//! `max_deletions` fuse, after all of the entry's decisions and the fuse. Concurrency is bounded by the client's request limit,
 //! and work is driven by bounded streams, never one spawned task per tag.
 //!
 //! A failure is logged where it happens and counted; it never stops the rest
 //! of the pass, and it never turns into a deletion.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::time::Instant;
 
 use futures_util::stream::{self, StreamExt};
@@ -79,7 +81,7 @@ impl PassReport {
         self.kept += other.kept;
         self.errors += other.errors;
         self.fuses_tripped += other.fuses_tripped;
-        self.bytes_freed += other.bytes_freed;
+        self.bytes_freed = self.bytes_freed.saturating_add(other.bytes_freed);
         self.interrupted |= other.interrupted;
     }
 }
@@ -127,7 +129,10 @@ pub async fn run_pass(client: &GitlabClient, config: &Config, options: &PassOpti
     let mut claims: HashMap<u64, Vec<&str>> = HashMap::new();
     for (entry, listing) in entries.iter().zip(&listings) {
         for repository in listing.iter().flatten() {
-            claims.entry(repository.id).or_default().push(&entry.name);
+            let claimants = claims.entry(repository.id).or_default();
+            if !claimants.contains(&entry.json_path.as_str()) {
+                claimants.push(&entry.json_path);
+            }
         }
     }
 
@@ -253,9 +258,27 @@ async fn clean_entry(
         selected.push(repository);
     }
 
+    let concurrency = options.concurrency.max(1);
+    if entry.max_deletions.is_none() {
+        // No fuse to wait for: each repository's deletions follow its own
+        // decisions at once, which keeps the time between reading a tag's
+        // date and deleting it short (GitLab has no conditional DELETE).
+        let reports: Vec<PassReport> = stream::iter(selected)
+            .map(|repository| async move {
+                let (plan, mut report) = plan_repository(client, entry, repository, options).await;
+                report.add(&delete_plan(client, entry, &plan, options).await);
+                report
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        reports.iter().for_each(|r| report.add(r));
+        return;
+    }
+
     let plans: Vec<(RepositoryPlan, PassReport)> = stream::iter(selected)
         .map(|repository| plan_repository(client, entry, repository, options))
-        .buffer_unordered(options.concurrency.max(1))
+        .buffer_unordered(concurrency)
         .collect()
         .await;
     let mut would_delete = 0u64;
@@ -284,27 +307,25 @@ async fn clean_entry(
         return;
     }
 
-    let work: Vec<(usize, usize)> = plans
-        .iter()
-        .enumerate()
-        .flat_map(|(p, (plan, _))| (0..plan.doomed.len()).map(move |d| (p, d)))
-        .collect();
-    let outcomes: Vec<PassReport> = stream::iter(work)
-        .map(|(p, d)| {
-            delete_one(
-                client,
-                entry,
-                &plans[p].0.repository,
-                &plans[p].0.doomed[d],
-                options.dry_run,
-            )
-        })
+    let reports: Vec<PassReport> = stream::iter(0..plans.len())
+        .map(|p| delete_plan(client, entry, &plans[p].0, options))
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    reports.iter().for_each(|r| report.add(r));
+}
+
+/// Deletes (or, in a dry run, logs) the tags a repository's plan chose.
+async fn delete_plan(client: &GitlabClient, entry: &Entry, plan: &RepositoryPlan, options: &PassOptions) -> PassReport {
+    // Indices, not references, in the closure: see `run_pass`.
+    let outcomes: Vec<PassReport> = stream::iter(0..plan.doomed.len())
+        .map(|d| delete_one(client, entry, &plan.repository, &plan.doomed[d], options.dry_run))
         .buffer_unordered(options.concurrency.max(1))
         .collect()
         .await;
-    for outcome in &outcomes {
-        report.add(outcome);
-    }
+    let mut report = PassReport::default();
+    outcomes.iter().for_each(|o| report.add(o));
+    report
 }
 
 /// Lists a repository's tags, gets the candidates' dates and decides.
@@ -336,8 +357,14 @@ async fn plan_repository(
             .await
     };
     let (mut seen, mut kept_by_name, mut failed_details, mut interrupted) = (0u64, 0u64, 0u64, false);
+    // A tag pushed between two page reads shifts the offsets, so a name can
+    // come twice: it is one tag. Hashes, not names, are remembered; a hash
+    // collision would only leave a tag out of this pass, never delete one.
+    let mut listed_hashes: HashSet<u64> = HashSet::new();
+    let hash_state = std::hash::RandomState::new();
     let names = stream::unfold(names_rx, |mut rx| async move { rx.recv().await.map(|name| (name, rx)) });
     let fetching = names
+        .filter(|name| std::future::ready(listed_hashes.insert(hash_state.hash_one(name.as_str()))))
         .filter(|name| {
             seen += 1;
             let reason = policy::keep_by_name(name, &entry.rules);
@@ -394,7 +421,7 @@ async fn plan_repository(
             std::future::ready(found)
         })
         .collect::<Vec<(TagFacts, Option<u64>)>>();
-    let (listed, mut details) = tokio::join!(listing, fetching);
+    let (listed, details) = tokio::join!(listing, fetching);
     report.tags_seen = seen;
     report.kept = kept_by_name + failed_details;
     report.errors = failed_details;
@@ -419,9 +446,7 @@ async fn plan_repository(
         // Shutdown: no DELETE can be sent any more, so there is nothing to decide.
         return (plan, report);
     }
-    // A name listed twice (offsets shifted by a push between pages) is one tag.
-    details.sort_unstable_by(|a, b| a.0.name.cmp(&b.0.name));
-    details.dedup_by(|a, b| a.0.name == b.0.name);
+    drop(listed_hashes);
     let (facts, sizes): (Vec<TagFacts>, Vec<Option<u64>>) = details.into_iter().unzip();
 
     let decisions = policy::decide(&facts, &entry.rules, Timestamp::now());

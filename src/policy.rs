@@ -190,6 +190,9 @@ pub fn decide(tags: &[TagFacts], rules: &Rules, now: Timestamp) -> Vec<Decision>
 /// Compiles a config regex so that it must match the whole string, like
 /// GitLab's cleanup policy (`\A(?:…)\z`).
 pub fn whole_match_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    // The pattern must be a regex on its own: pasted into the anchors, an
+    // unbalanced `a)|(.*` would otherwise escape them and match everything.
+    regex::RegexBuilder::new(pattern).size_limit(1 << 20).build()?;
     regex::RegexBuilder::new(&format!(r"\A(?:{pattern})\z"))
         .size_limit(1 << 20)
         .build()

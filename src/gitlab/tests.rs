@@ -67,16 +67,45 @@ fn next_page_prefers_x_next_page() {
     .unwrap()
     .unwrap();
     assert_eq!(next.as_str(), "http://h/api/v4/x?per_page=100&page=3");
+    // An empty X-Next-Page ends the listing, whatever Link says.
     assert_eq!(
-        next_page(&url, &headers(&[("x-next-page", ""), ("x-total-pages", "9")])).unwrap(),
+        next_page(
+            &url,
+            &headers(&[
+                ("x-next-page", ""),
+                ("link", "<http://h/api/v4/x?page=3>; rel=\"next\"")
+            ])
+        )
+        .unwrap(),
         None
     );
 }
 
 #[test]
-fn next_page_never_trusts_total_pages_alone() {
+fn total_pages_is_never_followed_but_flags_a_cut_listing() {
     let url: Url = "http://h/api/v4/x?per_page=100&page=1".parse().unwrap();
-    assert_eq!(next_page(&url, &headers(&[("x-total-pages", "5")])).unwrap(), None);
+    let err = next_page(&url, &headers(&[("x-total-pages", "5")])).unwrap_err();
+    assert!(err.to_string().contains("counts 5 pages"), "{err}");
+    let err = next_page(&url, &headers(&[("x-next-page", ""), ("x-total-pages", "2")])).unwrap_err();
+    assert!(err.to_string().contains("counts 2 pages"), "{err}");
+    assert_eq!(
+        next_page(&url, &headers(&[("x-next-page", ""), ("x-total-pages", "1")])).unwrap(),
+        None
+    );
+    assert_eq!(next_page(&url, &HeaderMap::new()).unwrap(), None);
+}
+
+#[test]
+fn next_page_must_be_the_following_one() {
+    let url: Url = "http://h/api/v4/x?per_page=100&page=2".parse().unwrap();
+    let err = next_page(&url, &headers(&[("x-next-page", "5")])).unwrap_err();
+    assert!(err.to_string().contains("skipped"), "{err}");
+    let mut h = HeaderMap::new();
+    h.insert("x-next-page", HeaderValue::from_bytes(b"\xff3").unwrap());
+    assert!(
+        next_page(&url, &h).is_err(),
+        "a non-ASCII X-Next-Page is not the last page"
+    );
 }
 
 #[test]

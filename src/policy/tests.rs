@@ -95,6 +95,14 @@ fn alternation_is_anchored_as_a_whole() {
 }
 
 #[test]
+fn a_pattern_cannot_escape_its_anchors() {
+    assert!(whole_match_regex("release-1)|(.*").is_err());
+    assert!(whole_match_regex("a)(b").is_err());
+    let re = whole_match_regex("(?i)v1").unwrap();
+    assert!(re.is_match("V1") && !re.is_match("v1-x"));
+}
+
+#[test]
 fn rules_apply_in_gitlab_order() {
     // latest beats not_matched, which beats name_regex_keep, which beats no_date.
     let mut r = rules(1);

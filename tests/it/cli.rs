@@ -100,6 +100,11 @@ fn bad_input_exits_2_naming_the_problem() {
             "p.name_regex_delete: invalid regex",
         ),
         ("empty file", b"", "the file is empty"),
+        (
+            "duplicate key",
+            br#"{"p": {"id": 1, "delete_older_than": "30d", "delete_older_than": "1m"}}"#,
+            "duplicate key \"delete_older_than\"",
+        ),
         ("not UTF-8", b"{\"p\xff\": 1}", "not UTF-8"),
     ];
     for (what, content, expected) in cases {
@@ -314,4 +319,70 @@ fn demo_runs_without_token_or_network() {
     assert_eq!(dry["would_delete"], real["deleted"]);
     assert_eq!(r.tags("dry_run"), r.tags("deleted"));
     assert!(r.stdout.contains("What is left"), "{}", r.all());
+}
+
+#[test]
+fn a_token_file_in_the_environment_beats_a_token_in_dotenv() {
+    let fake = small_fake();
+    let work = Workdir::new();
+    let config = work.config(&valid_config());
+    let token = work.write("token", format!("{TOKEN}\n"));
+    work.write(".env", "GITLAB_TOKEN=stale-from-dotenv\n");
+    let r = run(bin(work.path())
+        .args(["-u", &fake.url(), "--dry-run", "-c"])
+        .arg(&config)
+        .env("GITLAB_TOKEN_FILE", &token));
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(fake.stats().requests.iter().all(|q| q.auth.as_deref() == Some(TOKEN)));
+}
+
+#[test]
+fn a_url_with_a_query_is_refused() {
+    let work = Workdir::new();
+    let config = work.config(&valid_config());
+    let r = run(bin(work.path())
+        .args([
+            "-u",
+            "https://gitlab.example.com/?private_token=glpat-in-url",
+            "-t",
+            TOKEN,
+            "-c",
+        ])
+        .arg(&config));
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("without a query"), "{}", r.all());
+    assert!(!r.stderr.contains("glpat-in-url"), "{}", r.all());
+}
+
+#[test]
+fn sigterm_stops_once_promptly_with_exit_1() {
+    let tags: Vec<Tag> = (0..40).map(|i| old(&format!("t{i:02}"))).collect();
+    let fake = FakeGitlab::start(seed(vec![project(1, "g/p", vec![repo(10, "img", tags)])])).unwrap();
+    fake.set_faults(Faults {
+        latency: std::time::Duration::from_millis(500),
+        ..Faults::default()
+    });
+    let work = Workdir::new();
+    let config = work.config(&valid_config());
+    let child = bin(work.path())
+        .args(["-u", &fake.url(), "-t", TOKEN, "--concurrency", "2", "-c"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while fake.stats().count(Route::TagDetail) < 2 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let signalled = std::time::Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let r = Run::from(child.wait_with_output().unwrap(), signalled.elapsed());
+    assert_eq!(r.code, 1, "an interrupted job is incomplete\n{}", r.all());
+    assert!(r.elapsed < std::time::Duration::from_secs(3), "took {:?}", r.elapsed);
+    assert_eq!(r.finished()["result"], "interrupted");
+    assert_eq!(fake.stats().deletes(), 0);
 }
