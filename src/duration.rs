@@ -98,9 +98,24 @@ pub fn parse_age_str(text: &str) -> Result<Duration, AgeError> {
     })
 }
 
-/// Writes an age limit the way humantime reads it back (`"2days 5h"`).
+/// Writes an age limit in words (`"2 days 5 hours"`), so that `check` shows
+/// what a terse string meant: in humantime `"6m"` is six *minutes* and
+/// `"6M"` six months. humantime reads the words back.
 pub fn format_age(age: Duration) -> String {
-    humantime::format_duration(age).to_string()
+    let mut seconds = age.as_secs();
+    let mut parts = Vec::new();
+    for (unit, length) in [("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1)] {
+        let n = seconds / length;
+        seconds %= length;
+        if n > 0 {
+            parts.push(format!("{n} {unit}{}", if n == 1 { "" } else { "s" }));
+        }
+    }
+    if parts.is_empty() {
+        "0 seconds".to_owned()
+    } else {
+        parts.join(" ")
+    }
 }
 
 #[cfg(test)]
@@ -167,7 +182,10 @@ mod tests {
     #[test]
     fn format_round_trips() {
         let age = Duration::from_secs(2 * DAY + 5 * 3600);
+        assert_eq!(format_age(age), "2 days 5 hours");
         assert_eq!(parse_age_str(&format_age(age)), Ok(age));
+        assert_eq!(format_age(parse_age_str("6m").unwrap()), "6 minutes");
+        assert_eq!(format_age(Duration::from_secs(DAY + 61)), "1 day 1 minute 1 second");
     }
 
     proptest! {

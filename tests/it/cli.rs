@@ -230,7 +230,7 @@ fn check_offline_needs_no_url_or_token() {
         r.all()
     );
     assert!(
-        r.stdout.contains("p: project 1, delete older than 2days"),
+        r.stdout.contains("p: project 1, delete older than 2 days"),
         "{}",
         r.all()
     );
