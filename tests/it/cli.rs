@@ -356,12 +356,7 @@ fn a_url_with_a_query_is_refused() {
 
 #[test]
 fn sigterm_stops_once_promptly_with_exit_1() {
-    let tags: Vec<Tag> = (0..40).map(|i| old(&format!("t{i:02}"))).collect();
-    let fake = FakeGitlab::start(seed(vec![project(1, "g/p", vec![repo(10, "img", tags)])])).unwrap();
-    fake.set_faults(Faults {
-        latency: std::time::Duration::from_millis(500),
-        ..Faults::default()
-    });
+    let fake = old_tags_repo(40, std::time::Duration::from_millis(500));
     let work = Workdir::new();
     let config = work.config(&valid_config());
     let child = bin(work.path())

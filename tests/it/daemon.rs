@@ -241,12 +241,7 @@ fn a_broken_file_on_sighup_keeps_the_old_config_working() {
 
 #[test]
 fn ticks_during_a_slow_pass_are_skipped_and_passes_never_overlap() {
-    let tags: Vec<Tag> = (0..12).map(|i| old(&format!("t{i:02}"))).collect();
-    let fake = FakeGitlab::start(seed(vec![project(1, "g/a", vec![repo(10, "img", tags)])])).unwrap();
-    fake.set_faults(Faults {
-        latency: Duration::from_millis(400),
-        ..Faults::default()
-    });
+    let fake = old_tags_repo(12, Duration::from_millis(400));
     let daemon = Daemon::start(
         &fake,
         &every_second(json!({"a": {"id": 1, "delete_older_than": "1d"}})),
@@ -271,12 +266,7 @@ fn ticks_during_a_slow_pass_are_skipped_and_passes_never_overlap() {
 
 #[test]
 fn sigterm_in_a_slow_pass_exits_0_promptly_and_sends_nothing_after() {
-    let tags: Vec<Tag> = (0..40).map(|i| old(&format!("t{i:02}"))).collect();
-    let fake = FakeGitlab::start(seed(vec![project(1, "g/a", vec![repo(10, "img", tags)])])).unwrap();
-    fake.set_faults(Faults {
-        latency: Duration::from_millis(700),
-        ..Faults::default()
-    });
+    let fake = old_tags_repo(40, Duration::from_millis(700));
     let mut daemon = Daemon::start(
         &fake,
         &every_second(json!({"a": {"id": 1, "delete_older_than": "1d"}})),
@@ -330,12 +320,7 @@ fn sigterm_in_a_slow_pass_exits_0_promptly_and_sends_nothing_after() {
 
 #[test]
 fn a_second_signal_exits_at_once() {
-    let tags: Vec<Tag> = (0..10).map(|i| old(&format!("t{i:02}"))).collect();
-    let fake = FakeGitlab::start(seed(vec![project(1, "g/a", vec![repo(10, "img", tags)])])).unwrap();
-    fake.set_faults(Faults {
-        latency: Duration::from_secs(8),
-        ..Faults::default()
-    });
+    let fake = old_tags_repo(10, Duration::from_secs(8));
     let mut daemon = Daemon::start(
         &fake,
         &every_second(json!({"a": {"id": 1, "delete_older_than": "1d"}})),

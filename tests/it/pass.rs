@@ -334,12 +334,7 @@ fn concurrency_bound_is_observed_at_the_server() {
 
 #[test]
 fn config_concurrency_applies_and_the_flag_overrides_it() {
-    let tags: Vec<Tag> = (0..40).map(|i| old(&format!("t{i:02}"))).collect();
-    let fake = FakeGitlab::start(seed(vec![project(1, "g/a", vec![repo(10, "x", tags)])])).unwrap();
-    fake.set_faults(Faults {
-        latency: std::time::Duration::from_millis(15),
-        ..Faults::default()
-    });
+    let fake = old_tags_repo(40, std::time::Duration::from_millis(15));
     let config = json!({"concurrency": 2, "projects": {"a": {"id": 1, "delete_older_than": "1d"}}});
     let r = once(&fake, &config, &["--dry-run"]);
     assert_eq!(r.code, 0, "{}", r.all());

@@ -57,6 +57,18 @@ pub fn repo(id: u64, name: &str, tags: Vec<Tag>) -> Repository {
     }
 }
 
+/// `n` expired tags `t00`, `t01`, … in repository 10 (`g/p/img`) of
+/// project 1, every answer `latency` late.
+pub fn old_tags_repo(n: usize, latency: std::time::Duration) -> FakeGitlab {
+    let tags: Vec<Tag> = (0..n).map(|i| old(&format!("t{i:02}"))).collect();
+    let fake = FakeGitlab::start(seed(vec![project(1, "g/p", vec![repo(10, "img", tags)])])).unwrap();
+    fake.set_faults(Faults {
+        latency,
+        ..Faults::default()
+    });
+    fake
+}
+
 pub fn old(name: &str) -> Tag {
     Tag::aged(name, 10 * DAY)
 }
