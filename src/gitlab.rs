@@ -1,6 +1,6 @@
 //! The GitLab REST API v4 client: one `reqwest::Client`, one request funnel.
 //!
-//! Every request goes through [`GitlabClient::send`], which holds one permit
+//! Every request goes through one private funnel, `GitlabClient::send`, which holds one permit
 //! of the process-wide request limit while the request is in flight (never
 //! while backing off), retries what is worth retrying (429, 500, 502, 503,
 //! 504, timeouts, broken connections) with exponential backoff and jitter or

@@ -12,11 +12,14 @@
 //!                                │
 //!                                ├─► gitlab::GitlabClient (one reqwest client, one request funnel)
 //!                                │
-//!                                └─► pass::run_pass ──► per entry: list repositories
-//!                                        │              per repository: list ALL tag names,
-//!                                        │              details of candidates, policy::decide
-//!                                        │              per entry: max_deletions fuse
-//!                                        └──────────────► DELETE (or dry_run log)
+//!                                ├─► pass::run_pass ──► per entry: list repositories
+//!                                │        │              per repository: list ALL tag pages, fetching
+//!                                │        │              the candidates' details as pages arrive;
+//!                                │        │              then policy::decide
+//!                                │        └──────────────► DELETE (or dry_run log): per repository,
+//!                                │                         or after the entry's max_deletions fuse
+//!                                └─► daemon::run ──► the same pass on a cron schedule,
+//!                                                   SIGHUP reload, graceful stop, systemd notify
 //! ```
 //!
 //! ## Codemap
