@@ -315,6 +315,40 @@ mod tests {
     }
 
     #[test]
+    fn env_example_names_only_real_variables_and_all_of_them() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/env.example");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let named: std::collections::BTreeSet<String> = text
+            .lines()
+            .filter_map(|line| line.trim_start_matches('#').split_once('='))
+            .map(|(key, _)| key.trim().to_owned())
+            .filter(|key| !key.is_empty() && key.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+            .collect();
+        let known: std::collections::BTreeSet<String> = Cli::command()
+            .get_arguments()
+            .filter(|arg| !arg.is_hide_set())
+            .filter_map(|arg| arg.get_env().map(|env| env.to_string_lossy().into_owned()))
+            .collect();
+        assert!(!known.is_empty());
+        assert_eq!(named, known, "config/env.example and the command line disagree");
+        // Uncommented, it parses as an environment file.
+        let uncommented: String = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("#") && l.contains('=') && !l.starts_with("# ") {
+                    &l[1..]
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        for item in dotenvy::from_read_iter(uncommented.as_bytes()) {
+            item.unwrap();
+        }
+    }
+
+    #[test]
     fn fractional_timeouts() {
         assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
         assert!(parse_seconds("-1").is_err());
