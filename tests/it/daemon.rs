@@ -74,6 +74,14 @@ impl Daemon {
         self.events.lock().unwrap().clone()
     }
 
+    /// The first event with this operation (it must have come).
+    fn first(&self, operation: &str) -> Value {
+        self.events()
+            .into_iter()
+            .find(|e| e["operation"] == operation)
+            .unwrap_or_else(|| panic!("no {operation} event\n{}", self.log()))
+    }
+
     fn count(&self, operation: &str) -> usize {
         self.events().iter().filter(|e| e["operation"] == operation).count()
     }
@@ -134,6 +142,11 @@ impl Drop for Daemon {
     }
 }
 
+/// Project 1 (`a`), expired after a day, cleaned every second from the start.
+fn a_every_second() -> Value {
+    every_second(json!({"a": {"id": 1, "delete_older_than": "1d"}}))
+}
+
 fn every_second(projects: Value) -> Value {
     json!({"schedule": "* * * * * *", "run_on_start": true, "projects": projects})
 }
@@ -149,12 +162,7 @@ fn two_projects() -> FakeGitlab {
 #[test]
 fn scheduled_passes_delete_newly_expired_tags() {
     let fake = two_projects();
-    let mut daemon = Daemon::start(
-        &fake,
-        &every_second(json!({"a": {"id": 1, "delete_older_than": "1d"}})),
-        &[],
-        &[],
-    );
+    let mut daemon = Daemon::start(&fake, &a_every_second(), &[], &[]);
     daemon.wait_for_count("pass_finished", 1);
     assert_eq!(fake.tag_names(10), vec!["a3"]);
     fake.add_tag(10, old("late"));
@@ -162,11 +170,7 @@ fn scheduled_passes_delete_newly_expired_tags() {
         !fake.tag_names(10).contains(&"late".to_owned())
     });
     daemon.wait_for_count("next_run", 2);
-    let next = daemon
-        .events()
-        .into_iter()
-        .find(|e| e["operation"] == "next_run")
-        .unwrap();
+    let next = daemon.first("next_run");
     assert!(next["next_run"].as_str().unwrap().ends_with('Z'), "{next}");
     assert_eq!(fake.tag_names(20).len(), 2, "project b is not configured");
     daemon.signal("TERM");
@@ -177,12 +181,7 @@ fn scheduled_passes_delete_newly_expired_tags() {
 #[test]
 fn sighup_adds_a_project() {
     let fake = two_projects();
-    let daemon = Daemon::start(
-        &fake,
-        &every_second(json!({"a": {"id": 1, "delete_older_than": "1d"}})),
-        &[],
-        &[],
-    );
+    let daemon = Daemon::start(&fake, &a_every_second(), &[], &[]);
     daemon.wait_for_count("pass_finished", 1);
     assert_eq!(fake.tag_names(20).len(), 2);
     let both = every_second(json!({
@@ -192,11 +191,7 @@ fn sighup_adds_a_project() {
     daemon.write_config(&both.to_string());
     daemon.signal("HUP");
     daemon.wait_for_count("config_reloaded", 1);
-    let reloaded = daemon
-        .events()
-        .into_iter()
-        .find(|e| e["operation"] == "config_reloaded")
-        .unwrap();
+    let reloaded = daemon.first("config_reloaded");
     assert_eq!(reloaded["added"], "projects.b", "{reloaded}");
     assert_eq!(reloaded["removed"], "");
     daemon.wait_until("project b cleaned", Duration::from_secs(20), |_| {
@@ -207,21 +202,12 @@ fn sighup_adds_a_project() {
 #[test]
 fn a_broken_file_on_sighup_keeps_the_old_config_working() {
     let fake = two_projects();
-    let daemon = Daemon::start(
-        &fake,
-        &every_second(json!({"a": {"id": 1, "delete_older_than": "1d"}})),
-        &[],
-        &[],
-    );
+    let daemon = Daemon::start(&fake, &a_every_second(), &[], &[]);
     daemon.wait_for_count("pass_finished", 1);
     daemon.write_config("{\"projects\": {\"a\": {\"id\": 1, \"delete_older_than\": {\"days\": 0}}}}");
     daemon.signal("HUP");
     daemon.wait_for_count("config_reload_failed", 1);
-    let failed = daemon
-        .events()
-        .into_iter()
-        .find(|e| e["operation"] == "config_reload_failed")
-        .unwrap();
+    let failed = daemon.first("config_reload_failed");
     assert!(
         failed["error"]
             .as_str()
@@ -242,12 +228,7 @@ fn a_broken_file_on_sighup_keeps_the_old_config_working() {
 #[test]
 fn ticks_during_a_slow_pass_are_skipped_and_passes_never_overlap() {
     let fake = old_tags_repo(12, Duration::from_millis(400));
-    let daemon = Daemon::start(
-        &fake,
-        &every_second(json!({"a": {"id": 1, "delete_older_than": "1d"}})),
-        &["--concurrency", "4", "--dry-run"],
-        &[],
-    );
+    let daemon = Daemon::start(&fake, &a_every_second(), &["--concurrency", "4", "--dry-run"], &[]);
     daemon.wait_for_count("pass_finished", 2);
     assert!(daemon.count("pass_skipped") >= 1, "{}", daemon.log());
     let mut running = false;
@@ -267,12 +248,7 @@ fn ticks_during_a_slow_pass_are_skipped_and_passes_never_overlap() {
 #[test]
 fn sigterm_in_a_slow_pass_exits_0_promptly_and_sends_nothing_after() {
     let fake = old_tags_repo(40, Duration::from_millis(700));
-    let mut daemon = Daemon::start(
-        &fake,
-        &every_second(json!({"a": {"id": 1, "delete_older_than": "1d"}})),
-        &["--concurrency", "2", "--timeout", "3"],
-        &[],
-    );
+    let mut daemon = Daemon::start(&fake, &a_every_second(), &["--concurrency", "2", "--timeout", "3"], &[]);
     daemon.wait_until("tag details in flight", Duration::from_secs(20), |_| {
         fake.stats().count(Route::TagDetail) >= 2
     });
@@ -305,11 +281,7 @@ fn sigterm_in_a_slow_pass_exits_0_promptly_and_sends_nothing_after() {
         .expect("shutdown event");
     assert_eq!(shutdown["pass_interrupted"], true, "{shutdown}");
     assert!(shutdown["tags_seen"].as_u64().unwrap() == 40, "{shutdown}");
-    let finished = daemon
-        .events()
-        .into_iter()
-        .find(|e| e["operation"] == "pass_finished")
-        .unwrap();
+    let finished = daemon.first("pass_finished");
     assert_eq!(finished["result"], "interrupted");
     assert_eq!(
         daemon.count("delete_failed") + daemon.count("repository_failed"),
@@ -321,12 +293,7 @@ fn sigterm_in_a_slow_pass_exits_0_promptly_and_sends_nothing_after() {
 #[test]
 fn a_second_signal_exits_at_once() {
     let fake = old_tags_repo(10, Duration::from_secs(8));
-    let mut daemon = Daemon::start(
-        &fake,
-        &every_second(json!({"a": {"id": 1, "delete_older_than": "1d"}})),
-        &["--timeout", "20"],
-        &[],
-    );
+    let mut daemon = Daemon::start(&fake, &a_every_second(), &["--timeout", "20"], &[]);
     daemon.wait_until("a request in flight", Duration::from_secs(20), |_| {
         fake.stats().max_in_flight >= 1 || daemon.count("pass_started") >= 1
     });
@@ -397,12 +364,7 @@ fn systemd_notifications_in_order() {
 #[test]
 fn log_file_gets_every_line_including_the_last() {
     let fake = two_projects();
-    let mut daemon = Daemon::start(
-        &fake,
-        &every_second(json!({"a": {"id": 1, "delete_older_than": "1d"}})),
-        &["--log-file", "logs/cleaner.log"],
-        &[],
-    );
+    let mut daemon = Daemon::start(&fake, &a_every_second(), &["--log-file", "logs/cleaner.log"], &[]);
     daemon.wait_for_count("pass_finished", 1);
     daemon.signal("TERM");
     let (status, _) = daemon.wait_exit(Duration::from_secs(10));
@@ -466,27 +428,15 @@ fn the_schedule_flag_overrides_the_config_and_a_reload_changes_it_at_once() {
     let config = json!({"schedule": "@weekly", "projects": {"a": {"id": 1, "delete_older_than": "1d"}}});
     let daemon = Daemon::start(&fake, &config, &[], &[]);
     daemon.wait_for_count("daemon_started", 1);
-    let started = daemon
-        .events()
-        .into_iter()
-        .find(|e| e["operation"] == "daemon_started")
-        .unwrap();
+    let started = daemon.first("daemon_started");
     assert_eq!(started["schedule"], "@weekly");
     assert_eq!(fake.stats().total, 0, "no run_on_start");
-    daemon.write_config(&every_second(json!({"a": {"id": 1, "delete_older_than": "1d"}})).to_string());
+    daemon.write_config(&a_every_second().to_string());
     daemon.signal("HUP");
     daemon.wait_for_count("config_reloaded", 1);
-    let reloaded = daemon
-        .events()
-        .into_iter()
-        .find(|e| e["operation"] == "config_reloaded")
-        .unwrap();
+    let reloaded = daemon.first("config_reloaded");
     assert_eq!(reloaded["schedule_changed"], true);
-    let warning = daemon
-        .events()
-        .into_iter()
-        .find(|e| e["operation"] == "restart_required")
-        .unwrap();
+    let warning = daemon.first("restart_required");
     assert_eq!(warning["settings"], "run_on_start", "{warning}");
     daemon.wait_for_count("pass_finished", 1);
 
@@ -543,11 +493,7 @@ fn prometheus_metrics_after_a_pass() {
         json!({"schedule": "@hourly", "run_on_start": true, "projects": {"a": {"id": 1, "delete_older_than": "1d"}}});
     let mut daemon = Daemon::start(&fake, &config, &["--metrics-listen", "127.0.0.1:0"], &[]);
     daemon.wait_for_count("pass_finished", 1);
-    let listening = daemon
-        .events()
-        .into_iter()
-        .find(|e| e["operation"] == "metrics_listening")
-        .unwrap();
+    let listening = daemon.first("metrics_listening");
     let addr = listening["address"].as_str().unwrap().to_owned();
     assert_eq!(http_get(&addr, "/healthz"), (200, "ok\n".to_owned()));
     let (status, text) = http_get(&addr, "/metrics");
