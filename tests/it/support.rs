@@ -38,6 +38,7 @@ pub fn seed(projects: Vec<Project>) -> Seed {
         registry_host: "registry.example.com:5005".to_owned(),
         projects,
         groups: Vec::new(),
+        ..Seed::default()
     }
 }
 

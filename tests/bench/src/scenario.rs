@@ -189,6 +189,7 @@ impl DataSet {
                 registry_host: "registry.bench.local:5005".to_owned(),
                 projects,
                 groups: Vec::new(),
+                ..Seed::default()
             },
             repos: plans,
             config: serde_json::to_string_pretty(&serde_json::Value::Object(config)).expect("a JSON object serializes"),

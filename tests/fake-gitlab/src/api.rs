@@ -46,6 +46,9 @@ impl Reply {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Target {
     Version,
+    Project { id: String },
+    Group { id: String },
+    Graphql,
     ProjectRepos { id: String },
     GroupRepos { id: String },
     Tags { id: String, rid: String },
@@ -58,6 +61,12 @@ pub(crate) enum Target {
 /// Matches the raw path: split on `/`, then each segment percent-decoded,
 /// so an encoded `%2F` stays inside its segment.
 pub(crate) fn classify(method: &Method, raw_path: &str) -> (Route, Target) {
+    if raw_path == "/api/graphql" {
+        return match *method {
+            Method::POST => (Route::Graphql, Target::Graphql),
+            _ => (Route::Unknown, Target::MethodNotAllowed),
+        };
+    }
     let Some(rest) = raw_path.strip_prefix("/api/v4/") else {
         return (Route::Unknown, Target::NotFound);
     };
@@ -71,6 +80,8 @@ pub(crate) fn classify(method: &Method, raw_path: &str) -> (Route, Target) {
     let (route, target) = match s.as_slice() {
         ["version"] if get => (Route::Version, Target::Version),
         ["version"] => return (Route::Unknown, Target::MethodNotAllowed),
+        ["projects", id] if get => (Route::Project, Target::Project { id: id.to_string() }),
+        ["groups", id] if get => (Route::Group, Target::Group { id: id.to_string() }),
         ["projects", id, "registry", "repositories"] => {
             if !get {
                 return (Route::Unknown, Target::MethodNotAllowed);
@@ -119,6 +130,10 @@ pub(crate) struct Ctx<'a> {
     /// The `Host` header (host:port), for Link URLs.
     pub host: &'a str,
     pub token: Option<&'a str>,
+    /// The request body (read for `POST /api/graphql` only).
+    pub body: &'a [u8],
+    /// The `PartialDelete` fault is on for this request.
+    pub partial_delete: bool,
 }
 
 impl Ctx<'_> {
@@ -184,7 +199,9 @@ fn cgi_escape(s: &str) -> String {
     out
 }
 
-enum Scope {
+/// What a token may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
     Api,
     ReadApi,
 }
@@ -194,6 +211,19 @@ pub(crate) fn execute(shared: &Shared, target: &Target, ctx: &Ctx<'_>) -> Reply 
     match target {
         Target::NotFound => return Reply::error(404, "404 Not Found"),
         Target::MethodNotAllowed => return Reply::message(405, "405 Method Not Allowed"),
+        Target::Graphql => {
+            let mut registry = shared.registry();
+            if registry.graphql == crate::GraphqlSupport::Missing {
+                return Reply::error(404, "404 Not Found");
+            }
+            let scope = match ctx.token {
+                None | Some("") => None,
+                Some(t) if t == shared.token => Some(Scope::Api),
+                Some(t) if shared.read_only_token.as_deref() == Some(t) => Some(Scope::ReadApi),
+                Some(_) => return Reply::json(401, r#"{"errors":[{"message":"Invalid token"}]}"#),
+            };
+            return crate::graphql::execute(&mut registry, scope, ctx.body, ctx.partial_delete);
+        }
         _ => {}
     }
     let scope = match ctx.token {
@@ -209,12 +239,14 @@ pub(crate) fn execute(shared: &Shared, target: &Target, ctx: &Ctx<'_>) -> Reply 
     }
     match target {
         Target::Version => Reply::json(200, r#"{"version":"17.5.0-ee","revision":"abc123"}"#),
+        Target::Project { id } => project(shared, id),
+        Target::Group { id } => group(shared, id),
         Target::ProjectRepos { id } => project_repositories(shared, ctx, id),
         Target::GroupRepos { id } => group_repositories(shared, ctx, id),
         Target::Tags { id, rid } => tags(shared, ctx, id, rid),
         Target::TagDetail { id, rid, name } => tag_detail(shared, id, rid, name),
         Target::DeleteTag { id, rid, name } => delete_tag(shared, id, rid, name),
-        Target::MethodNotAllowed | Target::NotFound => unreachable!("handled above"),
+        Target::MethodNotAllowed | Target::NotFound | Target::Graphql => unreachable!("handled above"),
     }
 }
 
@@ -384,6 +416,38 @@ fn project_not_found() -> Reply {
 
 fn repository_not_found() -> Reply {
     Reply::message(404, "404 Repository Not Found")
+}
+
+/// `GET /projects/:id`: the fields of GitLab's project entity a client may use.
+fn project(shared: &Shared, id: &str) -> Reply {
+    let reg = shared.registry();
+    let Some(project) = reg.find_project(id) else {
+        return project_not_found();
+    };
+    let name = project.path.rsplit('/').next().unwrap_or(&project.path);
+    Reply::serialize(&serde_json::json!({
+        "id": project.id,
+        "name": name,
+        "path": name,
+        "path_with_namespace": project.path,
+        "name_with_namespace": project.path.replace('/', " / "),
+        "container_registry_enabled": true,
+    }))
+}
+
+/// `GET /groups/:id`.
+fn group(shared: &Shared, id: &str) -> Reply {
+    let reg = shared.registry();
+    let Some(group) = reg.find_group(id) else {
+        return Reply::message(404, "404 Group Not Found");
+    };
+    let name = group.path.rsplit('/').next().unwrap_or(&group.path);
+    Reply::serialize(&serde_json::json!({
+        "id": group.id,
+        "name": name,
+        "path": name,
+        "full_path": group.path,
+    }))
 }
 
 fn project_repositories(shared: &Shared, ctx: &Ctx<'_>, id: &str) -> Reply {

@@ -1,4 +1,4 @@
-//! A stateful fake of GitLab's container registry REST API (API v4).
+//! A stateful fake of GitLab's container registry API: REST (API v4) and GraphQL.
 //!
 //! `fake-gitlab` is an in-process HTTP/1.1 server (hyper 1, its own tokio
 //! runtime on a background thread) that answers the handful of endpoints a
@@ -13,6 +13,8 @@
 //! | `GET /api/v4/projects/:id/registry/repositories/:repository_id/tags` | `[{name,path,location}]` sorted byte-wise by name, offset-paginated |
 //! | `GET .../tags/:tag_name` | tag details (`revision`, `short_revision`, `digest`, `created_at`, `total_size`) |
 //! | `DELETE .../tags/:tag_name` | `200` with the literal JSON body `200`; 403 for protected tags |
+//! | `GET /api/v4/projects/:id`, `GET /api/v4/groups/:id` | the entity's `path_with_namespace` / `full_path` |
+//! | `POST /api/graphql` | `project`/`group` → `containerRepositories`, `containerRepository(id:)` → `tags`, `destroyContainerRepositoryTags`; validated against GitLab's schema (see the `graphql` module) |
 //!
 //! The state is real: a deleted tag is gone from later lists and details,
 //! and tests can inspect it ([`FakeGitlab::tag_names`],
@@ -117,6 +119,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 mod api;
+mod graphql;
 mod server;
 mod state;
 mod timer;
@@ -134,6 +137,24 @@ pub struct Seed {
     pub registry_host: String,
     pub projects: Vec<Project>,
     pub groups: Vec<Group>,
+    /// Whether `POST /api/graphql` exists (it does on every GitLab since 12.0;
+    /// [`GraphqlSupport::Missing`] imitates a proxy that blocks it).
+    pub graphql: GraphqlSupport,
+    /// Whether the registry has GitLab's metadata database: then GraphQL's
+    /// `publishedAt` is set and tag pages are the registry's keyset pages
+    /// (with their `first > 20` pitfall); without it `publishedAt` is null
+    /// and tags are paged by offset over the whole list.
+    pub metadata_database: bool,
+}
+
+/// Whether the fake answers GraphQL.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GraphqlSupport {
+    /// `POST /api/graphql` is served.
+    #[default]
+    Available,
+    /// `POST /api/graphql` is a 404, as behind a proxy that only lets `/api/v4` through.
+    Missing,
 }
 
 /// A project and its container repositories.
@@ -159,8 +180,12 @@ pub struct Repository {
 #[derive(Clone, Debug)]
 pub struct Tag {
     pub name: String,
-    /// Sent as-is in the tag details; `None` is JSON `null`.
+    /// Sent as-is in the tag details; `None` is JSON `null`. GraphQL's
+    /// `createdAt` is the same instant in GraphQL's `Time` format.
     pub created_at: Option<String>,
+    /// GraphQL's `publishedAt` (last push) when the registry has the
+    /// metadata database; `None` there means "same as `created_at`".
+    pub published_at: Option<String>,
     pub total_size: Option<u64>,
     /// A protected tag cannot be deleted (403).
     pub protected: bool,
@@ -183,6 +208,7 @@ impl Tag {
         Tag {
             name,
             created_at,
+            published_at: None,
             total_size,
             protected: false,
         }
@@ -194,6 +220,14 @@ impl Tag {
         let age = jiff::SignedDuration::try_from(age).unwrap_or(jiff::SignedDuration::MAX);
         let ts = jiff::Timestamp::now().checked_sub(age).unwrap_or(jiff::Timestamp::MIN);
         Tag::new(name, Some(gitlab_time(ts)))
+    }
+
+    /// The same tag, last pushed `age` ago (GraphQL's `publishedAt`).
+    pub fn published(mut self, age: Duration) -> Tag {
+        let age = jiff::SignedDuration::try_from(age).unwrap_or(jiff::SignedDuration::MAX);
+        let ts = jiff::Timestamp::now().checked_sub(age).unwrap_or(jiff::Timestamp::MIN);
+        self.published_at = Some(gitlab_time(ts));
+        self
     }
 
     /// The same tag, protected.
@@ -281,6 +315,14 @@ pub enum Route {
     TagDetail,
     /// `DELETE .../tags/:tag_name`
     DeleteTag,
+    /// `GET /projects/:id`
+    Project,
+    /// `GET /groups/:id`
+    Group,
+    /// `POST /api/graphql` with a query
+    Graphql,
+    /// `POST /api/graphql` with a mutation
+    GraphqlMutation,
     /// Anything else (404 or 405).
     Unknown,
 }
@@ -296,6 +338,10 @@ impl Route {
             Route::Tags => "GET tags",
             Route::TagDetail => "GET tag_detail",
             Route::DeleteTag => "DELETE tag",
+            Route::Project => "GET project",
+            Route::Group => "GET group",
+            Route::Graphql => "POST graphql",
+            Route::GraphqlMutation => "POST graphql_mutation",
             Route::Unknown => "unknown",
         }
     }
@@ -325,6 +371,14 @@ pub enum Fault {
     /// and with `Link: <{base}{path}?page=2>; rel="next"`: a proxy or a
     /// compromised server pointing the client at another host.
     LinkElsewhere(String),
+    /// GraphQL: answer 200 `{"errors":[{"message": …}]}` without running
+    /// the request, as GitLab does for a complexity or timeout error.
+    GraphqlError(String),
+    /// GraphQL `destroyContainerRepositoryTags`: delete only the first half
+    /// of the names asked (none of one), then answer like GitLab's service
+    /// when the registry fails midway: `errors: ["error while deleting
+    /// tags"]` with the partial `deletedTagNames`.
+    PartialDelete,
 }
 
 impl Fault {
@@ -500,5 +554,6 @@ pub fn demo_seed() -> Seed {
             },
         ],
         groups: Vec::new(),
+        ..Seed::default()
     }
 }

@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 use crate::api::{self, Ctx, JSON, Reply};
 use crate::state::{FaultState, Shared, lock};
-use crate::{Fault, Faults, Project, RequestRecord, Seed, Stats, Tag};
+use crate::{Fault, Faults, Project, RequestRecord, Route, Seed, Stats, Tag};
 
 /// A running fake GitLab.
 ///
@@ -277,39 +277,60 @@ async fn handle(
     let now_in_flight = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     shared.max_in_flight.fetch_max(now_in_flight, Ordering::SeqCst);
 
-    let token = presented_token(&req);
-    let (route, target) = api::classify(req.method(), req.uri().path());
+    let token = presented_token(&req).map(str::to_owned);
+    let (mut route, target) = api::classify(req.method(), req.uri().path());
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let host = header_str(&req, "host").map(str::to_owned);
+    let user_agent = header_str(&req, "user-agent").map(str::to_owned);
+    let path_and_query = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    // Only GraphQL has a body worth reading; it also tells a mutation from a query.
+    let body = if route == Route::Graphql {
+        use http_body_util::BodyExt;
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        if crate::graphql::is_mutation(&body) {
+            route = Route::GraphqlMutation;
+        }
+        body
+    } else {
+        Bytes::new()
+    };
     let mut guard = InFlight {
         shared: Arc::clone(&shared),
         record: Some(RequestRecord {
-            method: req.method().as_str().to_owned(),
-            path_and_query: req
-                .uri()
-                .path_and_query()
-                .map_or_else(|| req.uri().path().to_owned(), |pq| pq.as_str().to_owned()),
+            method: method.as_str().to_owned(),
+            path_and_query: path_and_query.clone(),
             route,
             status: 0,
-            auth: token.map(str::to_owned),
-            user_agent: header_str(&req, "user-agent").map(str::to_owned),
+            auth: token.clone(),
+            user_agent,
             started,
             finished: started,
         }),
     };
 
-    let request_key = format!(
-        "{} {}",
-        req.method(),
-        req.uri()
-            .path_and_query()
-            .map_or_else(|| req.uri().path(), |pq| pq.as_str())
-    );
+    // A GraphQL request's key includes its body, so seeded draws tell requests apart.
+    let request_key = if body.is_empty() {
+        format!("{method} {path_and_query}")
+    } else {
+        format!("{method} {path_and_query} {}", String::from_utf8_lossy(&body))
+    };
     let (latency, fault) = lock(&shared.faults).pick(route, &request_key);
     let local_host = local.to_string();
-    let ctx = Ctx {
-        raw_path: req.uri().path(),
-        query: api::parse_query(req.uri().query()),
-        host: header_str(&req, "host").unwrap_or(&local_host),
-        token,
+    let mut ctx = Ctx {
+        raw_path: uri.path(),
+        query: api::parse_query(uri.query()),
+        host: host.as_deref().unwrap_or(&local_host),
+        token: token.as_deref(),
+        body: &body,
+        partial_delete: false,
     };
 
     let mut delay = latency;
@@ -356,6 +377,14 @@ async fn handle(
             reply.content_type = JSON;
             reply.body = Bytes::from_static(br#"{"unexpected":true}"#);
             reply
+        }
+        Some(Fault::GraphqlError(message)) => Reply::json(
+            200,
+            serde_json::json!({ "errors": [{ "message": message }] }).to_string(),
+        ),
+        Some(Fault::PartialDelete) => {
+            ctx.partial_delete = true;
+            api::execute(&shared, &target, &ctx)
         }
         Some(Fault::LinkElsewhere(base)) => {
             let mut reply = api::execute(&shared, &target, &ctx);

@@ -28,6 +28,8 @@ impl Shared {
             groups: Vec::new(),
             repos: HashMap::new(),
             deleted: Vec::new(),
+            graphql: seed.graphql,
+            metadata_database: seed.metadata_database,
         };
         for project in seed.projects {
             registry
@@ -38,6 +40,7 @@ impl Shared {
             registry.groups.push(GroupState {
                 id: group.id,
                 lower_path: group.path.to_lowercase(),
+                path: group.path,
             });
         }
         Ok(Shared {
@@ -166,6 +169,8 @@ impl FaultState {
 
 pub(crate) struct ProjectState {
     pub id: u64,
+    /// As given, e.g. `Group/App`.
+    pub path: String,
     pub lower_path: String,
     /// Sorted repository ids.
     pub repos: Vec<u64>,
@@ -173,6 +178,8 @@ pub(crate) struct ProjectState {
 
 pub(crate) struct GroupState {
     pub id: u64,
+    /// As given.
+    pub path: String,
     pub lower_path: String,
 }
 
@@ -189,6 +196,7 @@ pub(crate) struct RepoState {
 
 pub(crate) struct TagState {
     pub created_at: Option<String>,
+    pub published_at: Option<String>,
     pub total_size: Option<u64>,
     pub protected: bool,
 }
@@ -199,6 +207,7 @@ impl From<Tag> for (String, TagState) {
             t.name,
             TagState {
                 created_at: t.created_at,
+                published_at: t.published_at,
                 total_size: t.total_size,
                 protected: t.protected,
             },
@@ -214,6 +223,8 @@ pub(crate) struct Registry {
     pub groups: Vec<GroupState>,
     pub repos: HashMap<u64, RepoState>,
     pub deleted: Vec<(u64, String)>,
+    pub graphql: crate::GraphqlSupport,
+    pub metadata_database: bool,
 }
 
 impl Registry {
@@ -259,6 +270,7 @@ impl Registry {
             project.id,
             ProjectState {
                 id: project.id,
+                path: project.path,
                 lower_path,
                 repos: repo_ids,
             },
@@ -276,6 +288,19 @@ impl Registry {
                 .get(&id.to_lowercase())
                 .and_then(|n| self.projects.get(n))
         }
+    }
+
+    /// A full path, as GraphQL's `fullPath` (case-insensitive, never an id).
+    pub fn find_project_by_path(&self, path: &str) -> Option<&ProjectState> {
+        self.project_by_path
+            .get(&path.to_lowercase())
+            .and_then(|n| self.projects.get(n))
+    }
+
+    /// A full path, as GraphQL's `fullPath`.
+    pub fn find_group_by_path(&self, path: &str) -> Option<&GroupState> {
+        let lower = path.to_lowercase();
+        self.groups.iter().find(|g| g.lower_path == lower)
     }
 
     pub fn find_group(&self, id: &str) -> Option<&GroupState> {

@@ -200,6 +200,7 @@ fn seed() -> Seed {
                 path: "empty".into(),
             },
         ],
+        ..Seed::default()
     }
 }
 
@@ -593,7 +594,7 @@ fn unknown_routes_and_methods() {
     for path in [
         "/",
         "/api/v4/nothing",
-        "/api/v4/projects/10",
+        "/api/v4/projects/10/registry",
         "/api/v4/projects/10/registry/repositories/",
     ] {
         let r = get(&fake, path);
