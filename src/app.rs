@@ -27,6 +27,8 @@ pub const NO_SCHEDULE: &str =
 
 /// Requests in flight when neither flag, env nor config says.
 pub const DEFAULT_CONCURRENCY: usize = 8;
+/// The API when neither `--api` nor the config says.
+pub const DEFAULT_API: ApiMode = ApiMode::Rest;
 /// HTTP request timeout when neither flag nor env says.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -224,17 +226,28 @@ async fn check(parsed: &Parsed, online: bool, for_daemon: bool) -> Result<ExitCo
             return Err(AppError::Failed("GitLab is not usable with these settings".to_owned()));
         }
     }
+    let api = resolve_api(options, &config);
     for entry in config.enabled_entries() {
-        match client.repositories(entry.kind, &entry.target).await {
+        match pass::list_repositories(&client, entry, api).await {
             Ok(repositories) => {
                 let matched = repositories
                     .iter()
                     .filter(|r| entry.repository_regex.as_ref().is_none_or(|re| re.is_match(&r.path)))
                     .count();
+                let through = match repositories.first() {
+                    Some(r) if r.graphql_id.is_some() => "GraphQL",
+                    Some(_) => "REST",
+                    None => "",
+                };
                 println!(
-                    "  {}: OK, {} container repositories ({matched} to clean)",
+                    "  {}: OK, {} container repositories ({matched} to clean){}",
                     entry.name,
-                    repositories.len()
+                    repositories.len(),
+                    if through.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", through {through}")
+                    }
                 );
             }
             Err(err) => {
@@ -352,21 +365,24 @@ fn read_token_file(path: &Path) -> Result<String, AppError> {
     Ok(text)
 }
 
-pub(crate) fn check_api(options: &Options, config: &Config) -> Result<ApiMode, AppError> {
-    let api = match options.api {
+/// `--api`, else the config's `api`, else the default.
+pub(crate) fn resolve_api(options: &Options, config: &Config) -> ApiMode {
+    match options.api {
         Some(ApiArg::Rest) => ApiMode::Rest,
         Some(ApiArg::Graphql) => ApiMode::Graphql,
         Some(ApiArg::Auto) => ApiMode::Auto,
-        None => config.api.unwrap_or(ApiMode::Auto),
-    };
-    if api == ApiMode::Graphql {
-        return Err(AppError::Usage(
-            "api \"graphql\" is not available in this version; use \"rest\" or \"auto\" (auto uses REST)".to_owned(),
-        ));
+        None => config.api.unwrap_or(DEFAULT_API),
     }
-    if let Some(entry) = config.entries.iter().find(|e| e.age_from == AgeFrom::Published) {
+}
+
+/// The API setting, refused when an entry needs what it cannot give.
+pub(crate) fn check_api(options: &Options, config: &Config) -> Result<ApiMode, AppError> {
+    let api = resolve_api(options, config);
+    if api == ApiMode::Rest
+        && let Some(entry) = config.entries.iter().find(|e| e.age_from == AgeFrom::Published)
+    {
         return Err(AppError::Usage(format!(
-            "{}.age_from: \"published\" needs the GraphQL API, which this version does not have; use \"created\"",
+            "{}.age_from: \"published\" needs the GraphQL API (REST has no publishedAt), but api is \"rest\"; set api to \"auto\" or \"graphql\"",
             entry.json_path
         )));
     }
@@ -404,5 +420,6 @@ pub fn pass_options(options: &Options, config: &Config) -> PassOptions {
         dry_run: options.dry_run,
         concurrency: concurrency(options, config),
         insecure: options.insecure,
+        api: resolve_api(options, config),
     }
 }

@@ -9,6 +9,7 @@
 //! `Link: rel="next"`; a `Link` to another host is refused, so the token only
 //! ever goes to the configured GitLab.
 
+mod graphql;
 mod retry;
 mod wire;
 
@@ -25,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Target;
 use crate::secret::Secret;
 
+pub use graphql::{DELETE_BATCH, DestroyOutcome, GraphqlFailure, TagNode, gid_number};
 pub use retry::RetryPolicy;
 pub use wire::{Repository, TagDetails, Version};
 
@@ -113,6 +115,16 @@ pub enum ApiError {
         /// What is wrong.
         reason: String,
     },
+    /// A GraphQL answer with errors.
+    #[error("GraphQL {operation}: {message}")]
+    Graphql {
+        /// The operation's name.
+        operation: &'static str,
+        /// Refused, failed in a field, or nothing there.
+        kind: GraphqlFailure,
+        /// GitLab's messages, joined.
+        message: String,
+    },
     /// Shutdown was requested; the request was not sent.
     #[error("not sent: shutting down")]
     Cancelled,
@@ -124,6 +136,17 @@ impl ApiError {
         match self {
             ApiError::Status { status, .. } => Some(*status),
             _ => None,
+        }
+    }
+
+    /// Whether GraphQL is not usable here, so that `api: auto` uses REST:
+    /// no `/api/graphql` (404/405, e.g. a proxy that passes only `/api/v4`)
+    /// or a query this GitLab's schema refuses.
+    pub fn graphql_unavailable(&self) -> bool {
+        match self {
+            ApiError::Status { path, status, .. } => path.ends_with("/api/graphql") && matches!(status, 404 | 405),
+            ApiError::Graphql { kind, .. } => *kind == GraphqlFailure::Rejected,
+            _ => false,
         }
     }
 
@@ -156,9 +179,18 @@ impl ApiError {
             ApiError::Status { status: 403, .. } => {
                 Some("the token's user lacks the role: Reporter or higher to list, Developer or higher to delete tags")
             }
-            ApiError::Status { status: 404, .. } => {
-                Some("no such project or group, or the token's user cannot see it; check the id or path")
-            }
+            ApiError::Status { status: 404, path, .. } if path.ends_with("/api/graphql") => Some(
+                "GitLab's GraphQL endpoint is not reachable (a proxy that passes only /api/v4?); use api \"rest\" or \"auto\"",
+            ),
+            ApiError::Status { status: 404, .. }
+            | ApiError::Graphql {
+                kind: GraphqlFailure::NotFound,
+                ..
+            } => Some("no such project or group, or the token's user cannot see it; check the id or path"),
+            ApiError::Graphql {
+                kind: GraphqlFailure::Rejected,
+                ..
+            } => Some("this GitLab refuses the GraphQL query (an older version?); api \"auto\" uses REST instead"),
             ApiError::Transport { reason, .. } if reason.contains("certificate") => Some(
                 "GitLab's TLS certificate is not trusted; give its CA with --ssl-path (or, at your own risk, --insecure)",
             ),
@@ -198,6 +230,11 @@ struct Answer {
 pub struct GitlabClient {
     http: reqwest::Client,
     api_base: Url,
+    graphql_url: Url,
+    /// `PRIVATE-TOKEN` for REST.
+    private_token: HeaderValue,
+    /// `Authorization: Bearer` for GraphQL, as GitLab documents it.
+    bearer: HeaderValue,
     limiter: Arc<Semaphore>,
     retry: RetryPolicy,
     cancel: CancellationToken,
@@ -210,11 +247,11 @@ impl GitlabClient {
         let mut token = HeaderValue::from_str(options.token.expose())
             .map_err(|_| ClientBuildError::Build("the token holds characters not allowed in an HTTP header".into()))?;
         token.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert("PRIVATE-TOKEN", token);
+        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", options.token.expose()))
+            .map_err(|_| ClientBuildError::Build("the token holds characters not allowed in an HTTP header".into()))?;
+        bearer.set_sensitive(true);
         let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
-            .default_headers(headers)
             .timeout(options.timeout)
             .connect_timeout(options.timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
@@ -245,6 +282,9 @@ impl GitlabClient {
         Ok(GitlabClient {
             http,
             api_base: api_base(&options.base_url),
+            graphql_url: graphql_url(&options.base_url),
+            private_token: token,
+            bearer,
             limiter: Arc::new(Semaphore::new(options.concurrency.max(1))),
             retry: options.retry.clone(),
             cancel,
@@ -319,7 +359,7 @@ impl GitlabClient {
         tag: &str,
     ) -> Result<Option<TagDetails>, ApiError> {
         let url = self.tags_url(project_id, repository_id, Some(tag));
-        let answer = self.send(Method::GET, url.clone()).await?;
+        let answer = self.send(Method::GET, url.clone(), None).await?;
         if answer.status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -330,7 +370,7 @@ impl GitlabClient {
     /// Deletes one tag. A 404 (possibly after a retried 502) means it is gone.
     pub async fn delete_tag(&self, project_id: u64, repository_id: u64, tag: &str) -> Result<DeleteOutcome, ApiError> {
         let url = self.tags_url(project_id, repository_id, Some(tag));
-        let answer = self.send(Method::DELETE, url.clone()).await?;
+        let answer = self.send(Method::DELETE, url.clone(), None).await?;
         if answer.status == StatusCode::NOT_FOUND {
             return Ok(DeleteOutcome::AlreadyGone);
         }
@@ -361,8 +401,12 @@ impl GitlabClient {
         self.url(&segments)
     }
 
+    fn graphql_url(&self) -> Url {
+        self.graphql_url.clone()
+    }
+
     async fn get_ok(&self, url: Url) -> Result<Answer, ApiError> {
-        let answer = self.send(Method::GET, url.clone()).await?;
+        let answer = self.send(Method::GET, url.clone(), None).await?;
         ok_or_error(&Method::GET, &url, answer)
     }
 
@@ -387,8 +431,9 @@ impl GitlabClient {
         })
     }
 
-    /// The request funnel: limit, send, read, retry.
-    async fn send(&self, method: Method, url: Url) -> Result<Answer, ApiError> {
+    /// The request funnel: limit, send, read, retry. A body makes it a
+    /// GraphQL request (JSON, Bearer token).
+    async fn send(&self, method: Method, url: Url, body: Option<bytes::Bytes>) -> Result<Answer, ApiError> {
         let mut attempt = 1;
         loop {
             if self.cancel.is_cancelled() {
@@ -401,7 +446,7 @@ impl GitlabClient {
                     return Err(ApiError::Cancelled);
                 }
                 tracing::trace!(method = %method, path = url.path(), attempt, "request");
-                self.attempt(method.clone(), url.clone()).await
+                self.attempt(method.clone(), url.clone(), body.clone()).await
             };
             crate::metrics::metrics().api_request(method.as_str(), outcome.as_ref().ok().map(|a| a.status.as_u16()));
             let retry_in = match &outcome {
@@ -454,8 +499,16 @@ impl GitlabClient {
         }
     }
 
-    async fn attempt(&self, method: Method, url: Url) -> Result<Answer, reqwest::Error> {
-        let response = self.http.request(method, url).send().await?;
+    async fn attempt(&self, method: Method, url: Url, body: Option<bytes::Bytes>) -> Result<Answer, reqwest::Error> {
+        let request = self.http.request(method, url);
+        let request = match body {
+            Some(body) => request
+                .header(reqwest::header::AUTHORIZATION, self.bearer.clone())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body),
+            None => request.header("PRIVATE-TOKEN", self.private_token.clone()),
+        };
+        let response = request.send().await?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.bytes().await?;
@@ -472,6 +525,18 @@ fn api_base(base: &Url) -> Url {
         .expect("an http(s) base URL can have path segments")
         .pop_if_empty()
         .extend(["api", "v4"]);
+    url
+}
+
+/// `<base>/api/graphql`.
+fn graphql_url(base: &Url) -> Url {
+    let mut url = api_base(base);
+    url.path_segments_mut()
+        .expect("an http(s) base URL can have path segments")
+        .pop()
+        .pop()
+        .push("api")
+        .push("graphql");
     url
 }
 

@@ -18,8 +18,8 @@ use std::time::Instant;
 use futures_util::stream::{self, StreamExt};
 use jiff::Timestamp;
 
-use crate::config::{Config, Entry};
-use crate::gitlab::{ApiError, DeleteOutcome, GitlabClient, Repository};
+use crate::config::{AgeFrom, ApiMode, Config, Entry, Target};
+use crate::gitlab::{ApiError, DELETE_BATCH, DeleteOutcome, GitlabClient, GraphqlFailure, Repository, TagNode};
 use crate::metrics::metrics;
 use crate::policy::{self, Decision, KeepReason, TagDate, TagFacts};
 
@@ -33,6 +33,8 @@ pub struct PassOptions {
     pub concurrency: usize,
     /// TLS verification is off: warn.
     pub insecure: bool,
+    /// REST, GraphQL, or GraphQL with REST as the fallback.
+    pub api: ApiMode,
 }
 
 /// What a pass did. Also what one entry did, summed into the pass's.
@@ -122,7 +124,7 @@ pub async fn run_pass(client: &GitlabClient, config: &Config, options: &PassOpti
     // Streams over indices, not references: a closure taking a reference
     // makes the pass future fail the `Send` check when it is spawned.
     let listings: Vec<Result<Vec<Repository>, ApiError>> = stream::iter(0..entries.len())
-        .map(|i| client.repositories(entries[i].kind, &entries[i].target))
+        .map(|i| list_repositories(client, entries[i], options.api))
         .buffered(options.concurrency.max(1))
         .collect()
         .await;
@@ -175,6 +177,53 @@ pub async fn run_pass(client: &GitlabClient, config: &Config, options: &PassOpti
         (false, false) => finished!(warn, deleted),
     }
     total
+}
+
+/// An entry's container repositories, through the API `mode` asks for.
+/// With `auto`, GraphQL is tried first and REST used when GraphQL is not
+/// usable, logged as `api_fallback` (never for `age_from: published`, which
+/// REST cannot serve: that entry fails and keeps everything).
+pub async fn list_repositories(
+    client: &GitlabClient,
+    entry: &Entry,
+    mode: ApiMode,
+) -> Result<Vec<Repository>, ApiError> {
+    if mode == ApiMode::Rest {
+        return client.repositories(entry.kind, &entry.target).await;
+    }
+    let listed = async {
+        let path = match &entry.target {
+            Target::Path(path) => path.clone(),
+            Target::Id(id) => client.full_path(entry.kind, *id).await?,
+        };
+        client.graphql_repositories(entry.kind, &path).await
+    }
+    .await;
+    match listed {
+        Err(err) if mode == ApiMode::Auto && err.graphql_unavailable() => {
+            if entry.age_from == AgeFrom::Published {
+                return Err(no_published_fallback(&err));
+            }
+            tracing::warn!(
+                operation = "api_fallback",
+                project = %entry.name,
+                reason = %err.explain(),
+                "GraphQL is not usable for this entry; using the REST API"
+            );
+            client.repositories(entry.kind, &entry.target).await
+        }
+        other => other,
+    }
+}
+
+fn no_published_fallback(err: &ApiError) -> ApiError {
+    ApiError::Graphql {
+        operation: "age_from",
+        kind: GraphqlFailure::Field,
+        message: format!(
+            "\"published\" needs GraphQL, which is not usable ({err}); REST has no publishedAt, so nothing is deleted"
+        ),
+    }
 }
 
 async fn run_entry(
@@ -315,39 +364,252 @@ async fn clean_entry(
     reports.iter().for_each(|r| report.add(r));
 }
 
-/// Deletes (or, in a dry run, logs) the tags a repository's plan chose.
+/// Deletes (or, in a dry run, logs) the tags a repository's plan chose:
+/// twenty per mutation through GraphQL, one DELETE each through REST.
 async fn delete_plan(client: &GitlabClient, entry: &Entry, plan: &RepositoryPlan, options: &PassOptions) -> PassReport {
-    // Indices, not references, in the closure: see `run_pass`.
-    let outcomes: Vec<PassReport> = stream::iter(0..plan.doomed.len())
-        .map(|d| delete_one(client, entry, &plan.repository, &plan.doomed[d], options.dry_run))
-        .buffer_unordered(options.concurrency.max(1))
-        .collect()
-        .await;
+    let concurrency = options.concurrency.max(1);
+    // Indices, not references, in the closures: see `run_pass`.
+    let outcomes: Vec<PassReport> = match &plan.repository.graphql_id {
+        Some(gid) if !options.dry_run => {
+            let batches = plan.doomed.len().div_ceil(DELETE_BATCH);
+            stream::iter(0..batches)
+                .map(|b| {
+                    let batch = &plan.doomed[b * DELETE_BATCH..((b + 1) * DELETE_BATCH).min(plan.doomed.len())];
+                    delete_batch(client, entry, &plan.repository, gid, batch, options)
+                })
+                .buffer_unordered(concurrency)
+                .collect()
+                .await
+        }
+        _ => {
+            stream::iter(0..plan.doomed.len())
+                .map(|d| delete_one(client, entry, &plan.repository, &plan.doomed[d], options.dry_run))
+                .buffer_unordered(concurrency)
+                .collect()
+                .await
+        }
+    };
     let mut report = PassReport::default();
     outcomes.iter().for_each(|o| report.add(o));
     report
 }
 
-/// Lists a repository's tags, gets the candidates' dates and decides.
+/// Lists a repository's tags with their dates, and decides.
 async fn plan_repository(
     client: &GitlabClient,
     entry: &Entry,
     repository: Repository,
     options: &PassOptions,
 ) -> (RepositoryPlan, PassReport) {
-    let mut report = PassReport {
-        repositories: 1,
-        ..PassReport::default()
-    };
     let mut plan = RepositoryPlan {
         repository,
         doomed: Vec::new(),
     };
+    let collected = match plan.repository.graphql_id.clone() {
+        Some(gid) => {
+            let collected = collect_graphql(client, entry, &plan.repository, &gid).await;
+            match &collected.listed {
+                Err(err) if options.api == ApiMode::Auto && err.graphql_unavailable() => {
+                    if entry.age_from == AgeFrom::Published {
+                        Collected {
+                            listed: Err(no_published_fallback(err)),
+                            ..collected
+                        }
+                    } else {
+                        tracing::warn!(
+                            operation = "api_fallback",
+                            project = %entry.name,
+                            repository = %plan.repository.path,
+                            reason = %err.explain(),
+                            "GraphQL cannot list this repository's tags; using the REST API"
+                        );
+                        plan.repository.graphql_id = None;
+                        collect_rest(client, entry, &plan.repository, options).await
+                    }
+                }
+                _ => collected,
+            }
+        }
+        None => collect_rest(client, entry, &plan.repository, options).await,
+    };
     let repository = &plan.repository;
+    let mut report = PassReport {
+        repositories: 1,
+        tags_seen: collected.seen,
+        kept: collected.kept_by_name + collected.failed_details,
+        errors: collected.failed_details,
+        interrupted: collected.interrupted,
+        ..PassReport::default()
+    };
+    match collected.listed {
+        Ok(()) => {}
+        Err(ApiError::Cancelled) => report.interrupted = true,
+        Err(err) => {
+            report.errors += 1;
+            report.kept += collected.candidates.len() as u64;
+            tracing::error!(
+                operation = "repository_failed",
+                project = %entry.name,
+                repository = %repository.path,
+                error = %err.explain(),
+                "cannot list all the tags; keeping them all"
+            );
+            return (plan, report);
+        }
+    }
+    if report.interrupted {
+        // Shutdown: no DELETE can be sent any more, so there is nothing to decide.
+        return (plan, report);
+    }
+    let (facts, sizes): (Vec<TagFacts>, Vec<Option<u64>>) = collected.candidates.into_iter().unzip();
+    let decisions = policy::decide(&facts, &entry.rules, Timestamp::now());
+    for ((tag, total_size), decision) in facts.into_iter().zip(sizes).zip(decisions) {
+        match decision {
+            Decision::Keep(reason) => {
+                report.kept += 1;
+                log_kept(entry, repository, &tag.name, reason);
+            }
+            Decision::Delete => plan.doomed.push(Doomed {
+                name: tag.name,
+                total_size,
+            }),
+        }
+    }
+    (plan, report)
+}
 
-    // Details are fetched while later pages are still being listed (on a real
-    // GitLab a page takes long); nothing is decided, let alone deleted, before
-    // the listing is complete.
+/// A repository's tags as listed, before the policy's date rules: the
+/// candidates (names the name rules left, with their dates) and the counts.
+struct Collected {
+    candidates: Vec<(TagFacts, Option<u64>)>,
+    seen: u64,
+    kept_by_name: u64,
+    failed_details: u64,
+    interrupted: bool,
+    /// `Ok` only if every page was read.
+    listed: Result<(), ApiError>,
+}
+
+/// Remembers which names were listed: a tag pushed between two page reads
+/// shifts offset pages, so a name can come twice; it is one tag. Hashes, not
+/// names, are kept; a collision would only leave a tag out of this pass,
+/// never delete one.
+struct SeenNames {
+    hashes: HashSet<u64>,
+    state: std::hash::RandomState,
+}
+
+impl SeenNames {
+    fn new() -> SeenNames {
+        SeenNames {
+            hashes: HashSet::new(),
+            state: std::hash::RandomState::new(),
+        }
+    }
+
+    /// `true` the first time a name comes.
+    fn first_time(&mut self, name: &str) -> bool {
+        self.hashes.insert(self.state.hash_one(name))
+    }
+}
+
+/// The name rules, and the `kept` event for a tag they keep.
+fn kept_by_name(entry: &Entry, repository: &Repository, name: &str) -> bool {
+    match policy::keep_by_name(name, &entry.rules) {
+        Some(reason) => {
+            log_kept(entry, repository, name, reason);
+            true
+        }
+        None => false,
+    }
+}
+
+/// A date field as sent; anything but a string or null is warned about and
+/// counts as no date.
+fn tag_date(
+    entry: &Entry,
+    repository: &Repository,
+    name: &str,
+    field: &str,
+    value: Option<&serde_json::Value>,
+) -> TagDate {
+    match value {
+        Some(serde_json::Value::String(text)) => TagDate::parse(Some(text)),
+        None | Some(serde_json::Value::Null) => TagDate::parse(None),
+        Some(odd) => {
+            tracing::warn!(project = %entry.name, repository = %repository.path, tag_name = %name,
+                field, value = %odd, "the tag's date is not a string; the tag is kept as undated");
+            TagDate::parse(None)
+        }
+    }
+}
+
+/// GraphQL: the tags come with their dates, twenty a page.
+async fn collect_graphql(client: &GitlabClient, entry: &Entry, repository: &Repository, gid: &str) -> Collected {
+    let mut seen_names = SeenNames::new();
+    let (mut candidates, mut seen, mut kept, mut unpublished) = (Vec::new(), 0u64, 0u64, 0u64);
+    let listed = client
+        .for_each_graphql_tag(gid, |node: TagNode| {
+            if !seen_names.first_time(&node.name) {
+                return;
+            }
+            seen += 1;
+            if kept_by_name(entry, repository, &node.name) {
+                kept += 1;
+                return;
+            }
+            let (field, value) = match entry.age_from {
+                AgeFrom::Published if matches!(node.published_at, Some(serde_json::Value::String(_))) => {
+                    ("publishedAt", node.published_at.as_ref())
+                }
+                AgeFrom::Published => {
+                    unpublished += 1;
+                    tracing::debug!(project = %entry.name, repository = %repository.path, tag_name = %node.name,
+                        "publishedAt is null; the tag's createdAt is its age");
+                    ("createdAt", node.created_at.as_ref())
+                }
+                AgeFrom::Created => ("createdAt", node.created_at.as_ref()),
+            };
+            let created = tag_date(entry, repository, &node.name, field, value);
+            let size = node.size();
+            candidates.push((
+                TagFacts {
+                    name: node.name,
+                    created,
+                },
+                size,
+            ));
+        })
+        .await;
+    if unpublished > 0 {
+        tracing::warn!(
+            operation = "published_at_missing",
+            project = %entry.name,
+            repository = %repository.path,
+            tags = unpublished,
+            "age_from is \"published\" but GitLab gives no publishedAt for these tags (no registry metadata database?); their createdAt is used"
+        );
+    }
+    Collected {
+        candidates,
+        seen,
+        kept_by_name: kept,
+        failed_details: 0,
+        interrupted: matches!(listed, Err(ApiError::Cancelled)),
+        listed,
+    }
+}
+
+/// REST: every tag name, then each candidate's details for its date. The
+/// details are fetched while later pages are still being listed (on a real
+/// GitLab a page takes long); nothing is decided, let alone deleted, before
+/// the listing is complete.
+async fn collect_rest(
+    client: &GitlabClient,
+    entry: &Entry,
+    repository: &Repository,
+    options: &PassOptions,
+) -> Collected {
     let (names_tx, names_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let listing = async move {
         client
@@ -356,33 +618,21 @@ async fn plan_repository(
             })
             .await
     };
-    let (mut seen, mut kept_by_name, mut failed_details, mut interrupted) = (0u64, 0u64, 0u64, false);
-    // A tag pushed between two page reads shifts the offsets, so a name can
-    // come twice: it is one tag. Hashes, not names, are remembered; a hash
-    // collision would only leave a tag out of this pass, never delete one.
-    let mut listed_hashes: HashSet<u64> = HashSet::new();
-    let hash_state = std::hash::RandomState::new();
+    let (mut seen, mut kept, mut failed_details, mut interrupted) = (0u64, 0u64, 0u64, false);
+    let mut seen_names = SeenNames::new();
     let names = stream::unfold(names_rx, |mut rx| async move { rx.recv().await.map(|name| (name, rx)) });
     let fetching = names
-        .filter(|name| std::future::ready(listed_hashes.insert(hash_state.hash_one(name.as_str()))))
+        .filter(|name| std::future::ready(seen_names.first_time(name)))
         .filter(|name| {
             seen += 1;
-            let reason = policy::keep_by_name(name, &entry.rules);
-            if let Some(reason) = reason {
-                kept_by_name += 1;
-                log_kept(entry, repository, name, reason);
-            }
-            std::future::ready(reason.is_none())
+            let keep = kept_by_name(entry, repository, name);
+            kept += u64::from(keep);
+            std::future::ready(!keep)
         })
         .map(|name| async move {
             match client.tag_details(repository.project_id, repository.id, &name).await {
                 Ok(Some(details)) => {
-                    if details.created_at_is_odd() {
-                        tracing::warn!(project = %entry.name, repository = %repository.path, tag_name = %name,
-                            created_at = %details.created_at.as_ref().map(ToString::to_string).unwrap_or_default(),
-                            "created_at is not a string; the tag is kept as undated");
-                    }
-                    let created = TagDate::parse(details.created_at_str());
+                    let created = tag_date(entry, repository, &name, "created_at", details.created_at.as_ref());
                     Some(Ok((TagFacts { name, created }, details.total_size)))
                 }
                 Ok(None) => {
@@ -421,48 +671,69 @@ async fn plan_repository(
             std::future::ready(found)
         })
         .collect::<Vec<(TagFacts, Option<u64>)>>();
-    let (listed, details) = tokio::join!(listing, fetching);
-    report.tags_seen = seen;
-    report.kept = kept_by_name + failed_details;
-    report.errors = failed_details;
-    report.interrupted = interrupted;
-    match listed {
-        Ok(()) => {}
+    let (listed, candidates) = tokio::join!(listing, fetching);
+    Collected {
+        candidates,
+        seen,
+        kept_by_name: kept,
+        failed_details,
+        interrupted,
+        listed,
+    }
+}
+
+/// Deletes up to twenty tags with one GraphQL mutation. GitLab's answer
+/// names what it deleted; every other name is a `delete_failed`.
+async fn delete_batch(
+    client: &GitlabClient,
+    entry: &Entry,
+    repository: &Repository,
+    gid: &str,
+    batch: &[Doomed],
+    options: &PassOptions,
+) -> PassReport {
+    let names: Vec<&str> = batch.iter().map(|d| d.name.as_str()).collect();
+    let mut report = PassReport::default();
+    match client.destroy_tags(gid, &names).await {
+        Ok(outcome) => {
+            let deleted: HashSet<&str> = outcome.deleted_tag_names.iter().map(String::as_str).collect();
+            let why = if outcome.errors.is_empty() {
+                "GitLab did not delete it and gave no reason".to_owned()
+            } else {
+                outcome.errors.join("; ")
+            };
+            for doomed in batch {
+                if deleted.contains(doomed.name.as_str()) {
+                    report.add(&deleted_report(entry, repository, doomed, DeleteOutcome::Deleted));
+                } else {
+                    report.add(&delete_failed_report(entry, repository, doomed, &why));
+                }
+            }
+        }
         Err(ApiError::Cancelled) => report.interrupted = true,
-        Err(err) => {
-            report.errors += 1;
-            report.kept += details.len() as u64;
-            tracing::error!(
-                operation = "repository_failed",
+        Err(err) if options.api == ApiMode::Auto && err.graphql_unavailable() => {
+            tracing::warn!(
+                operation = "api_fallback",
                 project = %entry.name,
                 repository = %repository.path,
-                error = %err.explain(),
-                "cannot list all the tags; keeping them all"
+                reason = %err.explain(),
+                "GraphQL cannot delete these tags; using the REST API"
             );
-            return (plan, report);
-        }
-    }
-    if report.interrupted {
-        // Shutdown: no DELETE can be sent any more, so there is nothing to decide.
-        return (plan, report);
-    }
-    drop(listed_hashes);
-    let (facts, sizes): (Vec<TagFacts>, Vec<Option<u64>>) = details.into_iter().unzip();
-
-    let decisions = policy::decide(&facts, &entry.rules, Timestamp::now());
-    for ((tag, total_size), decision) in facts.into_iter().zip(sizes).zip(decisions) {
-        match decision {
-            Decision::Keep(reason) => {
-                report.kept += 1;
-                log_kept(entry, repository, &tag.name, reason);
+            for doomed in batch {
+                report.add(&delete_one(client, entry, repository, doomed, false).await);
             }
-            Decision::Delete => plan.doomed.push(Doomed {
-                name: tag.name,
-                total_size,
-            }),
+        }
+        Err(err) => {
+            let mut why = err.explain();
+            if err.may_have_acted() {
+                why.push_str(" (GitLab may have deleted some of them; the next pass will know)");
+            }
+            for doomed in batch {
+                report.add(&delete_failed_report(entry, repository, doomed, &why));
+            }
         }
     }
-    (plan, report)
+    report
 }
 
 async fn delete_one(
@@ -472,10 +743,8 @@ async fn delete_one(
     doomed: &Doomed,
     dry_run: bool,
 ) -> PassReport {
-    let mut report = PassReport::default();
     if dry_run {
         // Nothing is freed in a dry run; `deleted` counts what would go.
-        report.deleted = 1;
         tracing::info!(
             operation = "dry_run",
             project = %entry.name,
@@ -484,7 +753,10 @@ async fn delete_one(
             tag_location = %repository.location,
             "would delete tag"
         );
-        return report;
+        return PassReport {
+            deleted: 1,
+            ..PassReport::default()
+        };
     }
     let mut outcome = client
         .delete_tag(repository.project_id, repository.id, &doomed.name)
@@ -502,37 +774,51 @@ async fn delete_one(
         }
     }
     match outcome {
-        Ok(outcome) => {
-            report.deleted = 1;
-            report.bytes_freed = doomed.total_size.unwrap_or(0);
-            metrics().tag_deleted(&entry.name, doomed.total_size);
-            tracing::info!(
-                operation = "deleted",
-                project = %entry.name,
-                repository = %repository.path,
-                tag_name = %doomed.name,
-                tag_location = %repository.location,
-                already_gone = outcome == DeleteOutcome::AlreadyGone,
-                "deleted tag"
-            );
-        }
-        Err(ApiError::Cancelled) => report.interrupted = true,
-        Err(err) => {
-            report.errors += 1;
-            report.kept = 1;
-            metrics().delete_error(&entry.name);
-            tracing::error!(
-                operation = "delete_failed",
-                project = %entry.name,
-                repository = %repository.path,
-                tag_name = %doomed.name,
-                tag_location = %repository.location,
-                error = %err.explain(),
-                "cannot delete tag"
-            );
-        }
+        Ok(outcome) => deleted_report(entry, repository, doomed, outcome),
+        Err(ApiError::Cancelled) => PassReport {
+            interrupted: true,
+            ..PassReport::default()
+        },
+        Err(err) => delete_failed_report(entry, repository, doomed, &err.explain()),
     }
-    report
+}
+
+/// The `deleted` event and its counts.
+fn deleted_report(entry: &Entry, repository: &Repository, doomed: &Doomed, outcome: DeleteOutcome) -> PassReport {
+    metrics().tag_deleted(&entry.name, doomed.total_size);
+    tracing::info!(
+        operation = "deleted",
+        project = %entry.name,
+        repository = %repository.path,
+        tag_name = %doomed.name,
+        tag_location = %repository.location,
+        already_gone = outcome == DeleteOutcome::AlreadyGone,
+        "deleted tag"
+    );
+    PassReport {
+        deleted: 1,
+        bytes_freed: doomed.total_size.unwrap_or(0),
+        ..PassReport::default()
+    }
+}
+
+/// The `delete_failed` event and its counts: the tag is kept.
+fn delete_failed_report(entry: &Entry, repository: &Repository, doomed: &Doomed, error: &str) -> PassReport {
+    metrics().delete_error(&entry.name);
+    tracing::error!(
+        operation = "delete_failed",
+        project = %entry.name,
+        repository = %repository.path,
+        tag_name = %doomed.name,
+        tag_location = %repository.location,
+        error,
+        "cannot delete tag"
+    );
+    PassReport {
+        errors: 1,
+        kept: 1,
+        ..PassReport::default()
+    }
 }
 
 fn log_kept(entry: &Entry, repository: &Repository, tag_name: &str, reason: KeepReason) {

@@ -22,6 +22,9 @@ pub struct Repository {
     pub project_id: u64,
     /// `registry.example.com:5005/group/project/name`.
     pub location: String,
+    /// Its GraphQL global id, when it was listed through GraphQL.
+    #[serde(skip)]
+    pub graphql_id: Option<String>,
 }
 
 /// One item of a tag list; only the name is kept.

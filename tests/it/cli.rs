@@ -294,21 +294,6 @@ fn text_log_format() {
 }
 
 #[test]
-fn graphql_and_published_dates_are_refused_clearly() {
-    let fake = small_fake();
-    let r = once(&fake, &valid_config(), &["--api", "graphql"]);
-    assert_eq!(r.code, 2, "{}", r.all());
-    assert!(r.stderr.contains("graphql"), "{}", r.all());
-    let r = once(
-        &fake,
-        &json!({"p": {"id": 1, "delete_older_than": "2d", "age_from": "published"}}),
-        &[],
-    );
-    assert_eq!(r.code, 2, "{}", r.all());
-    assert!(r.stderr.contains("p.age_from"), "{}", r.all());
-}
-
-#[test]
 fn demo_runs_without_token_or_network() {
     let work = Workdir::new();
     let r = run(bin(work.path()).arg("demo"));

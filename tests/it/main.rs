@@ -4,6 +4,7 @@ mod chaos;
 mod cli;
 mod daemon;
 mod faults;
+mod graphql;
 mod pass;
 mod secrets;
 mod support;

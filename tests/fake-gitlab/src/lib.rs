@@ -264,6 +264,8 @@ pub struct FaultRule {
     pub probability: f64,
     /// At most this many injections in total (`None` = unlimited).
     pub times: Option<u32>,
+    /// The first this many matching requests pass untouched.
+    pub skip: u32,
 }
 
 impl FaultRule {
@@ -274,6 +276,7 @@ impl FaultRule {
             fault,
             probability: 1.0,
             times: None,
+            skip: 0,
         }
     }
 
@@ -284,6 +287,7 @@ impl FaultRule {
             fault,
             probability: 1.0,
             times: Some(n),
+            skip: 0,
         }
     }
 
@@ -294,7 +298,15 @@ impl FaultRule {
             fault,
             probability: p,
             times: None,
+            skip: 0,
         }
+    }
+
+    /// The same rule, leaving the first `n` matching requests alone
+    /// (e.g. a failure on the second page of a listing).
+    pub fn after(mut self, n: u32) -> Self {
+        self.skip = n;
+        self
     }
 }
 

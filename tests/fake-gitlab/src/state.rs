@@ -108,6 +108,8 @@ pub(crate) struct StatsInner {
 pub(crate) struct FaultState {
     faults: Faults,
     used: Vec<u32>,
+    /// Matching requests let through by each rule's `skip`.
+    skipped: Vec<u32>,
     seen: std::collections::HashMap<String, u32>,
 }
 
@@ -115,6 +117,7 @@ impl FaultState {
     pub fn new(faults: Faults) -> FaultState {
         FaultState {
             used: vec![0; faults.rules.len()],
+            skipped: vec![0; faults.rules.len()],
             seen: std::collections::HashMap::new(),
             faults,
         }
@@ -149,6 +152,10 @@ impl FaultState {
                 continue;
             }
             if rule.times.is_some_and(|n| self.used[i] >= n) {
+                continue;
+            }
+            if self.skipped[i] < rule.skip {
+                self.skipped[i] += 1;
                 continue;
             }
             let hit = if rule.probability >= 1.0 {

@@ -205,7 +205,12 @@ fn invalid_queries_are_rejected_like_gitlab() {
     );
     assert!(v.get("data").is_none(), "{v}");
     let errors = v["errors"].as_array().unwrap();
-    assert!(errors.iter().any(|e| e["message"].as_str().unwrap().contains("does not have a field `tags`")), "{v}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["message"].as_str().unwrap().contains("does not have a field `tags`")),
+        "{v}"
+    );
     let v = gql(
         &fake,
         "{ containerRepository(id: \"gid://gitlab/ContainerRepository/2\") { tags(first: \"20\") { nodes { name } } } }",

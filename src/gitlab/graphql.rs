@@ -1,0 +1,432 @@
+//! GitLab's GraphQL API: container repositories, their tags with dates
+//! twenty at a time, and `destroyContainerRepositoryTags`.
+//!
+//! Requests go through the same funnel as REST calls (limit, retries), as
+//! `POST /api/graphql` with `Authorization: Bearer`. The queries are fixed
+//! strings checked against GitLab's schema by the test fake. Two pitfalls of
+//! GitLab's tag connection shape them (`shared/gitlab/graphql-api-facts.md`):
+//! `first` is always given (without it the registry returns no tag at all)
+//! and never above 20 (above it, tags are silently skipped).
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::{ApiError, GitlabClient, Repository, decode, ok_or_error};
+use crate::config::EntryKind;
+
+/// Tags per page: GitLab's maximum for this connection, and never more.
+pub const TAGS_PER_PAGE: usize = 20;
+/// Most tag names one `destroyContainerRepositoryTags` takes.
+pub const DELETE_BATCH: usize = 20;
+/// A listing longer than this many pages is refused (a loop guard).
+const MAX_PAGES: u32 = 1_000_000;
+
+const PROJECT_REPOSITORIES: &str = "query ProjectRepositories($fullPath: ID!, $after: String) {
+  project(fullPath: $fullPath) {
+    containerRepositories(first: 100, after: $after, sort: NAME_ASC) {
+      nodes { id path location project { id } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}";
+
+const GROUP_REPOSITORIES: &str = "query GroupRepositories($fullPath: ID!, $after: String) {
+  group(fullPath: $fullPath) {
+    containerRepositories(first: 100, after: $after, sort: NAME_ASC) {
+      nodes { id path location project { id } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}";
+
+const REPOSITORY_TAGS: &str = "query RepositoryTags($id: ContainerRepositoryID!, $after: String) {
+  containerRepository(id: $id) {
+    tags(first: 20, after: $after, sort: NAME_ASC) {
+      nodes { name createdAt publishedAt totalSize }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}";
+
+const DESTROY_TAGS: &str = "mutation DestroyTags($id: ContainerRepositoryID!, $tagNames: [String!]!) {
+  destroyContainerRepositoryTags(input: {id: $id, tagNames: $tagNames}) {
+    deletedTagNames
+    errors
+  }
+}";
+
+/// Why a GraphQL answer carried errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphqlFailure {
+    /// Refused before running: parse, validation, complexity or size
+    /// (no `data`). A GitLab whose schema differs; `auto` falls back to REST.
+    Rejected,
+    /// Ran, but a field failed (timeout, permission, registry error).
+    Field,
+    /// The project, group or repository is not there or not visible.
+    NotFound,
+}
+
+/// One tag as the tags connection gives it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TagNode {
+    /// The tag's name.
+    pub name: String,
+    /// `createdAt`: a string, `null`, or (from a broken proxy) anything.
+    #[serde(default)]
+    pub created_at: Option<serde_json::Value>,
+    /// `publishedAt`: null without the registry's metadata database.
+    #[serde(default)]
+    pub published_at: Option<serde_json::Value>,
+    /// `totalSize`, a BigInt sent as a string.
+    #[serde(default)]
+    pub total_size: Option<serde_json::Value>,
+}
+
+impl TagNode {
+    /// Bytes, when GitLab says.
+    pub fn size(&self) -> Option<u64> {
+        match &self.total_size {
+            Some(serde_json::Value::String(s)) => s.parse().ok(),
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            _ => None,
+        }
+    }
+}
+
+/// What one `destroyContainerRepositoryTags` did.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DestroyOutcome {
+    /// The names GitLab says it deleted.
+    pub deleted_tag_names: Vec<String>,
+    /// Its messages; may come with a partial `deleted_tag_names`.
+    pub errors: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Envelope<T> {
+    data: Option<T>,
+    #[serde(default)]
+    errors: Vec<ErrorItem>,
+}
+
+#[derive(Deserialize)]
+struct ErrorItem {
+    message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Connection<T> {
+    nodes: Vec<T>,
+    page_info: PageInfo,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PageInfo {
+    has_next_page: bool,
+    end_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RepositoryNode {
+    id: String,
+    path: String,
+    location: String,
+    project: ProjectRef,
+}
+
+#[derive(Deserialize)]
+struct ProjectRef {
+    id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OwnerData {
+    #[serde(alias = "group")]
+    project: Option<Owner>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Owner {
+    container_repositories: Option<Connection<RepositoryNode>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TagsData {
+    container_repository: Option<TagsOwner>,
+}
+
+#[derive(Deserialize)]
+struct TagsOwner {
+    tags: Option<Connection<TagNode>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DestroyData {
+    destroy_container_repository_tags: Option<DestroyOutcome>,
+}
+
+/// The number at the end of a global id, `gid://gitlab/<Kind>/<n>`.
+pub fn gid_number(gid: &str, kind: &str) -> Option<u64> {
+    gid.strip_prefix("gid://gitlab/")?
+        .strip_prefix(kind)?
+        .strip_prefix('/')?
+        .parse()
+        .ok()
+}
+
+impl GitlabClient {
+    /// Every container repository of a project or group (by full path), all pages.
+    pub async fn graphql_repositories(&self, kind: EntryKind, full_path: &str) -> Result<Vec<Repository>, ApiError> {
+        let (query, operation) = match kind {
+            EntryKind::Project => (PROJECT_REPOSITORIES, "ProjectRepositories"),
+            EntryKind::Group => (GROUP_REPOSITORIES, "GroupRepositories"),
+        };
+        let mut repositories = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let variables = serde_json::json!({ "fullPath": full_path, "after": after });
+            let data: OwnerData = self.graphql(operation, query, variables).await?;
+            let connection = data
+                .project
+                .ok_or_else(|| not_found(operation, format!("{} {full_path} not found", kind.as_str())))?
+                .container_repositories
+                .ok_or_else(|| field_error(operation, "containerRepositories is null".to_owned()))?;
+            for node in connection.nodes {
+                let (Some(id), Some(project_id)) = (
+                    gid_number(&node.id, "ContainerRepository"),
+                    gid_number(&node.project.id, "Project"),
+                ) else {
+                    return Err(field_error(operation, format!("unexpected global ids {:?}", node.id)));
+                };
+                repositories.push(Repository {
+                    id,
+                    path: node.path,
+                    project_id,
+                    location: node.location,
+                    graphql_id: Some(node.id),
+                });
+            }
+            match next_cursor(operation, &connection.page_info, after.as_deref())? {
+                Some(cursor) => after = Some(cursor),
+                None => {
+                    repositories.sort_unstable_by_key(|r| r.id);
+                    repositories.dedup_by_key(|r| r.id);
+                    return Ok(repositories);
+                }
+            }
+        }
+        Err(too_many_pages(operation))
+    }
+
+    /// Hands every tag of a repository, with its dates, to `each` as its
+    /// page arrives. The listing is complete only when this returns `Ok`.
+    pub async fn for_each_graphql_tag(
+        &self,
+        repository_gid: &str,
+        mut each: impl FnMut(TagNode),
+    ) -> Result<(), ApiError> {
+        const OPERATION: &str = "RepositoryTags";
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let variables = serde_json::json!({ "id": repository_gid, "after": after });
+            let data: TagsData = self.graphql(OPERATION, REPOSITORY_TAGS, variables).await?;
+            let connection = data
+                .container_repository
+                .ok_or_else(|| not_found(OPERATION, format!("container repository {repository_gid} not found")))?
+                .tags
+                .ok_or_else(|| field_error(OPERATION, "tags is null".to_owned()))?;
+            if connection.nodes.len() > TAGS_PER_PAGE {
+                return Err(field_error(
+                    OPERATION,
+                    format!("{} tags on a page of {TAGS_PER_PAGE}", connection.nodes.len()),
+                ));
+            }
+            connection.nodes.into_iter().for_each(&mut each);
+            match next_cursor(OPERATION, &connection.page_info, after.as_deref())? {
+                Some(cursor) => after = Some(cursor),
+                None => return Ok(()),
+            }
+        }
+        Err(too_many_pages(OPERATION))
+    }
+
+    /// Deletes up to [`DELETE_BATCH`] tags of a repository in one mutation.
+    pub async fn destroy_tags(&self, repository_gid: &str, names: &[&str]) -> Result<DestroyOutcome, ApiError> {
+        const OPERATION: &str = "DestroyTags";
+        debug_assert!(names.len() <= DELETE_BATCH);
+        let variables = serde_json::json!({ "id": repository_gid, "tagNames": names });
+        let data: DestroyData = self.graphql(OPERATION, DESTROY_TAGS, variables).await?;
+        data.destroy_container_repository_tags
+            .ok_or_else(|| field_error(OPERATION, "destroyContainerRepositoryTags is null".to_owned()))
+    }
+
+    /// `GET /projects/:id` or `/groups/:id`: the full path GraphQL needs.
+    pub async fn full_path(&self, kind: EntryKind, id: u64) -> Result<String, ApiError> {
+        #[derive(Deserialize)]
+        struct Entity {
+            path_with_namespace: Option<String>,
+            full_path: Option<String>,
+        }
+        let section = match kind {
+            EntryKind::Project => "projects",
+            EntryKind::Group => "groups",
+        };
+        let url = self.url(&[section, &id.to_string()]);
+        let answer = self.get_ok(url.clone()).await?;
+        let entity: Entity = decode(&Method::GET, &url, &answer.body)?;
+        entity
+            .path_with_namespace
+            .or(entity.full_path)
+            .ok_or_else(|| ApiError::Decode {
+                method: Method::GET,
+                path: url.path().to_owned(),
+                reason: "no path_with_namespace or full_path".to_owned(),
+            })
+    }
+
+    /// One GraphQL request through the funnel; errors in the answer are an [`ApiError::Graphql`].
+    async fn graphql<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        query: &'static str,
+        variables: serde_json::Value,
+    ) -> Result<T, ApiError> {
+        let url = self.graphql_url();
+        let body = serde_json::json!({ "operationName": operation, "query": query, "variables": variables });
+        let body = bytes::Bytes::from(serde_json::to_vec(&body).expect("a JSON value serializes"));
+        let answer = self.send(Method::POST, url.clone(), Some(body)).await?;
+        let answer = ok_or_error(&Method::POST, &url, answer)?;
+        let envelope: Envelope<T> = decode(&Method::POST, &url, &answer.body)?;
+        if !envelope.errors.is_empty() {
+            let message = envelope
+                .errors
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            let kind = if envelope.data.is_none() {
+                GraphqlFailure::Rejected
+            } else {
+                GraphqlFailure::Field
+            };
+            return Err(ApiError::Graphql {
+                operation,
+                kind,
+                message,
+            });
+        }
+        envelope.data.ok_or_else(|| ApiError::Decode {
+            method: Method::POST,
+            path: url.path().to_owned(),
+            reason: "neither data nor errors".to_owned(),
+        })
+    }
+}
+
+fn not_found(operation: &'static str, message: String) -> ApiError {
+    ApiError::Graphql {
+        operation,
+        kind: GraphqlFailure::NotFound,
+        message,
+    }
+}
+
+fn field_error(operation: &'static str, message: String) -> ApiError {
+    ApiError::Graphql {
+        operation,
+        kind: GraphqlFailure::Field,
+        message,
+    }
+}
+
+fn too_many_pages(operation: &'static str) -> ApiError {
+    ApiError::Pagination {
+        path: operation.to_owned(),
+        reason: format!("more than {MAX_PAGES} pages; refusing to go on"),
+    }
+}
+
+/// The cursor of the next page; an answer that says "more" without a new
+/// cursor would loop or skip, and is an error.
+fn next_cursor(operation: &'static str, page: &PageInfo, current: Option<&str>) -> Result<Option<String>, ApiError> {
+    if !page.has_next_page {
+        return Ok(None);
+    }
+    match page.end_cursor.as_deref() {
+        Some(cursor) if !cursor.is_empty() && Some(cursor) != current => Ok(Some(cursor.to_owned())),
+        _ => Err(ApiError::Pagination {
+            path: operation.to_owned(),
+            reason: "hasNextPage without a new endCursor".to_owned(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn global_ids() {
+        assert_eq!(
+            gid_number("gid://gitlab/ContainerRepository/42", "ContainerRepository"),
+            Some(42)
+        );
+        assert_eq!(gid_number("gid://gitlab/Project/42", "ContainerRepository"), None);
+        assert_eq!(
+            gid_number("gid://gitlab/ContainerRepository/x", "ContainerRepository"),
+            None
+        );
+        assert_eq!(gid_number("42", "Project"), None);
+    }
+
+    #[test]
+    fn cursors_must_move() {
+        let page = |next, cursor: Option<&str>| PageInfo {
+            has_next_page: next,
+            end_cursor: cursor.map(str::to_owned),
+        };
+        assert_eq!(next_cursor("Q", &page(false, None), None).unwrap(), None);
+        assert_eq!(
+            next_cursor("Q", &page(true, Some("a")), None).unwrap().as_deref(),
+            Some("a")
+        );
+        assert!(next_cursor("Q", &page(true, Some("a")), Some("a")).is_err());
+        assert!(next_cursor("Q", &page(true, None), Some("a")).is_err());
+        assert!(next_cursor("Q", &page(true, Some("")), None).is_err());
+    }
+
+    #[test]
+    fn tag_nodes_decode_gitlab_shapes() {
+        let t: TagNode = serde_json::from_str(
+            r#"{"name":"v1","createdAt":"2024-01-02T03:04:05Z","publishedAt":null,"totalSize":"1234509876"}"#,
+        )
+        .unwrap();
+        assert_eq!(t.size(), Some(1_234_509_876));
+        assert!(t.published_at.is_none(), "null is no date");
+        let t: TagNode = serde_json::from_str(r#"{"name":"v1"}"#).unwrap();
+        assert_eq!(t.size(), None);
+        let e: Envelope<DestroyData> = serde_json::from_str(
+            r#"{"data":{"destroyContainerRepositoryTags":null},"errors":[{"message":"Number of tags is greater than 20","path":["destroyContainerRepositoryTags"]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(e.errors[0].message, "Number of tags is greater than 20");
+    }
+
+    #[test]
+    fn the_queries_ask_for_at_most_twenty_tags() {
+        assert!(REPOSITORY_TAGS.contains("tags(first: 20,"));
+        assert_eq!(TAGS_PER_PAGE, 20);
+        assert_eq!(DELETE_BATCH, 20);
+    }
+}

@@ -1,0 +1,340 @@
+//! The GraphQL path: the same decisions as REST from far fewer requests,
+//! batched deletions, `age_from: published`, and `auto` falling back to REST.
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+use fake_gitlab::GraphqlSupport;
+
+/// A registry that exercises every rule: more than one page of tags (20 a
+/// page in GraphQL), keep_n, both regexes, latest, odd and missing dates, a
+/// protected tag, a group and a numeric id.
+fn rich_seed() -> Seed {
+    let mut web: Vec<Tag> = (0..45).map(|i| old(&format!("build-{i:03}"))).collect();
+    web.extend((0..5).map(|i| young(&format!("fresh-{i}"))));
+    web.extend([
+        old("v1.2.3"),
+        Tag::aged("latest", 30 * DAY),
+        Tag::new("null-date", None),
+        Tag::new("garbage-date", Some("not a date".into())),
+        Tag::new("dos-epoch", Some("1980-01-01T00:00:00.000+00:00".into())),
+        old("locked").protected(),
+    ]);
+    let ci: Vec<Tag> = (0..30).map(|i| old(&format!("cache-{i:02}"))).collect();
+    Seed {
+        groups: vec![Group {
+            id: 50,
+            path: "sandbox".into(),
+        }],
+        ..seed(vec![
+            project(
+                1,
+                "platform/web",
+                vec![repo(10, "", web), repo(11, "docs", vec![old("d1"), young("d2")])],
+            ),
+            project(
+                2,
+                "platform/ci",
+                vec![repo(20, "cache", ci), repo(21, "tmp", vec![old("t1")])],
+            ),
+            project(
+                3,
+                "sandbox/play",
+                vec![repo(30, "", (0..25).map(|i| old(&format!("p{i}"))).collect())],
+            ),
+        ])
+    }
+}
+
+fn rich_config() -> Value {
+    json!({
+        "defaults": {"delete_older_than": "2d", "keep_n": 3},
+        "projects": {
+            "web": {"id": "platform/web", "name_regex_keep": "v\\d+\\.\\d+\\.\\d+"},
+            "ci": {"id": 2, "repository_regex": "platform/ci/cache", "name_regex_delete": "cache-.*", "keep_n": 0}
+        },
+        "groups": {"sandbox": {"id": "sandbox", "keep_n": 5}}
+    })
+}
+
+/// What a pass decided, tag by tag, and what the registry holds after it.
+fn outcome(r: &Run, fake: &FakeGitlab) -> (Vec<String>, Vec<String>, Vec<String>, Vec<Vec<String>>) {
+    let left = [10, 11, 20, 21, 30].iter().map(|id| fake.tag_names(*id)).collect();
+    (r.tags("deleted"), r.tags("kept"), r.tags("delete_failed"), left)
+}
+
+#[test]
+fn rest_and_graphql_make_the_same_decisions_from_far_fewer_requests() {
+    let rest_fake = FakeGitlab::start(rich_seed()).unwrap();
+    let rest = once(&rest_fake, &rich_config(), &["--api", "rest"]);
+    let graphql_fake = FakeGitlab::start(rich_seed()).unwrap();
+    let graphql = once(&graphql_fake, &rich_config(), &["--api", "graphql"]);
+    assert_eq!(rest.code, 1, "the protected tag fails: {}", rest.all());
+    assert_eq!(graphql.code, 1, "the protected tag fails: {}", graphql.all());
+    assert_eq!(outcome(&rest, &rest_fake), outcome(&graphql, &graphql_fake));
+    assert_eq!(graphql.tags("delete_failed"), ["platform/web:locked"]);
+    assert_eq!(
+        graphql.tags("deleted").len(),
+        45 + 30 + 20,
+        "{:?}",
+        graphql.tags("deleted")
+    );
+    for key in ["deleted", "kept", "errors", "tags_seen", "repositories", "bytes_freed"] {
+        assert_eq!(rest.finished()[key], graphql.finished()[key], "{key}");
+    }
+
+    let (rest_stats, graphql_stats) = (rest_fake.stats(), graphql_fake.stats());
+    assert_eq!(
+        graphql_stats.count(Route::TagDetail) + graphql_stats.count(Route::Tags),
+        0
+    );
+    assert_eq!(graphql_stats.deletes(), 0, "deletions go through the mutation");
+    // Numeric id 2 is resolved to its path once.
+    assert_eq!(graphql_stats.count(Route::Project), 1);
+    // 3 repository listings; 3 + 1 + 2 + 2 tag pages (20 a page); 46, 30 and 20 tags deleted 20 a mutation.
+    assert_eq!(graphql_stats.count(Route::Graphql), 3 + 8);
+    assert_eq!(graphql_stats.count(Route::GraphqlMutation), 3 + 2 + 1);
+    assert!(
+        rest_stats.total >= 5 * graphql_stats.total,
+        "REST {} vs GraphQL {} requests",
+        rest_stats.total,
+        graphql_stats.total
+    );
+    // Every GraphQL request carried the token as a Bearer token, never PRIVATE-TOKEN.
+    for record in graphql_stats
+        .requests
+        .iter()
+        .filter(|r| r.path_and_query == "/api/graphql")
+    {
+        assert_eq!(record.auth.as_deref(), Some(TOKEN));
+        assert_eq!(record.status, 200, "{record:?}");
+    }
+}
+
+#[test]
+fn dry_run_through_graphql_sends_no_mutation() {
+    let fake = FakeGitlab::start(rich_seed()).unwrap();
+    let r = once(&fake, &rich_config(), &["--api", "graphql", "--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(fake.stats().count(Route::GraphqlMutation), 0);
+    assert!(fake.deleted().is_empty());
+    assert_eq!(r.tags("dry_run").len(), 46 + 30 + 20);
+}
+
+#[test]
+fn auto_falls_back_to_rest_where_graphql_is_missing() {
+    let fake = FakeGitlab::start(Seed {
+        graphql: GraphqlSupport::Missing,
+        ..rich_seed()
+    })
+    .unwrap();
+    let r = once(&fake, &rich_config(), &["--api", "auto"]);
+    assert_eq!(r.code, 1, "only the protected tag fails: {}", r.all());
+    let fallbacks = r.ops("api_fallback");
+    assert_eq!(fallbacks.len(), 3, "once per entry: {fallbacks:?}");
+    assert!(
+        fallbacks[0]["reason"].as_str().unwrap().contains("404"),
+        "{fallbacks:?}"
+    );
+    assert_eq!(r.tags("deleted").len(), 45 + 30 + 20);
+    assert_eq!(fake.stats().count(Route::Graphql), 3);
+
+    // `graphql` does not fall back: the entries fail, nothing is deleted.
+    let fake = FakeGitlab::start(Seed {
+        graphql: GraphqlSupport::Missing,
+        ..rich_seed()
+    })
+    .unwrap();
+    let r = once(&fake, &rich_config(), &["--api", "graphql"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(r.ops("project_failed").len(), 3, "{}", r.all());
+    assert!(
+        r.stdout.contains("GraphQL endpoint"),
+        "the hint names the cause: {}",
+        r.all()
+    );
+    assert!(fake.deleted().is_empty());
+}
+
+#[test]
+fn auto_falls_back_when_gitlab_refuses_the_query() {
+    let fake = FakeGitlab::start(rich_seed()).unwrap();
+    fake.set_faults(Faults {
+        rules: vec![FaultRule::always(
+            Route::Graphql,
+            Fault::GraphqlError("Field 'containerRepositories' doesn't exist on type 'Project'".into()),
+        )],
+        ..Faults::default()
+    });
+    let r = once(&fake, &rich_config(), &["--api", "auto"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(r.ops("api_fallback").len(), 3);
+    assert_eq!(r.tags("deleted").len(), 45 + 30 + 20);
+}
+
+#[test]
+fn an_error_mid_listing_keeps_every_tag_of_the_repository() {
+    let fake = old_tags_repo(50, std::time::Duration::ZERO);
+    // The repository listing and the first tag page pass; the second page fails.
+    fake.set_faults(Faults {
+        rules: vec![FaultRule::always(Route::Graphql, Fault::status(500)).after(2)],
+        ..Faults::default()
+    });
+    let config = json!({"p": {"id": "g/p", "delete_older_than": "2d"}});
+    let r = once(&fake, &config, &["--api", "graphql"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(r.ops("repository_failed").len(), 1, "{}", r.all());
+    assert_eq!(fake.tag_names(10).len(), 50, "nothing deleted");
+    assert_eq!(fake.stats().count(Route::GraphqlMutation), 0);
+    // In `auto` a failing GraphQL is no reason to fall back: it keeps everything too.
+    let r = once(&fake, &config, &["--api", "auto"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.ops("api_fallback").is_empty());
+    assert_eq!(fake.tag_names(10).len(), 50);
+}
+
+#[test]
+fn partial_mutation_results_are_delete_failed_events_and_the_next_pass_finishes() {
+    let fake = old_tags_repo(45, std::time::Duration::ZERO);
+    fake.set_faults(Faults {
+        rules: vec![FaultRule::times(Route::GraphqlMutation, Fault::PartialDelete, 1)],
+        ..Faults::default()
+    });
+    let config = json!({"p": {"id": "g/p", "delete_older_than": "2d"}});
+    let r = once(&fake, &config, &["--api", "graphql", "--concurrency", "1"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let failed = r.ops("delete_failed");
+    assert_eq!(failed.len(), 10, "half of the first batch of 20: {}", r.all());
+    assert!(
+        failed.iter().all(|e| e["error"] == "error while deleting tags"),
+        "{failed:?}"
+    );
+    assert_eq!(r.tags("deleted").len(), 35);
+    assert_eq!(fake.tag_names(10).len(), 10);
+    assert_eq!(fake.stats().count(Route::GraphqlMutation), 3, "20 + 20 + 5");
+
+    let r = once(&fake, &config, &["--api", "graphql"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.tags("deleted").len(), 10);
+    assert!(fake.tag_names(10).is_empty());
+}
+
+#[test]
+fn a_502_after_the_mutation_ran_is_retried_harmlessly() {
+    let fake = old_tags_repo(25, std::time::Duration::ZERO);
+    fake.set_faults(Faults {
+        rules: vec![
+            FaultRule::times(Route::GraphqlMutation, Fault::DeleteThen502, 1),
+            FaultRule::times(Route::Graphql, Fault::too_many_requests(Some("0")), 1),
+        ],
+        ..Faults::default()
+    });
+    let config = json!({"p": {"id": "g/p", "delete_older_than": "2d"}});
+    let r = once(&fake, &config, &["--api", "graphql"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.tags("deleted").len(), 25);
+    assert!(fake.tag_names(10).is_empty());
+    assert_eq!(fake.deleted().len(), 25, "each tag deleted once");
+    assert!(r.stdout.contains("retrying"), "{}", r.all());
+}
+
+#[test]
+fn published_dates_age_re_pushed_tags_from_their_last_push() {
+    let tags = vec![
+        // Created long ago, pushed again an hour ago: young by its push.
+        old("re-pushed").published(HOUR),
+        old("stale"),
+        young("new"),
+    ];
+    let fake = FakeGitlab::start(Seed {
+        metadata_database: true,
+        ..seed(vec![project(1, "g/p", vec![repo(10, "img", tags.clone())])])
+    })
+    .unwrap();
+    let published = json!({"projects": {"p": {"id": "g/p", "delete_older_than": "2d", "age_from": "published"}}});
+    let r = once(&fake, &published, &["--api", "auto", "--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.tags("dry_run"), ["g/p/img:stale"]);
+    let created = json!({"projects": {"p": {"id": "g/p", "delete_older_than": "2d"}}});
+    let r = once(&fake, &created, &["--api", "graphql", "--dry-run"]);
+    assert_eq!(r.tags("dry_run"), ["g/p/img:re-pushed", "g/p/img:stale"]);
+
+    // Without the metadata database publishedAt is null: createdAt is used, and said so.
+    let fake = FakeGitlab::start(seed(vec![project(1, "g/p", vec![repo(10, "img", tags)])])).unwrap();
+    let r = once(&fake, &published, &["--api", "graphql", "--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.tags("dry_run"), ["g/p/img:re-pushed", "g/p/img:stale"]);
+    let missing = r.ops("published_at_missing");
+    assert_eq!(missing.len(), 1, "{}", r.all());
+    assert_eq!(missing[0]["tags"], 3);
+
+    // REST has no publishedAt: refused at start, and never a fallback.
+    let r = once(&fake, &published, &["--api", "rest"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("p.age_from") || r.stderr.contains("projects.p.age_from"),
+        "{}",
+        r.all()
+    );
+    let fake = FakeGitlab::start(Seed {
+        graphql: GraphqlSupport::Missing,
+        ..seed(vec![project(1, "g/p", vec![repo(10, "img", vec![old("stale")])])])
+    })
+    .unwrap();
+    let r = once(&fake, &published, &["--api", "auto"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.ops("api_fallback").is_empty());
+    assert!(r.stdout.contains("REST has no publishedAt"), "{}", r.all());
+    assert_eq!(fake.tag_names(10), ["stale"]);
+}
+
+#[test]
+fn check_online_says_which_api_it_used() {
+    let fake = FakeGitlab::start(rich_seed()).unwrap();
+    let work = Workdir::new();
+    let path = work.config(&rich_config());
+    let r = run(bin(work.path())
+        .args([
+            "check",
+            "--online",
+            "--api",
+            "auto",
+            "--url",
+            &fake.url(),
+            "--token",
+            TOKEN,
+            "--config",
+        ])
+        .arg(&path));
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("web: OK, 2 container repositories (2 to clean), through GraphQL"),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
+fn graphql_settings_from_config_and_environment() {
+    let fake = FakeGitlab::start(rich_seed()).unwrap();
+    let mut config = rich_config();
+    config["api"] = json!("graphql");
+    let r = once(&fake, &config, &["--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(fake.stats().count(Route::Graphql) > 0);
+    assert_eq!(fake.stats().count(Route::Tags), 0);
+    fake.reset_stats();
+    let work = Workdir::new();
+    let path = work.config(&config);
+    let r = run(bin(work.path())
+        .env("GITLAB_API", "rest")
+        .args(["--dry-run", "--url", &fake.url(), "--token", TOKEN, "--config"])
+        .arg(&path));
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(
+        fake.stats().count(Route::Graphql),
+        0,
+        "the environment overrides the config"
+    );
+}
