@@ -469,6 +469,8 @@ pub struct Stats {
 pub struct RequestRecord {
     pub method: String,
     pub path_and_query: String,
+    /// The request body: the GraphQL request (query and variables); empty for REST.
+    pub body: String,
     pub route: Route,
     /// `0` if the connection was dropped.
     pub status: u16,

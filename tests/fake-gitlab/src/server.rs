@@ -307,6 +307,7 @@ async fn handle(
         record: Some(RequestRecord {
             method: method.as_str().to_owned(),
             path_and_query: path_and_query.clone(),
+            body: String::from_utf8_lossy(&body).into_owned(),
             route,
             status: 0,
             auth: token.clone(),
