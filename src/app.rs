@@ -28,7 +28,7 @@ pub const NO_SCHEDULE: &str =
 /// Requests in flight when neither flag, env nor config says.
 pub const DEFAULT_CONCURRENCY: usize = 8;
 /// The API when neither `--api` nor the config says.
-pub const DEFAULT_API: ApiMode = ApiMode::Rest;
+pub const DEFAULT_API: ApiMode = ApiMode::Auto;
 /// HTTP request timeout when neither flag nor env says.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 

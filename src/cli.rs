@@ -64,11 +64,11 @@ pub enum LogFormatArg {
 /// Which GitLab API to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ApiArg {
-    /// REST API v4.
+    /// REST API v4: a request per tag for its date, a DELETE per tag.
     Rest,
-    /// GraphQL API.
+    /// GraphQL: tags with dates 20 a request, 20 deletions a mutation.
     Graphql,
-    /// Choose automatically.
+    /// GraphQL, and REST where GraphQL is missing or refuses the query.
     Auto,
 }
 

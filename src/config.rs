@@ -58,7 +58,8 @@ pub enum ApiMode {
     Rest,
     /// GraphQL.
     Graphql,
-    /// Choose by what the instance offers (REST in this version).
+    /// GraphQL, falling back to REST for an entry (or repository) where
+    /// GraphQL is missing or refuses the query.
     Auto,
 }
 
@@ -116,7 +117,8 @@ impl fmt::Display for Target {
 pub enum AgeFrom {
     /// `created_at`: the image's build time on a registry without the metadata database.
     Created,
-    /// `publishedAt` (GraphQL only).
+    /// `publishedAt`, the last push (GraphQL only; needs GitLab's registry
+    /// metadata database, else `createdAt` is used).
     Published,
 }
 

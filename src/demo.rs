@@ -8,6 +8,7 @@
 
 use std::process::ExitCode;
 
+use fake_gitlab::Route;
 use jiff::Timestamp;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -66,11 +67,13 @@ pub async fn run(options: &Options) -> Result<ExitCode, AppError> {
 
     print_inventory(&client, &config, "3. What is left").await;
     let stats = fake.stats();
+    let (queries, mutations) = (stats.count(Route::Graphql), stats.count(Route::GraphqlMutation));
     banner(&format!(
-        "The simulated GitLab answered {} requests ({} DELETE). Next: `gitlab-registry-cleaner check -c config.json` \
+        "The simulated GitLab answered {} requests: {queries} GraphQL queries, {mutations} GraphQL deletions \
+         (up to 20 tags each), {} REST. Next: `gitlab-registry-cleaner check -c config.json` \
          and a `--dry-run` against your GitLab (see the README).",
         stats.total,
-        stats.deletes()
+        stats.total - queries - mutations
     ));
     Ok(if dry.is_complete() && real.is_complete() {
         ExitCode::SUCCESS

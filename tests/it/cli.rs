@@ -296,7 +296,7 @@ fn text_log_format() {
 #[test]
 fn demo_runs_without_token_or_network() {
     let work = Workdir::new();
-    let r = run(bin(work.path()).arg("demo"));
+    let r = run(bin_default_api(work.path()).arg("demo"));
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(r.ops("pass_finished").len(), 2);
     let dry = &r.ops("pass_finished")[0];

@@ -316,18 +316,41 @@ fn check_online_says_which_api_it_used() {
 }
 
 #[test]
+fn the_default_is_auto_graphql_first() {
+    let fake = FakeGitlab::start(rich_seed()).unwrap();
+    let work = Workdir::new();
+    let path = work.config(&rich_config());
+    let r = run(bin_default_api(work.path())
+        .args(["--url", &fake.url(), "--token", TOKEN, "--config"])
+        .arg(&path));
+    assert_eq!(r.code, 1, "only the protected tag fails: {}", r.all());
+    assert_eq!(r.tags("deleted").len(), 45 + 30 + 20);
+    assert!(r.ops("api_fallback").is_empty());
+    let stats = fake.stats();
+    assert_eq!(
+        stats.count(Route::TagDetail) + stats.deletes(),
+        0,
+        "{:?}",
+        stats.by_route
+    );
+    assert_eq!(stats.count(Route::GraphqlMutation), 6);
+}
+
+#[test]
 fn graphql_settings_from_config_and_environment() {
     let fake = FakeGitlab::start(rich_seed()).unwrap();
     let mut config = rich_config();
     config["api"] = json!("graphql");
-    let r = once(&fake, &config, &["--dry-run"]);
+    let work = Workdir::new();
+    let path = work.config(&config);
+    let r = run(bin_default_api(work.path())
+        .args(["--dry-run", "--url", &fake.url(), "--token", TOKEN, "--config"])
+        .arg(&path));
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(fake.stats().count(Route::Graphql) > 0);
     assert_eq!(fake.stats().count(Route::Tags), 0);
     fake.reset_stats();
-    let work = Workdir::new();
-    let path = work.config(&config);
-    let r = run(bin(work.path())
+    let r = run(bin_default_api(work.path())
         .env("GITLAB_API", "rest")
         .args(["--dry-run", "--url", &fake.url(), "--token", TOKEN, "--config"])
         .arg(&path));

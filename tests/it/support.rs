@@ -105,8 +105,18 @@ impl Workdir {
     }
 }
 
-/// The binary, in a clean environment, in `workdir`.
+/// The binary, in a clean environment, in `workdir`, on the REST API
+/// (`GITLAB_API=rest`): most tests count or fault REST requests. The
+/// GraphQL tests pass `--api`, which beats the variable; [`bin_default_api`]
+/// runs the real default.
 pub fn bin(workdir: &Path) -> Command {
+    let mut cmd = bin_default_api(workdir);
+    cmd.env("GITLAB_API", "rest");
+    cmd
+}
+
+/// The binary, in a clean environment, in `workdir`.
+pub fn bin_default_api(workdir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gitlab-registry-cleaner"));
     for var in OUR_VARS {
         cmd.env_remove(var);
