@@ -1,4 +1,5 @@
-//! The GitLab REST API v4 client: one `reqwest::Client`, one request funnel.
+//! The GitLab client — REST API v4, and GraphQL in `gitlab/graphql.rs`: one
+//! `reqwest::Client`, one request funnel.
 //!
 //! Every request goes through one private funnel, `GitlabClient::send`, which holds one permit
 //! of the process-wide request limit while the request is in flight (never

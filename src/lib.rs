@@ -1,8 +1,8 @@
 //! # gitlab-registry-cleaner
 //!
 //! Deletes old container image tags from GitLab container registries, by the
-//! rules of a JSON config, through GitLab's REST API — once (`once`), or on a
-//! schedule as a daemon. It succeeds the Python `gitlab-registry-async-cleaner`
+//! rules of a JSON config, through GitLab's GraphQL API (REST where GraphQL is
+//! not usable) — once (`once`), or on a schedule as a daemon. It succeeds the Python `gitlab-registry-async-cleaner`
 //! and accepts its config file and flags unchanged.
 //!
 //! ## Bird's-eye view
@@ -12,11 +12,14 @@
 //!                                │
 //!                                ├─► gitlab::GitlabClient (one reqwest client, one request funnel)
 //!                                │
-//!                                ├─► pass::run_pass ──► per entry: list repositories
-//!                                │        │              per repository: list ALL tag pages, fetching
-//!                                │        │              the candidates' details as pages arrive;
-//!                                │        │              then policy::decide
-//!                                │        └──────────────► DELETE (or dry_run log): per repository,
+//!                                ├─► pass::run_pass ──► per entry: list repositories (GraphQL, or REST:
+//!                                │        │              api auto falls back per entry / repository)
+//!                                │        │              per repository: list ALL tag pages — GraphQL:
+//!                                │        │              20 tags with dates a page; REST: names, and the
+//!                                │        │              candidates' details as pages arrive;
+//!                                │        │              then policy::decide (it never knows which API)
+//!                                │        └──────────────► delete (or dry_run log): 20 a GraphQL mutation
+//!                                │                         or one REST DELETE a tag; per repository,
 //!                                │                         or after the entry's max_deletions fuse
 //!                                └─► daemon::run ──► the same pass on a cron schedule,
 //!                                                   SIGHUP reload, graceful stop, systemd notify
@@ -32,8 +35,9 @@
 //! - [`config`] — the JSON config, both forms, validated into domain types;
 //!   errors name the JSON path. [`duration`] reads `delete_older_than`.
 //! - [`policy`] — the pure function that decides which tags go.
-//! - [`gitlab`] — the REST client: pagination, retries, error mapping. The
-//!   only module that knows GitLab's wire format.
+//! - [`gitlab`] — the GitLab client: REST pagination, GraphQL queries and
+//!   the delete mutation (`gitlab/graphql.rs`), the one request funnel with
+//!   retries, error mapping. The only module that knows GitLab's wire format.
 //! - [`pass`] — one cleanup pass: orchestration, bounded concurrency, logging
 //!   of every decision.
 //! - [`logging`] — JSON-lines or text output through `tracing`.
@@ -51,7 +55,12 @@
 //!   usable date older than the limit that no keep rule protects. Every other
 //!   path — an error, an odd date, a tripped fuse, a dry run — keeps the tag.
 //! - **All tags of a repository are listed before any of them is deleted.**
-//!   Deleting while paging by offset would shift pages and skip tags.
+//!   Deleting while paging by offset would shift pages and skip tags. A
+//!   GraphQL tag page is never asked for more than 20 tags (GitLab skips tags
+//!   past 20 silently), and an answer with `errors` is never half-trusted.
+//! - **The API is invisible to the policy.** Both paths hand the same
+//!   [`policy::TagFacts`] to [`policy::decide`]; a test compares every
+//!   decision of both on the same data.
 //! - **One HTTP client and one request funnel.** Every request holds one
 //!   permit of the process-wide limit (`--concurrency`) while in flight, and
 //!   none while backing off; work is driven by bounded streams, not a task
