@@ -22,23 +22,27 @@ pub const DELETE_BATCH: usize = 20;
 /// A listing longer than this many pages is refused (a loop guard).
 const MAX_PAGES: u32 = 1_000_000;
 
-const PROJECT_REPOSITORIES: &str = "query ProjectRepositories($fullPath: ID!, $after: String) {
-  project(fullPath: $fullPath) {
+/// The repositories of a project or a group: the same query on either root field.
+macro_rules! repositories_query {
+    ($operation:literal, $root:literal) => {
+        concat!(
+            "query ",
+            $operation,
+            "($fullPath: ID!, $after: String) {\n  ",
+            $root,
+            "(fullPath: $fullPath) {
     containerRepositories(first: 100, after: $after, sort: NAME_ASC) {
       nodes { id path location project { id } }
       pageInfo { hasNextPage endCursor }
     }
   }
-}";
+}"
+        )
+    };
+}
 
-const GROUP_REPOSITORIES: &str = "query GroupRepositories($fullPath: ID!, $after: String) {
-  group(fullPath: $fullPath) {
-    containerRepositories(first: 100, after: $after, sort: NAME_ASC) {
-      nodes { id path location project { id } }
-      pageInfo { hasNextPage endCursor }
-    }
-  }
-}";
+const PROJECT_REPOSITORIES: &str = repositories_query!("ProjectRepositories", "project");
+const GROUP_REPOSITORIES: &str = repositories_query!("GroupRepositories", "group");
 
 const REPOSITORY_TAGS: &str = "query RepositoryTags($id: ContainerRepositoryID!, $after: String) {
   containerRepository(id: $id) {
@@ -421,6 +425,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.errors[0].message, "Number of tags is greater than 20");
+    }
+
+    #[test]
+    fn repository_queries_differ_only_in_their_root() {
+        assert!(PROJECT_REPOSITORIES.starts_with(
+            "query ProjectRepositories($fullPath: ID!, $after: String) {\n  project(fullPath: $fullPath) {"
+        ));
+        assert_eq!(
+            PROJECT_REPOSITORIES
+                .replace("ProjectRepositories", "GroupRepositories")
+                .replace("project(fullPath", "group(fullPath"),
+            GROUP_REPOSITORIES
+        );
     }
 
     #[test]
