@@ -72,6 +72,14 @@ fn rest_and_graphql_make_the_same_decisions_from_far_fewer_requests() {
     assert_eq!(rest.code, 1, "the protected tag fails: {}", rest.all());
     assert_eq!(graphql.code, 1, "the protected tag fails: {}", graphql.all());
     assert_eq!(outcome(&rest, &rest_fake), outcome(&graphql, &graphql_fake));
+    // With the registry's metadata database tags page by the registry's keyset: the same again.
+    let keyset_fake = FakeGitlab::start(Seed {
+        metadata_database: true,
+        ..rich_seed()
+    })
+    .unwrap();
+    let keyset = once(&keyset_fake, &rich_config(), &["--api", "graphql"]);
+    assert_eq!(outcome(&rest, &rest_fake), outcome(&keyset, &keyset_fake));
     assert_eq!(graphql.tags("delete_failed"), ["platform/web:locked"]);
     assert_eq!(
         graphql.tags("deleted").len(),
@@ -360,4 +368,72 @@ fn graphql_settings_from_config_and_environment() {
         0,
         "the environment overrides the config"
     );
+}
+
+/// Random registries and policies: both APIs delete, keep and fail exactly
+/// the same tags, and leave the same registry behind.
+#[test]
+fn random_registries_get_the_same_decisions_from_both_apis() {
+    let (mut deleted, mut failed) = (0, 0);
+    for case in 0..8u64 {
+        let mut rng = fastrand::Rng::with_seed(case);
+        let ages = [HOUR, DAY, 3 * DAY, 10 * DAY, 40 * DAY];
+        let mut repos = Vec::new();
+        for r in 0..rng.u64(1..4) {
+            let mut tags: Vec<Tag> = Vec::new();
+            for i in 0..rng.usize(0..70) {
+                let name = match rng.u8(0..4) {
+                    0 => format!("v1.{}.{i}", rng.u8(0..3)),
+                    1 => format!("build-{i}"),
+                    2 => format!("feat-{}-{i}", rng.alphabetic().to_ascii_lowercase()),
+                    _ => "latest".to_owned(),
+                };
+                let mut tag = match rng.u8(0..8) {
+                    0 => Tag::new(&name, None),
+                    1 => Tag::new(&name, Some("garbage".into())),
+                    2 => Tag::new(&name, Some("1980-01-01T00:00:00.000+00:00".into())),
+                    _ => Tag::aged(&name, ages[rng.usize(0..ages.len())]),
+                };
+                if rng.u8(0..20) == 0 {
+                    tag = tag.protected();
+                }
+                tags.push(tag);
+            }
+            repos.push(repo(100 + r, &format!("img{r}"), tags));
+        }
+        let seed = seed(vec![project(1, "g/p", repos)]);
+        let limit = ["12h", "2d", "7d"][rng.usize(0..3)];
+        let mut entry = json!({"id": "g/p", "delete_older_than": limit, "keep_n": rng.u8(0..5)});
+        if rng.bool() {
+            entry["name_regex_keep"] = json!("v1\\.0\\..*");
+        }
+        if rng.bool() {
+            entry["name_regex_delete"] = json!("(build|feat)-.*");
+        }
+        let config = json!({"projects": {"p": entry}});
+        let ids: Vec<u64> = (100..104).collect();
+        let left = |fake: &FakeGitlab| ids.iter().map(|id| fake.tag_names(*id)).collect::<Vec<_>>();
+        let rest_fake = FakeGitlab::start(seed.clone()).unwrap();
+        let rest = once(&rest_fake, &config, &["--api", "rest"]);
+        let graphql_fake = FakeGitlab::start(seed).unwrap();
+        let graphql = once(&graphql_fake, &config, &["--api", "graphql"]);
+        assert_eq!(
+            rest.code,
+            graphql.code,
+            "case {case}: {}\n{}",
+            rest.all(),
+            graphql.all()
+        );
+        for operation in ["deleted", "kept", "delete_failed"] {
+            assert_eq!(
+                rest.tags(operation),
+                graphql.tags(operation),
+                "case {case}: {operation}, config {config}"
+            );
+        }
+        assert_eq!(left(&rest_fake), left(&graphql_fake), "case {case}");
+        deleted += graphql.tags("deleted").len();
+        failed += graphql.tags("delete_failed").len();
+    }
+    assert!(deleted > 50 && failed > 0, "the cases delete and fail something: {deleted}, {failed}");
 }
