@@ -724,16 +724,42 @@ async fn delete_batch(
             }
         }
         Err(err) => {
-            let mut why = err.explain();
-            if err.may_have_acted() {
-                why.push_str(" (GitLab may have deleted some of them; the next pass will know)");
-            }
+            // Out of retries on an ambiguous failure (no answer, a 5xx, or a
+            // 200 whose body is broken): GitLab may have acted. One listing
+            // of the repository tells which of the names are gone.
+            let ambiguous = err.may_have_acted() || matches!(err, ApiError::Decode { .. });
+            let still_there = match ambiguous {
+                true => still_listed(client, gid, batch).await,
+                false => None,
+            };
             for doomed in batch {
-                report.add(&delete_failed_report(entry, repository, doomed, &why));
+                match &still_there {
+                    Some(listed) if !listed.contains(doomed.name.as_str()) => {
+                        tracing::debug!(project = %entry.name, tag_name = %doomed.name, error = %err,
+                            "the deletion failed, but the tag is gone");
+                        report.add(&deleted_report(entry, repository, doomed, DeleteOutcome::AlreadyGone));
+                    }
+                    _ => report.add(&delete_failed_report(entry, repository, doomed, &err.explain())),
+                }
             }
         }
     }
     report
+}
+
+/// Which of the batch's names the repository still lists; `None` if the
+/// listing fails too.
+async fn still_listed<'b>(client: &GitlabClient, gid: &str, batch: &'b [Doomed]) -> Option<HashSet<&'b str>> {
+    let mut listed = HashSet::new();
+    client
+        .for_each_graphql_tag(gid, |node| {
+            if let Some(doomed) = batch.iter().find(|d| d.name == node.name) {
+                listed.insert(doomed.name.as_str());
+            }
+        })
+        .await
+        .ok()?;
+    Some(listed)
 }
 
 async fn delete_one(

@@ -93,7 +93,7 @@ fn chaos(name: &str, faults: Faults, extra: &[&str]) -> Outcome {
     }
 
     fake.clear_faults();
-    let second = once(&fake, &config(), &[]);
+    let second = once(&fake, &config(), extra);
     assert_eq!(second.code, 0, "{name}: clean rerun\n{}", second.all());
     assert_eq!(remaining(&fake), keep, "{name}: the rerun completes the job exactly");
     assert!(fake.deleted().iter().all(|(_, t)| is_expected(t)));
@@ -212,13 +212,19 @@ fn chaos_fault_mixes() {
             &["--timeout", "1"],
         ),
     ];
+    print_table(&mixes, &[]);
+}
+
+/// Runs every mix on seeds 1–3 and prints a markdown row per mix.
+fn print_table(mixes: &[Mix], api: &[&str]) {
     println!("| faults | seeds | passes | wrong deletions | first pass exit 0 | share done on the first pass |");
     println!("|---|---|---|---|---|---|");
     let seeds = [1u64, 2, 3];
-    for (name, faults, extra) in &mixes {
+    for (name, faults, extra) in mixes {
+        let extra: Vec<&str> = api.iter().chain(extra.iter()).copied().collect();
         let (mut passes, mut wrong, mut clean, mut done, mut expected) = (0, 0, 0, 0, 0);
         for seed in seeds {
-            let outcome = chaos(&format!("{name} (seed {seed})"), faults(seed), extra);
+            let outcome = chaos(&format!("{name} (seed {seed})"), faults(seed), &extra);
             passes += 2;
             wrong += outcome.wrong;
             clean += usize::from(outcome.first_exit == 0);
@@ -232,6 +238,88 @@ fn chaos_fault_mixes() {
             100.0 * done as f64 / expected as f64
         );
     }
+}
+
+#[test]
+fn chaos_fault_mixes_through_graphql() {
+    let sometimes = FaultRule::sometimes;
+    let mixes: Vec<Mix> = vec![
+        (
+            "GraphQL: 5xx and 429s",
+            Box::new(move |s| {
+                mix(
+                    s,
+                    vec![
+                        sometimes(Route::Any, Fault::status(502), 0.1),
+                        sometimes(Route::Any, Fault::too_many_requests(None), 0.15),
+                    ],
+                )
+            }),
+            &[],
+        ),
+        (
+            "GraphQL: dropped connections",
+            Box::new(move |s| mix(s, vec![sometimes(Route::Any, Fault::Drop, 0.15)])),
+            &[],
+        ),
+        (
+            "GraphQL: malformed or wrong-shape JSON in a 200",
+            Box::new(move |s| {
+                mix(
+                    s,
+                    vec![
+                        sometimes(Route::Any, Fault::MalformedJson, 0.1),
+                        sometimes(Route::Any, Fault::WrongShapeJson, 0.05),
+                    ],
+                )
+            }),
+            &[],
+        ),
+        (
+            "GraphQL: errors in the answer (timeouts, complexity)",
+            Box::new(move |s| {
+                mix(
+                    s,
+                    vec![sometimes(
+                        Route::Any,
+                        Fault::GraphqlError("Timeout on ContainerRepositoryDetails.tags".into()),
+                        0.15,
+                    )],
+                )
+            }),
+            &[],
+        ),
+        (
+            "GraphQL: 502 after the mutation ran",
+            Box::new(move |s| mix(s, vec![sometimes(Route::GraphqlMutation, Fault::DeleteThen502, 0.5)])),
+            &[],
+        ),
+        (
+            "GraphQL: partial deletions",
+            Box::new(move |s| mix(s, vec![sometimes(Route::GraphqlMutation, Fault::PartialDelete, 0.5)])),
+            &[],
+        ),
+        (
+            "GraphQL: all of the above",
+            Box::new(move |s| {
+                mix(
+                    s,
+                    vec![
+                        sometimes(Route::Any, Fault::status(500), 0.04),
+                        sometimes(Route::Any, Fault::too_many_requests(None), 0.05),
+                        sometimes(Route::Any, Fault::Drop, 0.04),
+                        sometimes(Route::Any, Fault::MalformedJson, 0.03),
+                        sometimes(Route::Any, Fault::GraphqlError("Timeout".into()), 0.04),
+                        sometimes(Route::GraphqlMutation, Fault::DeleteThen502, 0.2),
+                        sometimes(Route::GraphqlMutation, Fault::PartialDelete, 0.2),
+                        sometimes(Route::Any, Fault::Delay(Duration::from_millis(1500)), 0.02),
+                    ],
+                )
+            }),
+            &["--timeout", "1"],
+        ),
+    ];
+    print_table(&mixes, &["--api", "graphql"]);
 }
 
 #[test]

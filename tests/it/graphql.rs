@@ -247,6 +247,33 @@ fn a_502_after_the_mutation_ran_is_retried_harmlessly() {
 }
 
 #[test]
+fn a_mutation_whose_every_answer_is_lost_is_checked_by_listing() {
+    let fake = old_tags_repo(25, std::time::Duration::ZERO);
+    fake.set_faults(Faults {
+        rules: vec![FaultRule::always(Route::GraphqlMutation, Fault::DeleteThen502)],
+        ..Faults::default()
+    });
+    let config = json!({"p": {"id": "g/p", "delete_older_than": "2d"}});
+    let r = once(&fake, &config, &["--api", "graphql"]);
+    assert_eq!(r.code, 0, "the tags are gone: {}", r.all());
+    let deleted = r.ops("deleted");
+    assert_eq!(deleted.len(), 25);
+    assert!(deleted.iter().all(|e| e["already_gone"] == true), "{deleted:?}");
+    assert!(fake.tag_names(10).is_empty());
+
+    // A mutation whose answer is lost before GitLab acts is a failure, after the same check.
+    let fake = old_tags_repo(5, std::time::Duration::ZERO);
+    fake.set_faults(Faults {
+        rules: vec![FaultRule::always(Route::GraphqlMutation, Fault::status(503))],
+        ..Faults::default()
+    });
+    let r = once(&fake, &config, &["--api", "graphql"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(r.ops("delete_failed").len(), 5);
+    assert_eq!(fake.tag_names(10).len(), 5);
+}
+
+#[test]
 fn published_dates_age_re_pushed_tags_from_their_last_push() {
     let tags = vec![
         // Created long ago, pushed again an hour ago: young by its push.
@@ -435,5 +462,8 @@ fn random_registries_get_the_same_decisions_from_both_apis() {
         deleted += graphql.tags("deleted").len();
         failed += graphql.tags("delete_failed").len();
     }
-    assert!(deleted > 50 && failed > 0, "the cases delete and fail something: {deleted}, {failed}");
+    assert!(
+        deleted > 50 && failed > 0,
+        "the cases delete and fail something: {deleted}, {failed}"
+    );
 }
