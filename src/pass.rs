@@ -1,12 +1,16 @@
 //! One cleanup pass over every enabled entry of a config.
 //!
-//! For each entry, concurrently: list its repositories; then per repository
-//! list **all** tag names before anything is deleted (asking for the details
-//! of the candidates the names leave while later pages are still coming),
+//! For each entry, concurrently: list its repositories (through GraphQL or
+//! REST, as `api` says; `auto` falls back to REST per entry or repository);
+//! then per repository list **all** tags before anything is deleted —
+//! GraphQL gives twenty tags with their dates a page; REST gives names, and
+//! the candidates' details are fetched while later pages are still coming —
 //! and let [`policy::decide`] judge them; then delete (or, in a dry run, only
-//! log) — right after each repository's decisions, or, when the entry has a
-//! `max_deletions` fuse, after all of the entry's decisions and the fuse. Concurrency is bounded by the client's request limit,
-//! and work is driven by bounded streams, never one spawned task per tag.
+//! log) — twenty names a GraphQL mutation or one REST DELETE a tag — right
+//! after each repository's decisions, or, when the entry has a
+//! `max_deletions` fuse, after all of the entry's decisions and the fuse.
+//! Concurrency is bounded by the client's request limit, and work is driven
+//! by bounded streams, never one spawned task per tag.
 //!
 //! A failure is logged where it happens and counted; it never stops the rest
 //! of the pass, and it never turns into a deletion.
