@@ -1,19 +1,22 @@
 //! `bench`: gitlab-registry-cleaner against the Python tool it replaces.
 //!
 //! ```text
-//! cargo run --release -p bench -- [--rounds 3] [--projects 1] [--repos 10] [--tags 1000]
-//!     [--expired 0.5] [--latency-ms 5] [--concurrency 32] [--skip-python] [--scale]
+//! cargo run --release -p bench -- [--rounds 3] [--python-rounds N] [--projects 1] [--repos 10]
+//!     [--tags 1000] [--expired 0.5] [--latency-ms 5 | --latencies 5,50] [--concurrency 32]
+//!     [--skip-python] [--scale]
 //! ```
 //!
 //! Builds the release binary (`cargo build --release --bin
 //! gitlab-registry-cleaner`, wherever `CARGO_TARGET_DIR` or the Cargo
 //! config puts it), creates a virtualenv with the Python
-//! `gitlab-registry-async-cleaner` 1.0.6 under the target directory, then for
-//! each round: the fake alone with a trivial client, one real pass of ours,
-//! one of the Python tool, one of ours with `info` logs, each against a
-//! fresh in-process fake GitLab with the same generated data. It prints
-//! (and with `--out` writes) a markdown report: ratios first, then medians,
-//! then every run. See `tests/bench/README.md`.
+//! `gitlab-registry-async-cleaner` 1.0.6 under the target directory, then
+//! for each latency and each round: the fake alone with a trivial client,
+//! one pass of ours through REST (`--api rest`), one through GraphQL
+//! (`--api graphql`), one of the Python tool, one of ours (REST) with
+//! `info` logs, each against a fresh in-process fake GitLab with the same
+//! generated data. It prints (and with `--out` writes) a markdown report:
+//! a summary across latencies, then per latency ratios, medians and every
+//! run. See `tests/bench/README.md`.
 
 mod measure;
 mod probe;
@@ -30,22 +33,27 @@ use fake_gitlab::{FakeGitlab, Faults};
 
 use crate::measure::{Measured, Outcome};
 use crate::python::PythonTool;
-use crate::scenario::{DataSet, Scenario, TOKEN, Traffic, Verdict};
+use crate::scenario::{Api, DataSet, Scenario, TOKEN, Traffic, Verdict};
 
 const USAGE: &str = "\
 usage: cargo run --release -p bench -- [options]
 
-Benchmarks gitlab-registry-cleaner against the Python gitlab-registry-async-cleaner
-1.0.6 on the fake GitLab (tests/fake-gitlab), and prints a markdown report.
+Benchmarks gitlab-registry-cleaner (through REST and through GraphQL) against the
+Python gitlab-registry-async-cleaner 1.0.6 on the fake GitLab (tests/fake-gitlab),
+and prints a markdown report.
 
   --rounds N            rounds; each runs every tool once on fresh data (default 3)
+  --python-rounds N     run the Python tool in the first N rounds only (default: --rounds)
   --projects N          projects, one config entry each (default 1)
   --repos N             repositories per project (default 10)
   --tags N              tags per repository (default 1000)
   --expired F           share of tags that is expired, 0..1 (default 0.5)
   --latency-ms MS       the fake's delay before every response (default 5)
+  --latencies LIST      run the whole main series once per latency, e.g. 5,50
+                        (default: just --latency-ms)
   --concurrency N       our --concurrency (default 32)
   --skip-python         do not run the Python tool
+  --no-graphql          do not run ours with --api graphql
   --no-info-logs        do not also run ours with the default info logs
   --no-probe            do not measure the fake alone
   --scale               also run the scale series (ours only, one repository)
@@ -61,7 +69,7 @@ Benchmarks gitlab-registry-cleaner against the Python gitlab-registry-async-clea
 ";
 
 /// Environment variables either tool reads; never passed on to the children.
-const TOOL_VARS: [&str; 19] = [
+const TOOL_VARS: [&str; 20] = [
     "GITLAB_TOKEN",
     "GITLAB_TOKEN_FILE",
     "GITLAB_URL",
@@ -77,6 +85,7 @@ const TOOL_VARS: [&str; 19] = [
     "INSECURE",
     "METRICS_LISTEN",
     "GITLAB_API",
+    "RETRY_BASE_MS",
     "RUST_LOG",
     "HTTP_PROXY",
     "HTTPS_PROXY",
@@ -86,13 +95,18 @@ const TOOL_VARS: [&str; 19] = [
 #[derive(Debug, Clone, PartialEq)]
 struct Args {
     rounds: usize,
+    /// `None`: as many as `rounds`.
+    python_rounds: Option<usize>,
     projects: u64,
     repos: u64,
     tags: u64,
     expired: f64,
     latency_ms: f64,
+    /// `None`: just `latency_ms`.
+    latencies: Option<Vec<f64>>,
     concurrency: usize,
     skip_python: bool,
+    graphql: bool,
     info_logs: bool,
     probe: bool,
     scale: bool,
@@ -110,13 +124,16 @@ impl Default for Args {
     fn default() -> Args {
         Args {
             rounds: 3,
+            python_rounds: None,
             projects: 1,
             repos: 10,
             tags: 1000,
             expired: 0.5,
             latency_ms: 5.0,
+            latencies: None,
             concurrency: 32,
             skip_python: false,
+            graphql: true,
             info_logs: true,
             probe: true,
             scale: false,
@@ -133,13 +150,28 @@ impl Default for Args {
 }
 
 impl Args {
-    fn scenario(&self) -> Scenario {
+    /// The main series' latencies, ms: `--latencies`, else `--latency-ms`.
+    fn latencies(&self) -> Vec<f64> {
+        self.latencies.clone().unwrap_or_else(|| vec![self.latency_ms])
+    }
+
+    /// Rounds in which the Python tool runs (the first ones).
+    fn python_rounds(&self) -> usize {
+        self.python_rounds.unwrap_or(self.rounds)
+    }
+
+    /// The main series, one scenario per latency.
+    fn scenarios(&self) -> Vec<Scenario> {
+        self.latencies().into_iter().map(|l| self.scenario_at(l)).collect()
+    }
+
+    fn scenario_at(&self, latency_ms: f64) -> Scenario {
         Scenario {
             projects: self.projects,
             repos: self.repos,
             tags: self.tags,
             expired: self.expired,
-            latency: ms(self.latency_ms),
+            latency: ms(latency_ms),
             concurrency: self.concurrency,
         }
     }
@@ -181,13 +213,23 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
         match name.as_str() {
             "-h" | "--help" => return Ok(None),
             "--rounds" => a.rounds = num(&name, &value()?)?,
+            "--python-rounds" => a.python_rounds = Some(num(&name, &value()?)?),
             "--projects" => a.projects = num(&name, &value()?)?,
             "--repos" => a.repos = num(&name, &value()?)?,
             "--tags" => a.tags = num(&name, &value()?)?,
             "--expired" => a.expired = num(&name, &value()?)?,
             "--latency-ms" => a.latency_ms = num(&name, &value()?)?,
+            "--latencies" => {
+                a.latencies = Some(
+                    value()?
+                        .split(',')
+                        .map(|t| num(&name, t.trim()))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
             "--concurrency" => a.concurrency = num(&name, &value()?)?,
             "--skip-python" => a.skip_python = true,
+            "--no-graphql" => a.graphql = false,
             "--no-info-logs" => a.info_logs = false,
             "--no-probe" => a.probe = false,
             "--scale" => a.scale = true,
@@ -213,8 +255,11 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
     if !(0.0..=1.0).contains(&a.expired) {
         return Err("--expired must be between 0 and 1".to_owned());
     }
-    if !(a.latency_ms >= 0.0 && a.scale_latency_ms >= 0.0) {
+    if !(a.latency_ms >= 0.0 && a.scale_latency_ms >= 0.0 && a.latencies().iter().all(|&l| l >= 0.0)) {
         return Err("latencies must be >= 0".to_owned());
+    }
+    if !(1..=a.rounds).contains(&a.python_rounds()) {
+        return Err("--python-rounds must be between 1 and --rounds (use --skip-python not to run it)".to_owned());
     }
     Ok(Some(a))
 }
@@ -222,9 +267,11 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
 /// Which program a run was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tool {
-    /// Ours with `--log-level warn`: the figures that count.
+    /// Ours through REST (`--api rest --log-level warn`): the figures that count.
     Ours,
-    /// Ours with the default `info` logs (a line per deleted tag).
+    /// Ours through GraphQL (`--api graphql --log-level warn`).
+    OursGraphql,
+    /// Ours through REST with the default `info` logs (a line per deleted tag).
     OursInfo,
     Python,
 }
@@ -232,19 +279,48 @@ pub enum Tool {
 impl Tool {
     pub fn label(self) -> &'static str {
         match self {
-            Tool::Ours => "ours (`--log-level warn`)",
-            Tool::OursInfo => "ours (default `info` logs)",
+            Tool::Ours => "ours, REST (`--api rest`)",
+            Tool::OursGraphql => "ours, GraphQL (`--api graphql`)",
+            Tool::OursInfo => "ours, REST, default `info` logs",
             Tool::Python => "Python 1.0.6",
+        }
+    }
+
+    /// A column heading in the summary across latencies.
+    pub fn short(self) -> &'static str {
+        match self {
+            Tool::Ours => "REST",
+            Tool::OursGraphql => "GraphQL",
+            Tool::OursInfo => "REST + info logs",
+            Tool::Python => "Python",
+        }
+    }
+
+    /// The API a run of ours goes through; `None` for the Python tool.
+    pub fn api(self) -> Option<Api> {
+        match self {
+            Tool::Ours | Tool::OursInfo => Some(Api::Rest),
+            Tool::OursGraphql => Some(Api::Graphql),
+            Tool::Python => None,
         }
     }
 
     fn dir(self) -> &'static str {
         match self {
-            Tool::Ours => "ours",
+            Tool::Ours => "ours-rest",
+            Tool::OursGraphql => "ours-graphql",
             Tool::OursInfo => "ours-info",
             Tool::Python => "python",
         }
     }
+}
+
+/// The main series at one latency.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub scenario: Scenario,
+    pub runs: Vec<Run>,
+    pub probes: Vec<ProbeRun>,
 }
 
 /// One measured run of a tool.
@@ -374,36 +450,12 @@ fn run(args: &Args) -> Result<bool, String> {
         args_line: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
     };
     let mut ok = true;
-    let mut runs = Vec::new();
-    let mut probes = Vec::new();
-    let scenario = args.scenario();
+    let mut series = Vec::new();
     if main_series {
-        eprintln!("bench: {}; {} rounds", scenario.describe(), args.rounds);
-        for round in 1..=args.rounds {
-            if args.probe {
-                let p = run_probe(&scenario, round)?;
-                eprintln!(
-                    "bench: round {round}: fake alone {:.3} s ({} requests, {} errors)",
-                    p.probed.wall.as_secs_f64(),
-                    p.probed.requests,
-                    p.probed.errors
-                );
-                probes.push(p);
-            }
-            let mut tools = vec![Tool::Ours];
-            if python.is_ok() {
-                tools.push(Tool::Python);
-            }
-            if args.info_logs {
-                tools.push(Tool::OursInfo);
-            }
-            for tool in tools {
-                let run = run_tool(tool, &binary, python.as_ref().ok(), &scenario, round, &runs_dir, args)?;
-                if tool != Tool::Python {
-                    ok &= run.is_correct();
-                }
-                runs.push(run);
-            }
+        for scenario in args.scenarios() {
+            let (s, series_ok) = run_series(scenario, &binary, python.as_ref().ok(), &runs_dir, args)?;
+            ok &= series_ok;
+            series.push(s);
         }
     }
     let mut scale = Vec::new();
@@ -419,13 +471,63 @@ fn run(args: &Args) -> Result<bool, String> {
         }
     }
 
-    let text = report::render(&ctx, args, &scenario, main_series, &runs, &probes, &scale);
+    let text = report::render(&ctx, args, &series, &scale);
     print!("{text}");
     if let Some(out) = &args.out {
         fs::write(out, &text).map_err(|e| format!("--out {}: {e}", out.display()))?;
         eprintln!("bench: report written to {}", out.display());
     }
     Ok(ok)
+}
+
+/// The main series at one latency: per round the fake alone, then every
+/// tool. `false` with it: some run of ours failed or deleted the wrong tags.
+fn run_series(
+    scenario: Scenario,
+    binary: &Path,
+    python: Option<&PythonTool>,
+    runs_dir: &Path,
+    args: &Args,
+) -> Result<(Series, bool), String> {
+    eprintln!(
+        "bench: {}; {} rounds ({} with Python)",
+        scenario.describe(),
+        args.rounds,
+        if python.is_some() { args.python_rounds() } else { 0 }
+    );
+    let mut ok = true;
+    let (mut runs, mut probes) = (Vec::new(), Vec::new());
+    for round in 1..=args.rounds {
+        if args.probe {
+            let p = run_probe(&scenario, round)?;
+            eprintln!(
+                "bench: {} ms, round {round}: fake alone {:.3} s ({} requests, {} errors)",
+                scenario.latency.as_secs_f64() * 1000.0,
+                p.probed.wall.as_secs_f64(),
+                p.probed.requests,
+                p.probed.errors
+            );
+            probes.push(p);
+        }
+        let mut tools = vec![Tool::Ours];
+        if args.graphql {
+            tools.push(Tool::OursGraphql);
+        }
+        if python.is_some() && round <= args.python_rounds() {
+            tools.push(Tool::Python);
+        }
+        if args.info_logs {
+            tools.push(Tool::OursInfo);
+        }
+        for tool in tools {
+            let run = run_tool(tool, binary, python, &scenario, round, runs_dir, args)?;
+            if tool != Tool::Python {
+                ok &= run.is_correct();
+            }
+            runs.push(run);
+        }
+    }
+    Ok((Series { scenario, runs, probes }, ok))
 }
 
 /// The workspace root: this crate lives in `<root>/tests/bench`.
@@ -584,7 +686,7 @@ fn run_probe(scenario: &Scenario, round: usize) -> Result<ProbeRun, String> {
     if details.is_empty() {
         return Err("the data set has no tags to probe".to_owned());
     }
-    let n = scenario.minimum_total() as usize;
+    let n = scenario.minimum_total(Api::Rest) as usize;
     let paths: Vec<String> = details.iter().cycle().take(n).cloned().collect();
     let probed = probe::run(fake.addr(), TOKEN, paths, scenario.concurrency);
     let traffic = Traffic::from_stats(&fake.stats());
@@ -609,13 +711,15 @@ fn run_tool(
     let file = |p: &Path| fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()));
     let result = dir.join("measured.txt");
     let (mut cmd, timeout) = match tool {
-        Tool::Ours | Tool::OursInfo => {
+        Tool::Ours | Tool::OursGraphql | Tool::OursInfo => {
+            let api = tool.api().expect("ours goes through an API");
             let mut cmd = measure::wrapped(&result, args.timeout, binary.as_os_str()).map_err(|e| e.to_string())?;
             cmd.arg("once")
                 .args(["-u", &fake.url(), "-t", TOKEN, "-c"])
                 .arg(&config)
-                .args(["--concurrency", &scenario.concurrency.to_string()]);
-            if tool == Tool::Ours {
+                .args(["--concurrency", &scenario.concurrency.to_string()])
+                .args(["--api", api.flag()]);
+            if tool != Tool::OursInfo {
                 cmd.args(["--log-level", "warn"]);
             }
             (cmd, args.timeout)
@@ -659,7 +763,8 @@ fn run_tool(
         log_lines,
     };
     eprintln!(
-        "bench: round {round}: {}: {:.3} s, {:.1} MiB, {} requests, exact {}, {}",
+        "bench: {} ms, round {round}: {}: {:.3} s, {:.1} MiB, {} requests, exact {}, {}",
+        scenario.latency.as_secs_f64() * 1000.0,
         tool.label(),
         run.measured.wall.as_secs_f64(),
         run.measured.max_rss_kib as f64 / 1024.0,
@@ -681,11 +786,16 @@ mod tests {
     #[test]
     fn defaults_are_the_issues_scenario() {
         let a = parse(&[]).unwrap().unwrap();
-        let s = a.scenario();
+        let scenarios = a.scenarios();
+        assert_eq!(scenarios.len(), 1);
+        let s = &scenarios[0];
         assert_eq!((s.projects, s.repos, s.tags, s.concurrency), (1, 10, 1000, 32));
         assert_eq!(s.latency, Duration::from_millis(5));
-        assert_eq!(s.minimum_total(), 1 + 100 + 10_000 + 5_000);
+        assert_eq!(s.minimum_total(Api::Rest), 1 + 100 + 10_000 + 5_000);
+        assert_eq!(s.minimum_total(Api::Graphql), 1 + 1 + 500 + 250);
         assert_eq!(a.rounds, 3);
+        assert_eq!(a.python_rounds(), 3);
+        assert!(a.graphql && a.info_logs && a.probe);
     }
 
     #[test]
@@ -706,7 +816,8 @@ mod tests {
         .unwrap();
         assert_eq!(a.rounds, 1);
         assert_eq!(a.repos, 2);
-        assert_eq!(a.scenario().latency, Duration::from_micros(500));
+        assert_eq!(a.latencies(), [0.5]);
+        assert_eq!(a.scenarios()[0].latency, Duration::from_micros(500));
         assert!(a.skip_python);
         assert_eq!(a.scale_tags, [10, 20]);
         assert_eq!(a.out, Some(PathBuf::from("r.md")));
@@ -715,5 +826,44 @@ mod tests {
         assert!(parse(&["--bogus"]).is_err());
         assert!(parse(&["--expired", "2"]).is_err());
         assert!(parse(&["--concurrency", "0"]).is_err());
+    }
+
+    #[test]
+    fn parses_latencies_and_python_rounds() {
+        let a = parse(&[
+            "--latencies",
+            "5, 50",
+            "--rounds",
+            "3",
+            "--python-rounds=1",
+            "--no-graphql",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(a.latencies(), [5.0, 50.0]);
+        let latencies: Vec<Duration> = a.scenarios().iter().map(|s| s.latency).collect();
+        assert_eq!(latencies, [Duration::from_millis(5), Duration::from_millis(50)]);
+        assert_eq!(a.python_rounds(), 1);
+        assert!(!a.graphql);
+        // --latencies wins over --latency-ms, whatever the order.
+        let a = parse(&["--latencies=0,5", "--latency-ms", "7"]).unwrap().unwrap();
+        assert_eq!(a.latencies(), [0.0, 5.0]);
+        assert!(parse(&["--latencies", "5,x"]).is_err());
+        assert!(parse(&["--latencies", ""]).is_err());
+        assert!(parse(&["--latencies", "5,-1"]).is_err());
+        assert!(parse(&["--latencies"]).is_err());
+        assert!(parse(&["--python-rounds", "0"]).is_err());
+        assert!(parse(&["--rounds", "2", "--python-rounds", "3"]).is_err());
+        assert!(parse(&["--python-rounds", "2"]).unwrap().is_some());
+    }
+
+    #[test]
+    fn tools_and_their_apis() {
+        assert_eq!(Tool::Ours.api(), Some(Api::Rest));
+        assert_eq!(Tool::OursInfo.api(), Some(Api::Rest));
+        assert_eq!(Tool::OursGraphql.api(), Some(Api::Graphql));
+        assert_eq!(Tool::Python.api(), None);
+        assert!(Tool::Ours.label().contains("--api rest"));
+        assert!(Tool::OursGraphql.label().contains("--api graphql"));
     }
 }

@@ -1,11 +1,11 @@
-//! The markdown report: ratios first, then medians per tool, then every run,
-//! then the scale series.
+//! The markdown report: a summary across latencies, then per latency the
+//! ratios, the medians per tool and every run, then the scale series.
 
 use std::fmt::Write;
 
 use crate::measure::{Outcome, instant_ns};
-use crate::scenario::{EXPIRED_AGE, LIMIT_DAYS, Scenario, YOUNG_AGE};
-use crate::{Args, Context, ProbeRun, Run, Tool};
+use crate::scenario::{Api, EXPIRED_AGE, LIMIT_DAYS, Scenario, YOUNG_AGE};
+use crate::{Args, Context, Run, Series, Tool};
 
 /// The median; the mean of the two middle values for an even count.
 pub fn median(mut xs: Vec<f64>) -> f64 {
@@ -45,17 +45,60 @@ fn rss(r: &Run) -> f64 {
     r.measured.max_rss_kib as f64
 }
 
-pub fn render(
-    ctx: &Context,
-    args: &Args,
-    scenario: &Scenario,
-    main_series: bool,
-    runs: &[Run],
-    probes: &[ProbeRun],
-    scale: &[(Scenario, Run)],
-) -> String {
+/// The tools compared in the summary and the ratios, in that order.
+const COMPARED: [Tool; 3] = [Tool::Ours, Tool::OursGraphql, Tool::Python];
+
+/// One tool's medians in one series.
+#[derive(Debug, Clone, Copy)]
+struct Medians {
+    wall: f64,
+    rss: f64,
+    requests: f64,
+    /// Some run was killed: its wall time is a lower bound.
+    timed_out: bool,
+}
+
+impl Medians {
+    fn of(runs: &[&Run]) -> Option<Medians> {
+        (!runs.is_empty()).then(|| Medians {
+            wall: med(runs, wall),
+            rss: med(runs, rss),
+            requests: med(runs, |r| r.traffic.total as f64),
+            timed_out: runs.iter().any(|r| r.measured.outcome == Outcome::TimedOut),
+        })
+    }
+
+    /// `31.217` or `≥ 900.012` after a timeout.
+    fn wall_s(&self) -> String {
+        format!("{}{:.3}", if self.timed_out { "≥ " } else { "" }, self.wall)
+    }
+}
+
+/// `a ÷ b` as `12.3×`, `≥ 12.3×` when `a` timed out, `≤ …` when `b` did.
+fn ratio(a: &Medians, b: &Medians, f: impl Fn(&Medians) -> f64) -> (f64, String) {
+    let r = f(a) / f(b);
+    let bound = match (a.timed_out, b.timed_out) {
+        (true, false) => "≥ ",
+        (false, true) => "≤ ",
+        _ => "",
+    };
+    (r, format!("{bound}{r:.1}×"))
+}
+
+/// The fastest of the compared tools (median wall time).
+fn fastest(series: &Series) -> Option<(Tool, Medians)> {
+    COMPARED
+        .iter()
+        .filter_map(|&t| Medians::of(&of(&series.runs, t)).map(|m| (t, m)))
+        .min_by(|a, b| a.1.wall.total_cmp(&b.1.wall))
+}
+
+pub fn render(ctx: &Context, args: &Args, series: &[Series], scale: &[(Scenario, Run)]) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "## Benchmark: gitlab-registry-cleaner vs the Python tool\n");
+    let _ = writeln!(
+        s,
+        "## Benchmark: gitlab-registry-cleaner (REST and GraphQL) vs the Python tool\n"
+    );
     let _ = writeln!(s, "- Machine: {}", ctx.machine);
     let _ = writeln!(s, "- Ours: {}", ctx.ours);
     match &ctx.python {
@@ -80,18 +123,46 @@ pub fn render(
         if ctx.args_line.is_empty() { "" } else { " " },
         ctx.args_line
     );
-    if main_series {
+    if let Some(first) = series.first() {
+        let scenario = &first.scenario;
+        let python_rounds = if ctx.python.is_ok() {
+            format!(", {} of the Python tool", args.python_rounds())
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "- Data: {}. Expired tags are {} days old, young ones {} hour, the limit is {LIMIT_DAYS} days \
-             (legacy config `{{\"delete_older_than\": {{\"days\": {LIMIT_DAYS}}}}}`, one entry per project). \
-             {} round(s); every run gets a fresh fake with the same data; figures are medians.",
-            scenario.describe(),
+            "- Data: {}, concurrency {} (ours), latency {}. Expired tags are {} days old, young ones {} hour, \
+             the limit is {LIMIT_DAYS} days (legacy config `{{\"delete_older_than\": {{\"days\": {LIMIT_DAYS}}}}}`, \
+             one entry per project, given by id). {} round(s) of ours{python_rounds} per latency; every run gets a \
+             fresh fake with the same data; figures are medians.",
+            scenario.describe_data(),
+            scenario.concurrency,
+            series
+                .iter()
+                .map(|x| x.scenario.latency_label())
+                .collect::<Vec<_>>()
+                .join(", "),
             EXPIRED_AGE.as_secs() / 86_400,
             YOUNG_AGE.as_secs() / 3_600,
-            args.rounds
+            args.rounds,
         );
-        main_section(&mut s, scenario, runs, probes);
+        let _ = writeln!(
+            s,
+            "- Runs: {}: `once --concurrency {} --api rest --log-level warn`; {}: the same with `--api graphql` \
+             (tags 20 per GraphQL query with their dates, 20 deleted per mutation, no detail GETs); {}: \
+             `gitlab_async_cleaner -u URL -t TOKEN -c CONFIG`; {}: `--api rest` with the default logs (a line per \
+             deleted tag); the fake alone: a trivial client sending as many tag-detail GETs as REST needs.",
+            Tool::Ours.label(),
+            scenario.concurrency,
+            Tool::OursGraphql.label(),
+            Tool::Python.label(),
+            Tool::OursInfo.label(),
+        );
+        summary_section(&mut s, series);
+        for x in series {
+            main_section(&mut s, x);
+        }
     }
     if !scale.is_empty() {
         scale_section(&mut s, scale);
@@ -99,93 +170,195 @@ pub fn render(
     s
 }
 
-fn main_section(s: &mut String, scenario: &Scenario, runs: &[Run], probes: &[ProbeRun]) {
+/// Latency × tool: wall time, requests, peak RSS, and the fastest.
+fn summary_section(s: &mut String, series: &[Series]) {
+    let tools: Vec<Tool> = COMPARED
+        .into_iter()
+        .filter(|&t| series.iter().any(|x| x.runs.iter().any(|r| r.tool == t)))
+        .collect();
+    let _ = writeln!(s, "\n### Summary across latencies (medians)\n");
+    let mut head = "| latency |".to_owned();
+    let mut rule = "|---|".to_owned();
+    for t in &tools {
+        let _ = write!(head, " {0} wall s | {0} requests | {0} peak RSS MiB |", t.short());
+        rule.push_str("---|---|---|");
+    }
+    let _ = writeln!(s, "{head} fastest |");
+    let _ = writeln!(s, "{rule}---|");
+    for x in series {
+        let mut row = format!("| {} |", x.scenario.latency_label());
+        for &t in &tools {
+            match Medians::of(&of(&x.runs, t)) {
+                Some(m) => {
+                    let _ = write!(row, " {} | {:.0} | {:.1} |", m.wall_s(), m.requests, mib(m.rss));
+                }
+                None => row.push_str(" — | — | — |"),
+            }
+        }
+        let best = fastest(x).map_or_else(|| "—".to_owned(), |(t, _)| t.short().to_owned());
+        let _ = writeln!(s, "{row} {best} |");
+    }
+}
+
+fn main_section(s: &mut String, series: &Series) {
+    let Series { scenario, runs, probes } = series;
     let ours = of(runs, Tool::Ours);
+    let graphql = of(runs, Tool::OursGraphql);
     let info = of(runs, Tool::OursInfo);
     let py = of(runs, Tool::Python);
-    let ours_wall = med(&ours, wall);
-    let ours_rss = med(&ours, rss);
-    let ours_requests = med(&ours, |r| r.traffic.total as f64).round() as u64;
-    let bound = scenario.latency_bound(ours_requests).as_secs_f64();
+    let (m_rest, m_graphql, m_py) = (Medians::of(&ours), Medians::of(&graphql), Medians::of(&py));
     let probe_wall = median(probes.iter().map(|p| p.probed.wall.as_secs_f64()).collect());
+    let latency_ms = scenario.latency.as_secs_f64() * 1000.0;
 
-    let _ = writeln!(s, "\n### Ratios (the figures that count)\n");
+    let _ = writeln!(s, "\n### {} latency\n", scenario.latency_label());
+    let _ = writeln!(s, "{}.", scenario.describe());
+    let _ = writeln!(s, "\n#### Ratios (the figures that count)\n");
     let _ = writeln!(s, "| figure | value | target | met |");
     let _ = writeln!(s, "|---|---|---|---|");
-    if !py.is_empty() {
-        let timed_out = py.iter().any(|r| r.measured.outcome == Outcome::TimedOut);
-        let at_least = if timed_out { "≥ " } else { "" };
-        let t = med(&py, wall) / ours_wall;
-        let m = med(&py, rss) / ours_rss;
+    if let (Some(r), Some(g)) = (&m_rest, &m_graphql) {
+        let (q, _) = ratio(r, g, |m| m.requests);
         let _ = writeln!(
             s,
-            "| wall time, Python ÷ ours | {at_least}{t:.1}× | ≥ 5× | {} |",
-            yes(t >= 5.0)
+            "| requests, REST ÷ GraphQL | {q:.1}× ({:.0} ÷ {:.0}) | ≥ 10× | {} |",
+            r.requests,
+            g.requests,
+            yes(q >= 10.0)
         );
-        let _ = writeln!(s, "| peak RSS, Python ÷ ours | {m:.1}× | ≥ 3× | {} |", yes(m >= 3.0));
+        let (_, t) = ratio(r, g, |m| m.wall);
+        let _ = writeln!(
+            s,
+            "| wall time, REST ÷ GraphQL | {t} ({} s ÷ {} s) | — | |",
+            r.wall_s(),
+            g.wall_s()
+        );
     }
-    if bound > 0.0 {
-        let r = ours_wall / bound;
+    if let (Some(p), Some(g)) = (&m_py, &m_graphql) {
+        let (_, t) = ratio(p, g, |m| m.wall);
+        let (_, m) = ratio(p, g, |m| m.rss);
+        let _ = writeln!(s, "| wall time, Python ÷ GraphQL | {t} | — | |");
+        let _ = writeln!(s, "| peak RSS, Python ÷ GraphQL | {m} | — | |");
+    }
+    if let (Some(p), Some(r)) = (&m_py, &m_rest) {
+        let (t, ts) = ratio(p, r, |m| m.wall);
+        let (m, ms) = ratio(p, r, |m| m.rss);
+        let _ = writeln!(s, "| wall time, Python ÷ REST | {ts} | ≥ 5× | {} |", yes(t >= 5.0));
+        let _ = writeln!(s, "| peak RSS, Python ÷ REST | {ms} | ≥ 3× | {} |", yes(m >= 3.0));
+    }
+    if let (Some(g), Some(r)) = (&m_graphql, &m_rest) {
+        let (_, m) = ratio(g, r, |m| m.rss);
         let _ = writeln!(
             s,
-            "| ours ÷ request-latency bound ({ours_requests} requests × {} ms ÷ {} = {bound:.3} s) | {r:.2}× | ≤ 1.5× | {} |",
-            scenario.latency.as_secs_f64() * 1000.0,
-            scenario.concurrency,
-            yes(r <= 1.5)
+            "| peak RSS, GraphQL ÷ REST | {m} ({:.1} MiB ÷ {:.1} MiB) | — | |",
+            mib(g.rss),
+            mib(r.rss)
         );
+    }
+    if let Some((tool, m)) = fastest(series) {
+        let met = if m_graphql.is_some() {
+            yes(tool == Tool::OursGraphql)
+        } else {
+            "—"
+        };
+        let _ = writeln!(
+            s,
+            "| fastest | {} ({} s) | {} | {met} |",
+            tool.label(),
+            m.wall_s(),
+            Tool::OursGraphql.short()
+        );
+    }
+    if let Some(r) = &m_rest {
+        let bound = scenario.latency_bound(r.requests.round() as u64).as_secs_f64();
+        if bound > 0.0 {
+            let _ = writeln!(
+                s,
+                "| REST ÷ request-latency bound ({:.0} requests × {latency_ms} ms ÷ {} = {bound:.3} s) | {:.2}× | ≤ 1.5× | {} |",
+                r.requests,
+                scenario.concurrency,
+                r.wall / bound,
+                yes(r.wall / bound <= 1.5)
+            );
+            if !probes.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "| fake alone ÷ the same bound (trivial client, {} keep-alive connections, {} GETs) | {:.2}× | — | the floor on this machine |",
+                    scenario.concurrency,
+                    scenario.minimum_total(Api::Rest),
+                    probe_wall / bound
+                );
+            }
+        }
         if !probes.is_empty() {
             let _ = writeln!(
                 s,
-                "| fake alone ÷ the same bound (trivial client, {} keep-alive connections, {} GETs) | {:.2}× | — | the floor on this machine |",
-                scenario.concurrency,
-                scenario.minimum_total(),
-                probe_wall / bound
+                "| REST ÷ fake alone | {:.2}× | — | what our process adds |",
+                r.wall / probe_wall
             );
         }
     }
-    if !probes.is_empty() {
+    if let Some(g) = &m_graphql {
+        let bound = scenario.graphql_bound().as_secs_f64();
+        if bound > 0.0 {
+            let _ = writeln!(
+                s,
+                "| GraphQL ÷ its latency bound (the longer of {} requests × {latency_ms} ms ÷ {} and the chain lookup → repository list → {} tag pages one after another → last mutation: {bound:.3} s) | {:.2}× | — | |",
+                scenario.minimum_total(Api::Graphql),
+                scenario.concurrency,
+                scenario.tags.div_ceil(20).max(1),
+                g.wall / bound
+            );
+        }
+    }
+    for (api, group) in [(Api::Rest, &ours), (Api::Graphql, &graphql)] {
+        if group.is_empty() {
+            continue;
+        }
+        let name = if api == Api::Rest { "REST" } else { "GraphQL" };
         let _ = writeln!(
             s,
-            "| ours ÷ fake alone | {:.2}× | — | what our process adds |",
-            ours_wall / probe_wall
+            "| {name} requests, every run | {} (minimum {} = {}), {} repeated | exactly the minimum, no repeats | {} |",
+            distinct(group.iter().map(|r| r.traffic.total)),
+            scenario.minimum_total(api),
+            scenario.describe_minimum(api),
+            group.iter().map(|r| r.traffic.repeats).max().unwrap_or(0),
+            yes(group.iter().all(|r| r.traffic.is_minimal(scenario, api)))
         );
     }
-    let minimal = ours.iter().all(|r| r.traffic.is_minimal(scenario));
-    let _ = writeln!(
-        s,
-        "| ours' requests, every run | {} (minimum {}; {}), {} repeated | exactly the minimum, no repeats | {} |",
-        ours_requests,
-        scenario.minimum_total(),
-        scenario
-            .minimum_requests()
-            .iter()
-            .map(|(k, v)| format!("{v} {k}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        ours.iter().map(|r| r.traffic.repeats).max().unwrap_or(0),
-        yes(minimal)
-    );
-    let correct = ours.iter().chain(&info).all(|r| r.is_correct());
-    let _ = writeln!(
-        s,
-        "| ours deleted exactly the expired tags and exited 0, every run | {} of {} | all | {} |",
-        ours.iter().chain(&info).filter(|r| r.is_correct()).count(),
-        ours.len() + info.len(),
-        yes(correct)
-    );
-    if !info.is_empty() {
+    for (name, group) in [
+        (
+            "REST (`warn` and `info` logs)",
+            ours.iter().chain(&info).copied().collect::<Vec<_>>(),
+        ),
+        ("GraphQL", graphql.clone()),
+    ] {
+        if group.is_empty() {
+            continue;
+        }
+        let correct = group.iter().filter(|r| r.is_correct()).count();
         let _ = writeln!(
             s,
-            "| ours with `info` logs ÷ ours with `warn` (wall) | {:.2}× | — | the cost of a log line per deleted tag |",
-            med(&info, wall) / ours_wall
+            "| {name}: deleted exactly the expired tags and exited 0, every run | {correct} of {} | all | {} |",
+            group.len(),
+            yes(correct == group.len())
+        );
+    }
+    if let (false, Some(r)) = (info.is_empty(), &m_rest) {
+        let _ = writeln!(
+            s,
+            "| REST with `info` logs ÷ REST with `warn` (wall) | {:.2}× | — | the cost of a log line per deleted tag |",
+            med(&info, wall) / r.wall
         );
     }
 
-    let _ = writeln!(s, "\n### Per tool (medians)\n");
+    let _ = writeln!(s, "\n#### Per tool (medians)\n");
     let _ = writeln!(
         s,
-        "Requests are split as repository pages / tag pages / tag details / DELETEs. \
-         \"Repeated\": requests for a resource or page already asked for in that run (GitLab's paging defaults `page=1`, `per_page=20` made explicit).\n"
+        "Requests are split, for REST, as repository pages / tag pages / tag details / DELETEs; for GraphQL as \
+         queries (repository lists and tag pages) / mutations; anything else by route (`GET project`: the project \
+         lookup GraphQL needs, the config giving projects by id). \
+         \"Repeated\": requests (method, path and query, body) already made in that run (GitLab's paging defaults \
+         `page=1`, `per_page=20` made explicit). \"Listing done\": the last repository page, tag page or GraphQL \
+         query answered.\n"
     );
     let _ = writeln!(
         s,
@@ -214,7 +387,12 @@ fn main_section(s: &mut String, scenario: &Scenario, runs: &[Run], probes: &[Pro
             probes.iter().map(|p| p.probed.errors).sum::<u64>()
         );
     }
-    for (tool, group) in [(Tool::Ours, &ours), (Tool::Python, &py), (Tool::OursInfo, &info)] {
+    for (tool, group) in [
+        (Tool::Ours, &ours),
+        (Tool::OursGraphql, &graphql),
+        (Tool::Python, &py),
+        (Tool::OursInfo, &info),
+    ] {
         if group.is_empty() {
             continue;
         }
@@ -222,6 +400,7 @@ fn main_section(s: &mut String, scenario: &Scenario, runs: &[Run], probes: &[Pro
         let (lo, hi) = min_max(&walls);
         let first = group[0];
         let mut exits: Vec<String> = group.iter().map(|r| r.measured.outcome.describe()).collect();
+        exits.sort();
         exits.dedup();
         let _ = writeln!(
             s,
@@ -248,7 +427,7 @@ fn main_section(s: &mut String, scenario: &Scenario, runs: &[Run], probes: &[Pro
         );
     }
 
-    let _ = writeln!(s, "\n### Every run\n");
+    let _ = writeln!(s, "\n#### Every run\n");
     let _ = writeln!(
         s,
         "| round | run | wall s | CPU s | peak RSS MiB | requests | most in flight | fake's ms per request | exactly the expired deleted | exit |"
@@ -287,6 +466,16 @@ fn main_section(s: &mut String, scenario: &Scenario, runs: &[Run], probes: &[Pro
                 r.measured.outcome.describe()
             );
         }
+    }
+}
+
+/// `752` when every run made as many requests, else `750–752`.
+fn distinct(xs: impl Iterator<Item = u64>) -> String {
+    let xs: Vec<u64> = xs.collect();
+    match (xs.iter().min(), xs.iter().max()) {
+        (Some(lo), Some(hi)) if lo == hi => lo.to_string(),
+        (Some(lo), Some(hi)) => format!("{lo}–{hi}"),
+        _ => "—".to_owned(),
     }
 }
 
@@ -356,7 +545,7 @@ fn scale_section(s: &mut String, scale: &[(Scenario, Run)]) {
             mib(m),
             mib(rlo),
             mib(rhi),
-            yes(group.iter().all(|r| r.traffic.is_minimal(sc))),
+            yes(group.iter().all(|r| r.traffic.is_minimal(sc, Api::Rest))),
             group.iter().filter(|r| r.is_correct()).count(),
             group.len()
         );
@@ -386,10 +575,103 @@ fn scale_section(s: &mut String, scale: &[(Scenario, Run)]) {
 mod tests {
     use super::*;
 
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use crate::measure::Measured;
+    use crate::scenario::{Traffic, Verdict};
+
     #[test]
     fn medians() {
         assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
         assert!(median(vec![]).is_nan());
+    }
+
+    /// A correct run of `tool` making exactly the requests in `by_route`.
+    fn run(tool: Tool, round: usize, wall_s: f64, rss_mib: u64, by_route: &BTreeMap<String, u64>) -> Run {
+        Run {
+            tool,
+            round,
+            measured: Measured {
+                spawned_ns: 0,
+                wall: Duration::from_secs_f64(wall_s),
+                cpu: Duration::from_millis(100),
+                max_rss_kib: rss_mib * 1024,
+                outcome: Outcome::Exited(0),
+            },
+            traffic: Traffic {
+                total: by_route.values().sum(),
+                by_route: by_route.clone(),
+                ..Traffic::default()
+            },
+            verdict: Verdict {
+                exact: true,
+                young_deleted: 0,
+                expired_left: 0,
+                deletions: 5000,
+            },
+            error_lines: 0,
+            log_lines: 0,
+        }
+    }
+
+    #[test]
+    fn renders_rest_graphql_and_python_per_latency() {
+        let args = Args {
+            rounds: 2,
+            python_rounds: Some(1),
+            ..Args::default()
+        };
+        let series: Vec<Series> = [(5.0, 2.7, 0.4, 31.0), (50.0, 24.0, 2.9, 120.0)]
+            .into_iter()
+            .map(|(latency, rest, graphql, python)| {
+                let scenario = args.scenario_at(latency);
+                let rest_routes = scenario.minimum_requests(Api::Rest);
+                let graphql_routes = scenario.minimum_requests(Api::Graphql);
+                let mut runs = Vec::new();
+                for round in 1..=2 {
+                    runs.push(run(Tool::Ours, round, rest, 12, &rest_routes));
+                    runs.push(run(Tool::OursGraphql, round, graphql, 10, &graphql_routes));
+                    if round == 1 {
+                        runs.push(run(Tool::Python, round, python, 83, &rest_routes));
+                    }
+                }
+                Series {
+                    scenario,
+                    runs,
+                    probes: Vec::new(),
+                }
+            })
+            .collect();
+        let ctx = Context {
+            machine: "test".to_owned(),
+            rss_floor_kib: None,
+            ours: "ours".to_owned(),
+            python: Err("not installed".to_owned()),
+            args_line: String::new(),
+        };
+        let text = render(&ctx, &args, &series, &[]);
+        assert!(text.contains(
+            "| latency | REST wall s | REST requests | REST peak RSS MiB | GraphQL wall s | GraphQL requests | GraphQL peak RSS MiB | Python wall s | Python requests | Python peak RSS MiB | fastest |"
+        ));
+        assert!(
+            text.contains("| 5 ms | 2.700 | 15101 | 12.0 | 0.400 | 752 | 10.0 | 31.000 | 15101 | 83.0 | GraphQL |")
+        );
+        assert!(
+            text.contains("| 50 ms | 24.000 | 15101 | 12.0 | 2.900 | 752 | 10.0 | 120.000 | 15101 | 83.0 | GraphQL |")
+        );
+        assert!(text.contains("### 5 ms latency") && text.contains("### 50 ms latency"));
+        assert!(text.contains("| requests, REST ÷ GraphQL | 20.1× (15101 ÷ 752) | ≥ 10× | yes |"));
+        assert!(text.contains("| wall time, Python ÷ REST | 5.0× | ≥ 5× | yes |"));
+        assert!(text.contains("| fastest | ours, GraphQL (`--api graphql`) (2.900 s) | GraphQL | yes |"));
+        assert!(text.contains(
+            "| GraphQL requests, every run | 752 (minimum 752 = 1 GET project + 501 POST graphql + 250 POST graphql_mutation), 0 repeated | exactly the minimum, no repeats | yes |"
+        ));
+        assert!(
+            text.contains("| GraphQL: deleted exactly the expired tags and exited 0, every run | 2 of 2 | all | yes |")
+        );
+        assert!(text.contains("| 2 | ours, GraphQL (`--api graphql`) | 2.900 |"));
+        assert!(!text.contains("**no**"), "{text}");
     }
 }
