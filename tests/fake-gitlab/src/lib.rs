@@ -454,7 +454,8 @@ pub struct Stats {
     pub total: u64,
     /// Keyed by [`Route::key`]: `"GET tags"`, `"GET tag_detail"`,
     /// `"DELETE tag"`, `"GET project_repositories"`,
-    /// `"GET group_repositories"`, `"GET version"`, `"unknown"`.
+    /// `"GET group_repositories"`, `"GET version"`, `"GET project"`,
+    /// `"GET group"`, `"POST graphql"`, `"POST graphql_mutation"`, `"unknown"`.
     pub by_route: BTreeMap<String, u64>,
     /// Keyed by the status answered; `0` for dropped connections.
     pub by_status: BTreeMap<u16, u64>,
