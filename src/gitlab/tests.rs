@@ -41,6 +41,49 @@ fn api_base_keeps_prefixes_and_trailing_slashes() {
 }
 
 #[test]
+fn graphql_url_keeps_prefixes() {
+    for (base, expected) in [
+        ("https://gitlab.example.com", "https://gitlab.example.com/api/graphql"),
+        ("https://gitlab.example.com/", "https://gitlab.example.com/api/graphql"),
+        ("https://example.com/gitlab/", "https://example.com/gitlab/api/graphql"),
+    ] {
+        assert_eq!(graphql_url(&base.parse().unwrap()).as_str(), expected);
+        assert_eq!(client(base).graphql_url().as_str(), expected);
+    }
+}
+
+#[test]
+fn only_a_missing_endpoint_or_a_refused_query_means_graphql_is_unavailable() {
+    let status = |path: &str, status: u16| ApiError::Status {
+        method: Method::POST,
+        path: path.to_owned(),
+        status,
+        message: String::new(),
+    };
+    let graphql = |kind| ApiError::Graphql {
+        operation: "Q",
+        kind,
+        message: "m".to_owned(),
+    };
+    assert!(status("/api/graphql", 404).graphql_unavailable());
+    assert!(status("/gitlab/api/graphql", 405).graphql_unavailable());
+    assert!(graphql(GraphqlFailure::Rejected).graphql_unavailable());
+    // A failing GitLab, a bad token or a missing project is no reason to switch APIs.
+    assert!(!status("/api/graphql", 401).graphql_unavailable());
+    assert!(!status("/api/graphql", 502).graphql_unavailable());
+    assert!(!status("/api/v4/projects/1/registry/repositories", 404).graphql_unavailable());
+    assert!(!graphql(GraphqlFailure::Field).graphql_unavailable());
+    assert!(!graphql(GraphqlFailure::NotFound).graphql_unavailable());
+    assert!(
+        graphql(GraphqlFailure::NotFound)
+            .hint()
+            .unwrap()
+            .contains("no such project")
+    );
+    assert!(!graphql(GraphqlFailure::Rejected).may_have_acted());
+}
+
+#[test]
 fn paths_are_one_encoded_segment() {
     let c = client("https://gitlab.example.com/");
     assert_eq!(
