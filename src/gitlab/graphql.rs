@@ -440,6 +440,69 @@ mod tests {
         );
     }
 
+    mod decoders_never_panic {
+        use super::*;
+        use proptest::prelude::*;
+
+        const TAGS: &str = r#"{"data":{"containerRepository":{"tags":{"nodes":[{"name":"v1","createdAt":"2024-01-02T03:04:05Z","publishedAt":null,"totalSize":"1234"}],"pageInfo":{"hasNextPage":true,"endCursor":"6e3a7631"}}}}}"#;
+        const REPOSITORIES: &str = r#"{"data":{"project":{"containerRepositories":{"nodes":[{"id":"gid://gitlab/ContainerRepository/5","path":"g/p","location":"r:5005/g/p","project":{"id":"gid://gitlab/Project/1"}}],"pageInfo":{"hasNextPage":false,"endCursor":null}}}}}"#;
+        const DESTROY: &str = r#"{"data":{"destroyContainerRepositoryTags":{"deletedTagNames":["a"],"errors":["error while deleting tags"]}},"errors":[{"message":"x","path":["destroyContainerRepositoryTags"]}]}"#;
+
+        fn all_decoders(body: &[u8]) {
+            if let Ok(e) = serde_json::from_slice::<Envelope<TagsData>>(body)
+                && let Some(tags) = e.data.and_then(|d| d.container_repository).and_then(|r| r.tags)
+            {
+                let _ = next_cursor("Q", &tags.page_info, None);
+                for node in &tags.nodes {
+                    let _ = node.size();
+                }
+            }
+            let _ = serde_json::from_slice::<Envelope<OwnerData>>(body);
+            let _ = serde_json::from_slice::<Envelope<DestroyData>>(body);
+        }
+
+        proptest! {
+            #[test]
+            fn mutated_graphql_answers(pos in 0usize..400, byte in any::<u8>(), cut in 0usize..400) {
+                for original in [TAGS, REPOSITORIES, DESTROY] {
+                    let mut body = original.as_bytes().to_vec();
+                    let at = pos % body.len();
+                    body[at] = byte;
+                    all_decoders(&body);
+                    all_decoders(&original.as_bytes()[..cut.min(original.len())]);
+                }
+            }
+        }
+
+        #[test]
+        fn the_examples_decode() {
+            let tags: Envelope<TagsData> = serde_json::from_str(TAGS).unwrap();
+            let tags = tags.data.unwrap().container_repository.unwrap().tags.unwrap();
+            assert_eq!(tags.nodes[0].size(), Some(1234));
+            assert_eq!(
+                next_cursor("Q", &tags.page_info, None).unwrap().as_deref(),
+                Some("6e3a7631")
+            );
+            let repos: Envelope<OwnerData> = serde_json::from_str(REPOSITORIES).unwrap();
+            assert_eq!(
+                repos
+                    .data
+                    .unwrap()
+                    .project
+                    .unwrap()
+                    .container_repositories
+                    .unwrap()
+                    .nodes
+                    .len(),
+                1
+            );
+            let destroy: Envelope<DestroyData> = serde_json::from_str(DESTROY).unwrap();
+            assert_eq!(destroy.errors.len(), 1);
+            let outcome = destroy.data.unwrap().destroy_container_repository_tags.unwrap();
+            assert_eq!(outcome.deleted_tag_names, ["a"]);
+        }
+    }
+
     #[test]
     fn the_queries_ask_for_at_most_twenty_tags() {
         assert!(REPOSITORY_TAGS.contains("tags(first: 20,"));
