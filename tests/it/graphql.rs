@@ -53,7 +53,7 @@ fn rich_config() -> Value {
             "web": {"id": "platform/web", "name_regex_keep": "v\\d+\\.\\d+\\.\\d+"},
             "ci": {"id": 2, "repository_regex": "platform/ci/cache", "name_regex_delete": "cache-.*", "keep_n": 0}
         },
-        "groups": {"sandbox": {"id": "sandbox", "keep_n": 5}}
+        "groups": {"sandbox": {"id": 50, "keep_n": 5}}
     })
 }
 
@@ -97,8 +97,9 @@ fn rest_and_graphql_make_the_same_decisions_from_far_fewer_requests() {
         0
     );
     assert_eq!(graphql_stats.deletes(), 0, "deletions go through the mutation");
-    // Numeric id 2 is resolved to its path once.
+    // Numeric ids are resolved to paths once: project 2, group 50.
     assert_eq!(graphql_stats.count(Route::Project), 1);
+    assert_eq!(graphql_stats.count(Route::Group), 1);
     // 3 repository listings; 3 + 1 + 2 + 2 tag pages (20 a page); 46, 30 and 20 tags deleted 20 a mutation.
     assert_eq!(graphql_stats.count(Route::Graphql), 3 + 8);
     assert_eq!(graphql_stats.count(Route::GraphqlMutation), 3 + 2 + 1);
