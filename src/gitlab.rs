@@ -192,6 +192,9 @@ impl ApiError {
                 kind: GraphqlFailure::Rejected,
                 ..
             } => Some("this GitLab refuses the GraphQL query (an older version?); api \"auto\" uses REST instead"),
+            ApiError::Graphql { message, .. } if message.contains("permission") => Some(
+                "the token lacks scope api (read_api cannot delete), or its user lacks the Developer role on the project",
+            ),
             ApiError::Transport { reason, .. } if reason.contains("certificate") => Some(
                 "GitLab's TLS certificate is not trusted; give its CA with --ssl-path (or, at your own risk, --insecure)",
             ),

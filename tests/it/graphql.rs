@@ -468,3 +468,51 @@ fn random_registries_get_the_same_decisions_from_both_apis() {
         "the cases delete and fail something: {deleted}, {failed}"
     );
 }
+
+#[test]
+fn graphql_errors_name_the_problem() {
+    let fake = old_tags_repo(3, std::time::Duration::ZERO);
+    // A path GitLab does not know: the entry fails with the usual hint.
+    let r = once(
+        &fake,
+        &json!({"p": {"id": "no/such", "delete_older_than": "2d"}}),
+        &["--api", "graphql"],
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    let failed = r.ops("project_failed");
+    assert!(
+        failed[0]["error"].as_str().unwrap().contains("no such project"),
+        "{failed:?}"
+    );
+
+    // A read_api token lists (a dry run works) but cannot delete: every tag is a delete_failed.
+    let config = json!({"p": {"id": "g/p", "delete_older_than": "2d"}});
+    let work = Workdir::new();
+    let path = work.config(&config);
+    let run_with = |extra: &[&str]| {
+        run(bin(work.path())
+            .args([
+                "--api",
+                "graphql",
+                "--url",
+                &fake.url(),
+                "--token",
+                "glpat-read-only",
+                "--config",
+            ])
+            .arg(&path)
+            .args(extra))
+    };
+    let r = run_with(&["--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.ops("dry_run").len(), 3);
+    let r = run_with(&[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let failed = r.ops("delete_failed");
+    assert_eq!(failed.len(), 3, "{}", r.all());
+    assert!(
+        failed[0]["error"].as_str().unwrap().contains("permission"),
+        "{failed:?}"
+    );
+    assert_eq!(fake.tag_names(10).len(), 3);
+}
