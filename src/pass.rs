@@ -312,14 +312,15 @@ async fn clean_entry(
     }
 
     let concurrency = options.concurrency.max(1);
+    let refused = &GraphqlRefused::default();
     if entry.max_deletions.is_none() {
         // No fuse to wait for: each repository's deletions follow its own
         // decisions at once, which keeps the time between reading a tag's
         // date and deleting it short (GitLab has no conditional DELETE).
         let reports: Vec<PassReport> = stream::iter(selected)
             .map(|repository| async move {
-                let (plan, mut report) = plan_repository(client, entry, repository, options).await;
-                report.add(&delete_plan(client, entry, &plan, options).await);
+                let (plan, mut report) = plan_repository(client, entry, repository, options, refused).await;
+                report.add(&delete_plan(client, entry, &plan, options, refused).await);
                 report
             })
             .buffer_unordered(concurrency)
@@ -330,7 +331,7 @@ async fn clean_entry(
     }
 
     let plans: Vec<(RepositoryPlan, PassReport)> = stream::iter(selected)
-        .map(|repository| plan_repository(client, entry, repository, options))
+        .map(|repository| plan_repository(client, entry, repository, options, refused))
         .buffer_unordered(concurrency)
         .collect()
         .await;
@@ -361,7 +362,7 @@ async fn clean_entry(
     }
 
     let reports: Vec<PassReport> = stream::iter(0..plans.len())
-        .map(|p| delete_plan(client, entry, &plans[p].0, options))
+        .map(|p| delete_plan(client, entry, &plans[p].0, options, refused))
         .buffer_unordered(concurrency)
         .collect()
         .await;
@@ -370,7 +371,13 @@ async fn clean_entry(
 
 /// Deletes (or, in a dry run, logs) the tags a repository's plan chose:
 /// twenty per mutation through GraphQL, one DELETE each through REST.
-async fn delete_plan(client: &GitlabClient, entry: &Entry, plan: &RepositoryPlan, options: &PassOptions) -> PassReport {
+async fn delete_plan(
+    client: &GitlabClient,
+    entry: &Entry,
+    plan: &RepositoryPlan,
+    options: &PassOptions,
+    refused: &GraphqlRefused,
+) -> PassReport {
     let concurrency = options.concurrency.max(1);
     // Indices, not references, in the closures: see `run_pass`.
     let outcomes: Vec<PassReport> = match &plan.repository.graphql_id {
@@ -379,7 +386,7 @@ async fn delete_plan(client: &GitlabClient, entry: &Entry, plan: &RepositoryPlan
             stream::iter(0..batches)
                 .map(|b| {
                     let batch = &plan.doomed[b * DELETE_BATCH..((b + 1) * DELETE_BATCH).min(plan.doomed.len())];
-                    delete_batch(client, entry, &plan.repository, gid, batch, options)
+                    delete_batch(client, entry, &plan.repository, gid, batch, options, refused)
                 })
                 .buffer_unordered(concurrency)
                 .collect()
@@ -398,17 +405,40 @@ async fn delete_plan(client: &GitlabClient, entry: &Entry, plan: &RepositoryPlan
     report
 }
 
+/// Set when `api: auto` found GraphQL refusing an entry's tag queries or
+/// deletions after its repositories were listed: the rest of the entry goes
+/// through REST, and the fallback is logged once.
+#[derive(Default)]
+struct GraphqlRefused(std::sync::atomic::AtomicBool);
+
+impl GraphqlRefused {
+    fn is_set(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records the fallback; the first caller logs it.
+    fn set(&self, entry: &Entry, err: &ApiError, message: &'static str) {
+        if !self.0.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(operation = "api_fallback", project = %entry.name, reason = %err.explain(), "{message}");
+        }
+    }
+}
+
 /// Lists a repository's tags with their dates, and decides.
 async fn plan_repository(
     client: &GitlabClient,
     entry: &Entry,
     repository: Repository,
     options: &PassOptions,
+    refused: &GraphqlRefused,
 ) -> (RepositoryPlan, PassReport) {
     let mut plan = RepositoryPlan {
         repository,
         doomed: Vec::new(),
     };
+    if refused.is_set() {
+        plan.repository.graphql_id = None;
+    }
     let collected = match plan.repository.graphql_id.clone() {
         Some(gid) => {
             let collected = collect_graphql(client, entry, &plan.repository, &gid).await;
@@ -420,13 +450,7 @@ async fn plan_repository(
                             ..collected
                         }
                     } else {
-                        tracing::warn!(
-                            operation = "api_fallback",
-                            project = %entry.name,
-                            repository = %plan.repository.path,
-                            reason = %err.explain(),
-                            "GraphQL cannot list this repository's tags; using the REST API"
-                        );
+                        refused.set(entry, err, "GraphQL cannot list this entry's tags; using the REST API");
                         plan.repository.graphql_id = None;
                         collect_rest(client, entry, &plan.repository, options).await
                     }
@@ -563,7 +587,8 @@ async fn collect_graphql(client: &GitlabClient, entry: &Entry, repository: &Repo
                 return;
             }
             let (field, value) = match entry.age_from {
-                AgeFrom::Published if matches!(node.published_at, Some(serde_json::Value::String(_))) => {
+                // Only a missing date falls back; an odd one is no date (kept).
+                AgeFrom::Published if !matches!(node.published_at, None | Some(serde_json::Value::Null)) => {
                     ("publishedAt", node.published_at.as_ref())
                 }
                 AgeFrom::Published => {
@@ -695,9 +720,16 @@ async fn delete_batch(
     gid: &str,
     batch: &[Doomed],
     options: &PassOptions,
+    refused: &GraphqlRefused,
 ) -> PassReport {
-    let names: Vec<&str> = batch.iter().map(|d| d.name.as_str()).collect();
     let mut report = PassReport::default();
+    if refused.is_set() {
+        for doomed in batch {
+            report.add(&delete_one(client, entry, repository, doomed, false).await);
+        }
+        return report;
+    }
+    let names: Vec<&str> = batch.iter().map(|d| d.name.as_str()).collect();
     match client.destroy_tags(gid, &names).await {
         Ok(outcome) => {
             let deleted: HashSet<&str> = outcome.deleted_tag_names.iter().map(String::as_str).collect();
@@ -716,34 +748,27 @@ async fn delete_batch(
         }
         Err(ApiError::Cancelled) => report.interrupted = true,
         Err(err) if options.api == ApiMode::Auto && err.graphql_unavailable() => {
-            tracing::warn!(
-                operation = "api_fallback",
-                project = %entry.name,
-                repository = %repository.path,
-                reason = %err.explain(),
-                "GraphQL cannot delete these tags; using the REST API"
+            refused.set(
+                entry,
+                &err,
+                "GraphQL cannot delete this entry's tags; using the REST API",
             );
             for doomed in batch {
                 report.add(&delete_one(client, entry, repository, doomed, false).await);
             }
         }
         Err(err) => {
-            // Out of retries on an ambiguous failure (no answer, a 5xx, or a
-            // 200 whose body is broken): GitLab may have acted. One listing
-            // of the repository tells which of the names are gone.
-            let ambiguous = err.may_have_acted() || matches!(err, ApiError::Decode { .. });
-            let still_there = match ambiguous {
-                true => still_listed(client, gid, batch).await,
-                false => None,
+            let gone = match is_ambiguous(&err) {
+                true => gone_names(client, repository, batch, options).await,
+                false => HashSet::new(),
             };
             for doomed in batch {
-                match &still_there {
-                    Some(listed) if !listed.contains(doomed.name.as_str()) => {
-                        tracing::debug!(project = %entry.name, tag_name = %doomed.name, error = %err,
-                            "the deletion failed, but the tag is gone");
-                        report.add(&deleted_report(entry, repository, doomed, DeleteOutcome::AlreadyGone));
-                    }
-                    _ => report.add(&delete_failed_report(entry, repository, doomed, &err.explain())),
+                if gone.contains(doomed.name.as_str()) {
+                    tracing::debug!(project = %entry.name, tag_name = %doomed.name, error = %err,
+                        "the deletion failed, but the tag is gone");
+                    report.add(&deleted_report(entry, repository, doomed, DeleteOutcome::AlreadyGone));
+                } else {
+                    report.add(&delete_failed_report(entry, repository, doomed, &err.explain()));
                 }
             }
         }
@@ -751,19 +776,42 @@ async fn delete_batch(
     report
 }
 
-/// Which of the batch's names the repository still lists; `None` if the
-/// listing fails too.
-async fn still_listed<'b>(client: &GitlabClient, gid: &str, batch: &'b [Doomed]) -> Option<HashSet<&'b str>> {
-    let mut listed = HashSet::new();
-    client
-        .for_each_graphql_tag(gid, |node| {
-            if let Some(doomed) = batch.iter().find(|d| d.name == node.name) {
-                listed.insert(doomed.name.as_str());
-            }
+/// Whether GitLab may have deleted the tags although the mutation failed:
+/// no answer, a 5xx, a 200 whose body is broken, or a GraphQL error in place
+/// of the payload (GitLab's 30 s GraphQL timeout can strike while its delete
+/// service goes on). A permission error is no such case.
+fn is_ambiguous(err: &ApiError) -> bool {
+    match err {
+        ApiError::Decode { .. } => true,
+        ApiError::Graphql {
+            kind: GraphqlFailure::Field,
+            message,
+            ..
+        } => !message.contains("permission"),
+        other => other.may_have_acted(),
+    }
+}
+
+/// Which of the batch's names GitLab no longer has, each asked for exactly
+/// (REST `GET …/tags/:name`, 404 = gone); a name whose check fails is not gone.
+async fn gone_names<'b>(
+    client: &GitlabClient,
+    repository: &Repository,
+    batch: &'b [Doomed],
+    options: &PassOptions,
+) -> HashSet<&'b str> {
+    // Indices, not references, in the closure: see `run_pass`.
+    let gone: Vec<Option<usize>> = stream::iter(0..batch.len())
+        .map(|i| async move {
+            let details = client
+                .tag_details(repository.project_id, repository.id, &batch[i].name)
+                .await;
+            matches!(details, Ok(None)).then_some(i)
         })
-        .await
-        .ok()?;
-    Some(listed)
+        .buffer_unordered(options.concurrency.max(1))
+        .collect()
+        .await;
+    gone.into_iter().flatten().map(|i| batch[i].name.as_str()).collect()
 }
 
 async fn delete_one(

@@ -8,6 +8,8 @@
 //! `first` is always given (without it the registry returns no tag at all)
 //! and never above 20 (above it, tags are silently skipped).
 
+use std::collections::HashSet;
+
 use reqwest::Method;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -197,7 +199,7 @@ impl GitlabClient {
             EntryKind::Group => (GROUP_REPOSITORIES, "GroupRepositories"),
         };
         let mut repositories = Vec::new();
-        let mut after: Option<String> = None;
+        let (mut after, mut cursors): (Option<String>, Cursors) = (None, Cursors::default());
         for _ in 0..MAX_PAGES {
             let variables = serde_json::json!({ "fullPath": full_path, "after": after });
             let data: OwnerData = self.graphql(operation, query, variables).await?;
@@ -221,7 +223,7 @@ impl GitlabClient {
                     graphql_id: Some(node.id),
                 });
             }
-            match next_cursor(operation, &connection.page_info, after.as_deref())? {
+            match cursors.next(operation, &connection.page_info)? {
                 Some(cursor) => after = Some(cursor),
                 None => {
                     repositories.sort_unstable_by_key(|r| r.id);
@@ -241,7 +243,7 @@ impl GitlabClient {
         mut each: impl FnMut(TagNode),
     ) -> Result<(), ApiError> {
         const OPERATION: &str = "RepositoryTags";
-        let mut after: Option<String> = None;
+        let (mut after, mut cursors): (Option<String>, Cursors) = (None, Cursors::default());
         for _ in 0..MAX_PAGES {
             let variables = serde_json::json!({ "id": repository_gid, "after": after });
             let data: TagsData = self.graphql(OPERATION, REPOSITORY_TAGS, variables).await?;
@@ -257,7 +259,7 @@ impl GitlabClient {
                 ));
             }
             connection.nodes.into_iter().for_each(&mut each);
-            match next_cursor(OPERATION, &connection.page_info, after.as_deref())? {
+            match cursors.next(OPERATION, &connection.page_info)? {
                 Some(cursor) => after = Some(cursor),
                 None => return Ok(()),
             }
@@ -270,9 +272,25 @@ impl GitlabClient {
         const OPERATION: &str = "DestroyTags";
         debug_assert!(names.len() <= DELETE_BATCH);
         let variables = serde_json::json!({ "id": repository_gid, "tagNames": names });
-        let data: DestroyData = self.graphql(OPERATION, DESTROY_TAGS, variables).await?;
-        data.destroy_container_repository_tags
-            .ok_or_else(|| field_error(OPERATION, "destroyContainerRepositoryTags is null".to_owned()))
+        let (data, errors) = self
+            .graphql_answer::<DestroyData>(OPERATION, DESTROY_TAGS, variables)
+            .await?;
+        // A payload is GitLab's word on what it deleted, errors beside it or not.
+        match (data.and_then(|d| d.destroy_container_repository_tags), errors) {
+            (Some(mut outcome), errors) => {
+                outcome.errors.extend(errors);
+                Ok(outcome)
+            }
+            (None, errors) if errors.is_empty() => Err(field_error(
+                OPERATION,
+                "destroyContainerRepositoryTags is null".to_owned(),
+            )),
+            (None, errors) => Err(ApiError::Graphql {
+                operation: OPERATION,
+                kind: GraphqlFailure::Field,
+                message: errors.join("; "),
+            }),
+        }
     }
 
     /// `GET /projects/:id` or `/groups/:id`: the full path GraphQL needs.
@@ -299,42 +317,51 @@ impl GitlabClient {
             })
     }
 
-    /// One GraphQL request through the funnel; errors in the answer are an [`ApiError::Graphql`].
+    /// One GraphQL request through the funnel; any error in the answer is
+    /// an [`ApiError::Graphql`]: a query's data is never half-trusted.
     async fn graphql<T: DeserializeOwned>(
         &self,
         operation: &'static str,
         query: &'static str,
         variables: serde_json::Value,
     ) -> Result<T, ApiError> {
+        match self.graphql_answer(operation, query, variables).await? {
+            (Some(data), errors) if errors.is_empty() => Ok(data),
+            (data, errors) => Err(ApiError::Graphql {
+                operation,
+                kind: if data.is_none() {
+                    GraphqlFailure::Rejected
+                } else {
+                    GraphqlFailure::Field
+                },
+                message: errors.join("; "),
+            }),
+        }
+    }
+
+    /// One GraphQL request through the funnel: its `data` (absent when
+    /// GitLab refused the request) and its error messages.
+    async fn graphql_answer<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        query: &'static str,
+        variables: serde_json::Value,
+    ) -> Result<(Option<T>, Vec<String>), ApiError> {
         let url = self.graphql_url();
         let body = serde_json::json!({ "operationName": operation, "query": query, "variables": variables });
         let body = bytes::Bytes::from(serde_json::to_vec(&body).expect("a JSON value serializes"));
         let answer = self.send(Method::POST, url.clone(), Some(body)).await?;
         let answer = ok_or_error(&Method::POST, &url, answer)?;
         let envelope: Envelope<T> = decode(&Method::POST, &url, &answer.body)?;
-        if !envelope.errors.is_empty() {
-            let message = envelope
-                .errors
-                .iter()
-                .map(|e| e.message.as_str())
-                .collect::<Vec<_>>()
-                .join("; ");
-            let kind = if envelope.data.is_none() {
-                GraphqlFailure::Rejected
-            } else {
-                GraphqlFailure::Field
-            };
-            return Err(ApiError::Graphql {
-                operation,
-                kind,
-                message,
+        let errors: Vec<String> = envelope.errors.into_iter().map(|e| e.message).collect();
+        if envelope.data.is_none() && errors.is_empty() {
+            return Err(ApiError::Decode {
+                method: Method::POST,
+                path: url.path().to_owned(),
+                reason: "neither data nor errors".to_owned(),
             });
         }
-        envelope.data.ok_or_else(|| ApiError::Decode {
-            method: Method::POST,
-            path: url.path().to_owned(),
-            reason: "neither data nor errors".to_owned(),
-        })
+        Ok((envelope.data, errors))
     }
 }
 
@@ -361,18 +388,26 @@ fn too_many_pages(operation: &'static str) -> ApiError {
     }
 }
 
-/// The cursor of the next page; an answer that says "more" without a new
-/// cursor would loop or skip, and is an error.
-fn next_cursor(operation: &'static str, page: &PageInfo, current: Option<&str>) -> Result<Option<String>, ApiError> {
-    if !page.has_next_page {
-        return Ok(None);
-    }
-    match page.end_cursor.as_deref() {
-        Some(cursor) if !cursor.is_empty() && Some(cursor) != current => Ok(Some(cursor.to_owned())),
-        _ => Err(ApiError::Pagination {
-            path: operation.to_owned(),
-            reason: "hasNextPage without a new endCursor".to_owned(),
-        }),
+/// The cursors a listing has followed: an answer that says "more" without a
+/// cursor, or with one already followed, would loop or skip, and is an error.
+#[derive(Default)]
+struct Cursors {
+    seen: HashSet<String>,
+}
+
+impl Cursors {
+    /// The cursor of the next page, `None` on the last page.
+    fn next(&mut self, operation: &'static str, page: &PageInfo) -> Result<Option<String>, ApiError> {
+        if !page.has_next_page {
+            return Ok(None);
+        }
+        match page.end_cursor.as_deref() {
+            Some(cursor) if !cursor.is_empty() && self.seen.insert(cursor.to_owned()) => Ok(Some(cursor.to_owned())),
+            _ => Err(ApiError::Pagination {
+                path: operation.to_owned(),
+                reason: "hasNextPage without a new endCursor".to_owned(),
+            }),
+        }
     }
 }
 
@@ -395,19 +430,26 @@ mod tests {
     }
 
     #[test]
-    fn cursors_must_move() {
+    fn cursors_must_move_and_never_come_back() {
         let page = |next, cursor: Option<&str>| PageInfo {
             has_next_page: next,
             end_cursor: cursor.map(str::to_owned),
         };
-        assert_eq!(next_cursor("Q", &page(false, None), None).unwrap(), None);
-        assert_eq!(
-            next_cursor("Q", &page(true, Some("a")), None).unwrap().as_deref(),
-            Some("a")
+        let mut cursors = Cursors::default();
+        assert_eq!(cursors.next("Q", &page(true, Some("a"))).unwrap().as_deref(), Some("a"));
+        assert_eq!(cursors.next("Q", &page(true, Some("b"))).unwrap().as_deref(), Some("b"));
+        assert!(
+            cursors.next("Q", &page(true, Some("b"))).is_err(),
+            "the same page again"
         );
-        assert!(next_cursor("Q", &page(true, Some("a")), Some("a")).is_err());
-        assert!(next_cursor("Q", &page(true, None), Some("a")).is_err());
-        assert!(next_cursor("Q", &page(true, Some("")), None).is_err());
+        assert!(cursors.next("Q", &page(true, Some("a"))).is_err(), "a cycle a → b → a");
+        assert!(cursors.next("Q", &page(true, None)).is_err());
+        assert!(cursors.next("Q", &page(true, Some(""))).is_err());
+        assert_eq!(
+            cursors.next("Q", &page(false, Some("a"))).unwrap(),
+            None,
+            "the last page"
+        );
     }
 
     #[test]
@@ -452,7 +494,7 @@ mod tests {
             if let Ok(e) = serde_json::from_slice::<Envelope<TagsData>>(body)
                 && let Some(tags) = e.data.and_then(|d| d.container_repository).and_then(|r| r.tags)
             {
-                let _ = next_cursor("Q", &tags.page_info, None);
+                let _ = Cursors::default().next("Q", &tags.page_info);
                 for node in &tags.nodes {
                     let _ = node.size();
                 }
@@ -480,7 +522,7 @@ mod tests {
             let tags = tags.data.unwrap().container_repository.unwrap().tags.unwrap();
             assert_eq!(tags.nodes[0].size(), Some(1234));
             assert_eq!(
-                next_cursor("Q", &tags.page_info, None).unwrap().as_deref(),
+                Cursors::default().next("Q", &tags.page_info).unwrap().as_deref(),
                 Some("6e3a7631")
             );
             let repos: Envelope<OwnerData> = serde_json::from_str(REPOSITORIES).unwrap();

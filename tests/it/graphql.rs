@@ -182,6 +182,34 @@ fn auto_falls_back_when_gitlab_refuses_the_query() {
 }
 
 #[test]
+fn a_refused_tag_query_makes_the_entry_use_rest_and_says_so_once() {
+    let repos = (0..3)
+        .map(|r| repo(10 + r, &format!("img{r}"), vec![old("a"), old("b"), young("c")]))
+        .collect();
+    let fake = FakeGitlab::start(seed(vec![project(1, "g/p", repos)])).unwrap();
+    // The repository list passes; every tag query is refused.
+    fake.set_faults(Faults {
+        rules: vec![
+            FaultRule::always(Route::Graphql, Fault::GraphqlError("Field 'tags' doesn't exist".into())).after(1),
+        ],
+        ..Faults::default()
+    });
+    let config = json!({"p": {"id": "g/p", "delete_older_than": "2d"}});
+    let r = once(&fake, &config, &["--api", "auto", "--concurrency", "1"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.ops("api_fallback").len(), 1, "once per entry: {}", r.all());
+    assert_eq!(r.tags("deleted").len(), 6);
+    let stats = fake.stats();
+    assert_eq!(
+        stats.count(Route::Graphql),
+        2,
+        "one list, one refused tag query, then REST"
+    );
+    assert_eq!(stats.count(Route::GraphqlMutation), 0);
+    assert_eq!(stats.deletes(), 6);
+}
+
+#[test]
 fn an_error_mid_listing_keeps_every_tag_of_the_repository() {
     let fake = old_tags_repo(50, std::time::Duration::ZERO);
     // The repository listing and the first tag page pass; the second page fails.
@@ -261,6 +289,21 @@ fn a_mutation_whose_every_answer_is_lost_is_checked_by_listing() {
     assert_eq!(deleted.len(), 25);
     assert!(deleted.iter().all(|e| e["already_gone"] == true), "{deleted:?}");
     assert!(fake.tag_names(10).is_empty());
+
+    // GitLab's GraphQL timeout can strike while its delete service goes on:
+    // an error in place of the payload is checked the same way.
+    let fake = old_tags_repo(5, std::time::Duration::ZERO);
+    fake.set_faults(Faults {
+        rules: vec![FaultRule::always(
+            Route::GraphqlMutation,
+            Fault::RunThenGraphqlError("Timeout on DestroyContainerRepositoryTagsPayload.deletedTagNames".into()),
+        )],
+        ..Faults::default()
+    });
+    let r = once(&fake, &config, &["--api", "graphql"]);
+    assert_eq!(r.code, 0, "the tags are gone: {}", r.all());
+    assert_eq!(r.ops("deleted").len(), 5);
+    assert_eq!(fake.stats().count(Route::TagDetail), 5, "each name checked exactly");
 
     // A mutation whose answer is lost before GitLab acts is a failure, after the same check.
     let fake = old_tags_repo(5, std::time::Duration::ZERO);

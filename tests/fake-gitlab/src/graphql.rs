@@ -422,7 +422,16 @@ impl<'r> Obj<'r> {
                     .and_then(decode_cursor)
                     .and_then(|c| c.strip_prefix("n:").map(str::to_owned))
                 {
-                    Some(marker) => tags.iter().position(|(n, _)| *n == marker).map_or(0, |i| i + 1),
+                    // The registry lists the names after the marker, whether or
+                    // not the marker's own tag is still there.
+                    Some(marker) => match sort {
+                        Some("NAME_DESC") => tags.iter().position(|(n, _)| *n < marker.as_str()),
+                        Some("PUBLISHED_AT_ASC" | "PUBLISHED_AT_DESC") => {
+                            tags.iter().position(|(n, _)| *n == marker).map(|i| i + 1)
+                        }
+                        _ => tags.iter().position(|(n, _)| *n > marker.as_str()),
+                    }
+                    .unwrap_or(tags.len()),
                     None => 0,
                 };
                 let fetched: Vec<(&str, &TagState)> = tags.iter().skip(start).take(size as usize).copied().collect();

@@ -386,6 +386,10 @@ pub enum Fault {
     /// GraphQL: answer 200 `{"errors":[{"message": …}]}` without running
     /// the request, as GitLab does for a complexity or timeout error.
     GraphqlError(String),
+    /// GraphQL: run the request (a mutation deletes), then answer with every
+    /// top-level field of `data` null and this error at its path, as GitLab
+    /// does when its 30 s timeout strikes while the resolver goes on.
+    RunThenGraphqlError(String),
     /// GraphQL `destroyContainerRepositoryTags`: delete only the first half
     /// of the names asked (none of one), then answer like GitLab's service
     /// when the registry fails midway: `errors: ["error while deleting

@@ -383,6 +383,11 @@ async fn handle(
             200,
             serde_json::json!({ "errors": [{ "message": message }] }).to_string(),
         ),
+        Some(Fault::RunThenGraphqlError(message)) => {
+            let mut reply = api::execute(&shared, &target, &ctx);
+            reply.body = nulled_data(&reply.body, &message);
+            reply
+        }
         Some(Fault::PartialDelete) => {
             ctx.partial_delete = true;
             api::execute(&shared, &target, &ctx)
@@ -416,6 +421,26 @@ async fn handle(
     }
     drop(guard);
     Ok(response)
+}
+
+/// A GraphQL answer with each top-level `data` field null and `message` as
+/// the error at its path.
+fn nulled_data(body: &Bytes, message: &str) -> Bytes {
+    let fields: Vec<String> = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("data")
+                .and_then(|d| d.as_object())
+                .map(|d| d.keys().cloned().collect())
+        })
+        .unwrap_or_default();
+    let data: serde_json::Map<String, serde_json::Value> =
+        fields.iter().map(|f| (f.clone(), serde_json::Value::Null)).collect();
+    let errors: Vec<serde_json::Value> = fields
+        .iter()
+        .map(|f| serde_json::json!({ "message": message, "path": [f] }))
+        .collect();
+    Bytes::from(serde_json::json!({ "data": data, "errors": errors }).to_string())
 }
 
 /// The real body cut in half; never valid JSON.

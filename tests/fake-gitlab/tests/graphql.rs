@@ -192,6 +192,15 @@ fn metadata_database_pages_skip_tags_past_twenty_and_need_first() {
         v["data"]["containerRepository"]["tags"]["nodes"][0]["publishedAt"],
         "2020-01-01T00:00:00Z"
     );
+
+    // The marker is a name: the next page starts after it even when its tag is gone.
+    let id = "gid://gitlab/ContainerRepository/2";
+    let v = gql(&fake, LIST_TAGS, json!({"id": id, "first": 20}));
+    let cursor = v["data"]["containerRepository"]["tags"]["pageInfo"]["endCursor"].clone();
+    let v = gql(&fake, DESTROY, json!({"id": id, "names": ["t019", "t020"]}));
+    assert_eq!(v["data"]["destroyContainerRepositoryTags"]["errors"], json!([]));
+    let v = gql(&fake, LIST_TAGS, json!({"id": id, "first": 20, "after": cursor}));
+    assert_eq!(v["data"]["containerRepository"]["tags"]["nodes"][0]["name"], "t021");
 }
 
 #[test]
