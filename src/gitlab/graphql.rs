@@ -276,6 +276,7 @@ impl GitlabClient {
             .graphql_answer::<DestroyData>(OPERATION, DESTROY_TAGS, variables)
             .await?;
         // A payload is GitLab's word on what it deleted, errors beside it or not.
+        let refused = data.is_none();
         match (data.and_then(|d| d.destroy_container_repository_tags), errors) {
             (Some(mut outcome), errors) => {
                 outcome.errors.extend(errors);
@@ -287,7 +288,11 @@ impl GitlabClient {
             )),
             (None, errors) => Err(ApiError::Graphql {
                 operation: OPERATION,
-                kind: GraphqlFailure::Field,
+                kind: if refused {
+                    GraphqlFailure::Rejected
+                } else {
+                    GraphqlFailure::Field
+                },
                 message: errors.join("; "),
             }),
         }

@@ -295,6 +295,20 @@ fn chaos_fault_mixes_through_graphql() {
             &[],
         ),
         (
+            "GraphQL: a timeout error after the mutation ran",
+            Box::new(move |s| {
+                mix(
+                    s,
+                    vec![sometimes(
+                        Route::GraphqlMutation,
+                        Fault::RunThenGraphqlError("Timeout on DestroyContainerRepositoryTagsPayload".into()),
+                        0.5,
+                    )],
+                )
+            }),
+            &[],
+        ),
+        (
             "GraphQL: partial deletions",
             Box::new(move |s| mix(s, vec![sometimes(Route::GraphqlMutation, Fault::PartialDelete, 0.5)])),
             &[],
@@ -312,6 +326,11 @@ fn chaos_fault_mixes_through_graphql() {
                         sometimes(Route::Any, Fault::GraphqlError("Timeout".into()), 0.04),
                         sometimes(Route::GraphqlMutation, Fault::DeleteThen502, 0.2),
                         sometimes(Route::GraphqlMutation, Fault::PartialDelete, 0.2),
+                        sometimes(
+                            Route::GraphqlMutation,
+                            Fault::RunThenGraphqlError("Timeout".into()),
+                            0.1,
+                        ),
                         sometimes(Route::Any, Fault::Delay(Duration::from_millis(1500)), 0.02),
                     ],
                 )
