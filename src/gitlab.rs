@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Target;
 use crate::secret::Secret;
 
-pub use graphql::{DELETE_BATCH, DestroyOutcome, GraphqlFailure, TagNode, gid_number};
+pub use graphql::{DELETE_BATCH, DestroyOutcome, GraphqlFailure, TagNode};
 pub use retry::RetryPolicy;
 pub use wire::{Repository, TagDetails, Version};
 
