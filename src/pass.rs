@@ -802,16 +802,20 @@ async fn gone_names<'b>(
 ) -> HashSet<&'b str> {
     // Indices, not references, in the closure: see `run_pass`.
     let gone: Vec<Option<usize>> = stream::iter(0..batch.len())
-        .map(|i| async move {
-            let details = client
-                .tag_details(repository.project_id, repository.id, &batch[i].name)
-                .await;
-            matches!(details, Ok(None)).then_some(i)
-        })
+        .map(|i| async move { is_gone(client, repository, &batch[i].name).await.then_some(i) })
         .buffer_unordered(options.concurrency.max(1))
         .collect()
         .await;
     gone.into_iter().flatten().map(|i| batch[i].name.as_str()).collect()
+}
+
+/// Whether GitLab says the tag is not there (`GET …/tags/:name` is a 404);
+/// a failed check is "not known to be gone".
+async fn is_gone(client: &GitlabClient, repository: &Repository, name: &str) -> bool {
+    matches!(
+        client.tag_details(repository.project_id, repository.id, name).await,
+        Ok(None)
+    )
 }
 
 async fn delete_one(
@@ -843,10 +847,7 @@ async fn delete_one(
         && err.may_have_acted()
     {
         // Out of retries on an ambiguous failure: ask whether the tag is still there.
-        if let Ok(None) = client
-            .tag_details(repository.project_id, repository.id, &doomed.name)
-            .await
-        {
+        if is_gone(client, repository, &doomed.name).await {
             tracing::debug!(project = %entry.name, tag_name = %doomed.name, error = %err, "the DELETE failed, but the tag is gone");
             outcome = Ok(DeleteOutcome::AlreadyGone);
         }

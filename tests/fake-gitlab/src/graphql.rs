@@ -513,12 +513,14 @@ impl ObjectValue for Obj<'_> {
                 visible,
                 can_delete,
             } => {
+                // An anonymous user sees nothing: every root field is null.
+                if !*visible {
+                    return leaf(JsonValue::Null);
+                }
                 let can_delete = *can_delete;
                 match field {
                     "project" => {
-                        let project = str_arg(info, "fullPath")
-                            .filter(|_| *visible)
-                            .and_then(|p| reg.find_project_by_path(p));
+                        let project = str_arg(info, "fullPath").and_then(|p| reg.find_project_by_path(p));
                         Ok(ResolvedValue::nullable_object(project.map(|project| Obj::Project {
                             reg,
                             project,
@@ -526,9 +528,7 @@ impl ObjectValue for Obj<'_> {
                         })))
                     }
                     "group" => {
-                        let group = str_arg(info, "fullPath")
-                            .filter(|_| *visible)
-                            .and_then(|p| reg.find_group_by_path(p));
+                        let group = str_arg(info, "fullPath").and_then(|p| reg.find_group_by_path(p));
                         Ok(ResolvedValue::nullable_object(group.map(|group| Obj::Group {
                             reg,
                             group,
@@ -537,7 +537,6 @@ impl ObjectValue for Obj<'_> {
                     }
                     "containerRepository" => {
                         let repo = str_arg(info, "id")
-                            .filter(|_| *visible)
                             .and_then(|id| parse_gid("ContainerRepository", id))
                             .and_then(|id| reg.repos.get(&id));
                         Ok(ResolvedValue::nullable_object(repo.map(|repo| Obj::Repository {
