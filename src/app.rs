@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{self, ApiArg, Command, LogFormatArg, Options, Parsed};
 use crate::config::{AgeFrom, ApiMode, Config, ConfigError};
-use crate::gitlab::{ClientBuildError, ClientOptions, GitlabClient, RetryPolicy};
+use crate::gitlab::{Backend, ClientBuildError, ClientOptions, GitlabClient, RetryPolicy};
 use crate::logging::{self, LogFormat};
 use crate::pass::{self, PassOptions, PassReport};
 use crate::schedule::Schedule;
@@ -125,8 +125,8 @@ async fn dispatch(parsed: &Parsed) -> Result<ExitCode, AppError> {
 pub struct Prepared {
     /// The validated config.
     pub config: Arc<Config>,
-    /// The client (its cancel token is the caller's).
-    pub client: GitlabClient,
+    /// GitLab, through the chosen API (the client's cancel token is the caller's).
+    pub backend: Backend,
     /// Dry run, concurrency, TLS warning.
     pub pass_options: PassOptions,
     /// `--schedule`, else the config's.
@@ -141,10 +141,10 @@ pub fn prepare(parsed: &Parsed, cancel: &CancellationToken) -> Result<Prepared, 
     let connection = resolve_connection(parsed)?;
     let client = GitlabClient::new(&client_options(options, &config, connection), cancel.clone())?;
     Ok(Prepared {
+        backend: backend(client, options, &config),
         pass_options: pass_options(options, &config),
         schedule: options.schedule.clone().or_else(|| config.schedule.clone()),
         config: Arc::new(config),
-        client,
     })
 }
 
@@ -152,7 +152,7 @@ async fn once(parsed: &Parsed) -> Result<ExitCode, AppError> {
     let cancel = CancellationToken::new();
     let Prepared {
         config,
-        client,
+        backend,
         pass_options,
         ..
     } = prepare(parsed, &cancel)?;
@@ -169,7 +169,7 @@ async fn once(parsed: &Parsed) -> Result<ExitCode, AppError> {
         signals.next_stop().await;
         std::process::exit(1);
     });
-    let report = pass::run_pass(&client, &config, &pass_options).await;
+    let report = pass::run_pass(&backend, &config, &pass_options).await;
     Ok(exit_for(&report))
 }
 
@@ -218,27 +218,24 @@ async fn check(parsed: &Parsed, online: bool, for_daemon: bool) -> Result<ExitCo
     let connection = resolve_connection(parsed)?;
     let base = connection.base_url.clone();
     let client = GitlabClient::new(&client_options(options, &config, connection), CancellationToken::new())?;
+    let backend = backend(client, options, &config);
     let mut failures = 0;
-    match client.version().await {
+    match backend.version().await {
         Ok(version) => println!("GitLab {base}: reachable, version {}", version.version),
         Err(err) => {
             println!("GitLab {base}: FAILED: {}", err.explain());
             return Err(AppError::Failed("GitLab is not usable with these settings".to_owned()));
         }
     }
-    let api = resolve_api(options, &config);
     for entry in config.enabled_entries() {
-        match pass::list_repositories(&client, entry, api).await {
+        let api = backend.entry(pass::owner(entry));
+        match api.repositories().await {
             Ok(repositories) => {
                 let matched = repositories
                     .iter()
                     .filter(|r| entry.repository_regex.as_ref().is_none_or(|re| re.is_match(&r.path)))
                     .count();
-                let through = match repositories.first() {
-                    Some(r) if r.graphql_id.is_some() => "GraphQL",
-                    Some(_) => "REST",
-                    None => "",
-                };
+                let through = repositories.first().map_or("", |r| api.through(r));
                 println!(
                     "  {}: OK, {} container repositories ({matched} to clean){}",
                     entry.name,
@@ -418,8 +415,20 @@ pub fn client_options(options: &Options, config: &Config, connection: Connection
 pub fn pass_options(options: &Options, config: &Config) -> PassOptions {
     PassOptions {
         dry_run: options.dry_run,
-        concurrency: concurrency(options, config),
+        concurrency: concurrency_nonzero(options, config),
         insecure: options.insecure,
-        api: resolve_api(options, config),
     }
+}
+
+fn concurrency_nonzero(options: &Options, config: &Config) -> std::num::NonZeroUsize {
+    std::num::NonZeroUsize::new(concurrency(options, config)).unwrap_or(std::num::NonZeroUsize::MIN)
+}
+
+/// The backend over `client`, on the API options and config choose.
+pub fn backend(client: GitlabClient, options: &Options, config: &Config) -> Backend {
+    Backend::new(
+        client,
+        resolve_api(options, config),
+        concurrency_nonzero(options, config),
+    )
 }

@@ -170,13 +170,13 @@ impl Daemon<'_> {
     }
 
     fn start_pass(&mut self) {
-        let client = self.current.client.clone();
+        let backend = self.current.backend.clone();
         let config: Arc<Config> = Arc::clone(&self.current.config);
         let options = self.current.pass_options.clone();
         notify::status(&format!("pass running; {}", self.last_result()));
-        self.running = Some(tokio::spawn(
-            async move { pass::run_pass(&client, &config, &options).await },
-        ));
+        self.running = Some(tokio::spawn(async move {
+            pass::run_pass(&backend, &config, &options).await
+        }));
     }
 
     fn on_pass_finished(&mut self, report: Option<PassReport>) {

@@ -13,12 +13,11 @@ use jiff::Timestamp;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{AppError, Connection, client_options, pass_options};
+use crate::app::{AppError, Connection, backend, client_options, pass_options};
 use crate::cli::Options;
 use crate::config::Config;
-use crate::gitlab::GitlabClient;
+use crate::gitlab::{Backend, GitlabClient};
 use crate::pass;
-use crate::policy::TagDate;
 use crate::secret::Secret;
 
 /// The article's config: keep 2 days in repo_1, 50 minutes in repo_2, 2 minutes in repo_3.
@@ -49,23 +48,24 @@ pub async fn run(options: &Options) -> Result<ExitCode, AppError> {
     options.ssl_path = None;
     options.insecure = false;
     let client = GitlabClient::new(&client_options(&options, &config, connection), CancellationToken::new())?;
+    let backend = backend(client, &options, &config);
 
     banner(&format!(
         "A simulated GitLab runs on {}. The config (the article's, legacy form):\n{}",
         fake.url(),
         serde_json::to_string_pretty(&config_json).unwrap_or_default()
     ));
-    print_inventory(&client, &config, "What the registry holds now").await;
+    print_inventory(&backend, &config, "What the registry holds now").await;
 
     banner("1. A dry run (--dry-run): decides and logs `dry_run` for each tag that would go; deletes nothing");
     options.dry_run = true;
-    let dry = pass::run_pass(&client, &config, &pass_options(&options, &config)).await;
+    let dry = pass::run_pass(&backend, &config, &pass_options(&options, &config)).await;
 
     banner("2. A real pass: deletes the same tags (`deleted`)");
     options.dry_run = false;
-    let real = pass::run_pass(&client, &config, &pass_options(&options, &config)).await;
+    let real = pass::run_pass(&backend, &config, &pass_options(&options, &config)).await;
 
-    print_inventory(&client, &config, "3. What is left").await;
+    print_inventory(&backend, &config, "3. What is left").await;
     let stats = fake.stats();
     let (queries, mutations) = (stats.count(Route::Graphql), stats.count(Route::GraphqlMutation));
     banner(&format!(
@@ -86,30 +86,29 @@ fn banner(text: &str) {
     println!("\n=== {text}");
 }
 
-async fn print_inventory(client: &GitlabClient, config: &Config, title: &str) {
+async fn print_inventory(backend: &Backend, config: &Config, title: &str) {
     banner(title);
     let now = Timestamp::now();
     for entry in config.enabled_entries() {
-        let Ok(repositories) = client.repositories(entry.kind, &entry.target).await else {
+        let api = backend.entry(pass::owner(entry));
+        let Ok(repositories) = api.repositories().await else {
             println!("  {}: (cannot list)", entry.name);
             continue;
         };
         for repository in repositories {
-            let names = client
-                .tag_names(repository.project_id, repository.id)
-                .await
-                .unwrap_or_default();
-            let mut tags = Vec::new();
-            for name in &names {
-                let age = match client.tag_details(repository.project_id, repository.id, name).await {
-                    Ok(Some(details)) => match TagDate::parse(details.created_at_str()).usable() {
+            let mut listing = api.tags(&repository, &mut |_| true).await;
+            listing.records.sort_by(|a, b| a.name.cmp(&b.name));
+            let tags: Vec<String> = listing
+                .records
+                .iter()
+                .map(|tag| {
+                    let age = match tag.created.usable() {
                         Some(created) => describe_age(now.duration_since(created)),
                         None => "undated".to_owned(),
-                    },
-                    _ => "?".to_owned(),
-                };
-                tags.push(format!("{name} ({age})"));
-            }
+                    };
+                    format!("{} ({age})", tag.name)
+                })
+                .collect();
             let listed = if tags.is_empty() {
                 "(no tags)".to_owned()
             } else {

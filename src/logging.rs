@@ -46,7 +46,7 @@ pub fn filter(level: &str) -> Result<EnvFilter, LogLevelError> {
         Some(index) => {
             let ours = bare[index];
             let theirs = bare[index.min(2)];
-            format!("{theirs},gitlab_registry_cleaner={ours},fake_gitlab={ours}")
+            format!("{theirs},gitlab_registry_cleaner={ours}")
         }
         None => level.to_owned(),
     };
@@ -118,6 +118,7 @@ pub fn init(format: LogFormat, filter: EnvFilter, log_file: Option<&Path>) -> Re
     };
     let _ = tracing_subscriber::registry()
         .with(filter)
+        .with(SpanFields)
         .with(stdout_layer)
         .with(file_layer)
         .try_init();
@@ -133,7 +134,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> std::fmt::Result {
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> std::fmt::Result {
         let meta = event.metadata();
         let mut line = String::with_capacity(256);
         line.push_str("{\"timestamp\":\"");
@@ -146,30 +147,77 @@ where
         event.record(&mut fields);
         line.push_str(",\"message\":");
         push_json_str(&mut line, &fields.message);
-        line.push_str(&fields.rest);
+        let mut written: Vec<&'static str> = Vec::with_capacity(fields.pairs.len() + 2);
+        for (name, pair) in &fields.pairs {
+            written.push(name);
+            line.push(',');
+            line.push_str(pair);
+        }
+        // The fields of the spans the event is in, at the top level like the
+        // event's own; the event's own and then the innermost span's win.
+        for span in ctx.event_scope().into_iter().flatten() {
+            if let Some(recorded) = span.extensions().get::<RecordedFields>() {
+                for (name, pair) in &recorded.0 {
+                    if !written.contains(name) {
+                        written.push(name);
+                        line.push(',');
+                        line.push_str(pair);
+                    }
+                }
+            }
+        }
         line.push('}');
         writeln!(writer, "{line}")
     }
 }
 
-/// Collects an event's fields as `,"name":value` pairs.
+/// A span's fields as `"name":value` pairs, stored in the span by [`SpanFields`].
+struct RecordedFields(Vec<(&'static str, String)>);
+
+/// Records each new span's fields so that [`JsonLines`] can write them on
+/// every line logged inside the span.
+struct SpanFields;
+
+impl<S> tracing_subscriber::Layer<S> for SpanFields
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = JsonFields::default();
+        attrs.record(&mut fields);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(RecordedFields(fields.pairs));
+        }
+    }
+}
+
+/// Collects an event's or a span's fields as `"name":value` pairs.
 #[derive(Default)]
 struct JsonFields {
     message: String,
-    rest: String,
+    /// The field's name, and the pair as JSON text.
+    pairs: Vec<(&'static str, String)>,
 }
 
 impl JsonFields {
-    fn key(&mut self, field: &Field) {
-        self.rest.push(',');
+    /// Adds a field whose value is already JSON text.
+    fn push(&mut self, field: &Field, value: impl FnOnce(&mut String)) {
         let name = field.name();
+        let mut pair = String::with_capacity(32);
         // A field named like a fixed key would make a duplicate JSON key.
         if matches!(name, "timestamp" | "level" | "target") {
-            push_json_str(&mut self.rest, &format!("field_{name}"));
+            push_json_str(&mut pair, &format!("field_{name}"));
         } else {
-            push_json_str(&mut self.rest, name);
+            push_json_str(&mut pair, name);
         }
-        self.rest.push(':');
+        pair.push(':');
+        value(&mut pair);
+        self.pairs.push((name, pair));
     }
 }
 
@@ -179,8 +227,7 @@ impl Visit for JsonFields {
             value.clone_into(&mut self.message);
             return;
         }
-        self.key(field);
-        push_json_str(&mut self.rest, value);
+        self.push(field, |out| push_json_str(out, value));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
@@ -189,32 +236,33 @@ impl Visit for JsonFields {
             self.message = text;
             return;
         }
-        self.key(field);
-        push_json_str(&mut self.rest, &text);
+        self.push(field, |out| push_json_str(out, &text));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.key(field);
-        let _ = write!(self.rest, "{value}");
+        self.push(field, |out| {
+            let _ = write!(out, "{value}");
+        });
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.key(field);
-        let _ = write!(self.rest, "{value}");
+        self.push(field, |out| {
+            let _ = write!(out, "{value}");
+        });
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.key(field);
-        self.rest.push_str(if value { "true" } else { "false" });
+        self.push(field, |out| out.push_str(if value { "true" } else { "false" }));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.key(field);
-        if value.is_finite() {
-            let _ = write!(self.rest, "{value}");
-        } else {
-            push_json_str(&mut self.rest, &value.to_string());
-        }
+        self.push(field, |out| {
+            if value.is_finite() {
+                let _ = write!(out, "{value}");
+            } else {
+                push_json_str(out, &value.to_string());
+            }
+        });
     }
 }
 

@@ -4,7 +4,7 @@
 //! Requests go through the same funnel as REST calls (limit, retries), as
 //! `POST /api/graphql` with `Authorization: Bearer`. The queries are fixed
 //! strings checked against GitLab's schema by the test fake. Two pitfalls of
-//! GitLab's tag connection shape them (`shared/gitlab/graphql-api-facts.md`):
+//! GitLab's tag connection shape them (`docs/gitlab-api.md`):
 //! `first` is always given (without it the registry returns no tag at all)
 //! and never above 20 (above it, tags are silently skipped).
 
@@ -14,8 +14,12 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::{ApiError, GitlabClient, Repository, decode, ok_or_error};
+use super::client::{GitlabClient, decode, ok_or_error};
+use super::error::{ApiError, GraphqlFailure};
+use super::record::{TagRecord, date_field};
+use super::wire::Repository;
 use crate::config::EntryKind;
+use crate::policy::TagDate;
 
 /// Tags per page: GitLab's maximum for this connection, and never more.
 pub const TAGS_PER_PAGE: usize = 20;
@@ -49,7 +53,7 @@ const GROUP_REPOSITORIES: &str = repositories_query!("GroupRepositories", "group
 const REPOSITORY_TAGS: &str = "query RepositoryTags($id: ContainerRepositoryID!, $after: String) {
   containerRepository(id: $id) {
     tags(first: 20, after: $after, sort: NAME_ASC) {
-      nodes { name createdAt publishedAt totalSize }
+      nodes { name digest createdAt publishedAt totalSize }
       pageInfo { hasNextPage endCursor }
     }
   }
@@ -62,24 +66,15 @@ const DESTROY_TAGS: &str = "mutation DestroyTags($id: ContainerRepositoryID!, $t
   }
 }";
 
-/// Why a GraphQL answer carried errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GraphqlFailure {
-    /// Refused before running: parse, validation, complexity or size
-    /// (no `data`). A GitLab whose schema differs; `auto` falls back to REST.
-    Rejected,
-    /// Ran, but a field failed (timeout, permission, registry error).
-    Field,
-    /// The project, group or repository is not there or not visible.
-    NotFound,
-}
-
 /// One tag as the tags connection gives it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TagNode {
+pub(super) struct TagNode {
     /// The tag's name.
     pub name: String,
+    /// The manifest digest.
+    #[serde(default)]
+    pub digest: Option<String>,
     /// `createdAt`: a string, `null`, or (from a broken proxy) anything.
     #[serde(default)]
     pub created_at: Option<serde_json::Value>,
@@ -92,8 +87,21 @@ pub struct TagNode {
 }
 
 impl TagNode {
+    /// The tag as the pass sees it.
+    pub(super) fn into_record(self) -> TagRecord {
+        let created = date_field(&self.name, "createdAt", self.created_at.as_ref()).unwrap_or(TagDate::Missing);
+        let published = date_field(&self.name, "publishedAt", self.published_at.as_ref());
+        TagRecord {
+            size: self.size(),
+            digest: self.digest,
+            name: self.name,
+            created,
+            published,
+        }
+    }
+
     /// Bytes, when GitLab says.
-    pub fn size(&self) -> Option<u64> {
+    fn size(&self) -> Option<u64> {
         match &self.total_size {
             Some(serde_json::Value::String(s)) => s.parse().ok(),
             Some(serde_json::Value::Number(n)) => n.as_u64(),
@@ -237,7 +245,7 @@ impl GitlabClient {
 
     /// Hands every tag of a repository, with its dates, to `each` as its
     /// page arrives. The listing is complete only when this returns `Ok`.
-    pub async fn for_each_graphql_tag(
+    pub(super) async fn for_each_graphql_tag(
         &self,
         repository_gid: &str,
         mut each: impl FnMut(TagNode),
@@ -296,30 +304,6 @@ impl GitlabClient {
                 message: errors.join("; "),
             }),
         }
-    }
-
-    /// `GET /projects/:id` or `/groups/:id`: the full path GraphQL needs.
-    pub async fn full_path(&self, kind: EntryKind, id: u64) -> Result<String, ApiError> {
-        #[derive(Deserialize)]
-        struct Entity {
-            path_with_namespace: Option<String>,
-            full_path: Option<String>,
-        }
-        let section = match kind {
-            EntryKind::Project => "projects",
-            EntryKind::Group => "groups",
-        };
-        let url = self.url(&[section, &id.to_string()]);
-        let answer = self.get_ok(url.clone()).await?;
-        let entity: Entity = decode(&Method::GET, &url, &answer.body)?;
-        entity
-            .path_with_namespace
-            .or(entity.full_path)
-            .ok_or_else(|| ApiError::Decode {
-                method: Method::GET,
-                path: url.path().to_owned(),
-                reason: "no path_with_namespace or full_path".to_owned(),
-            })
     }
 
     /// One GraphQL request through the funnel; any error in the answer is

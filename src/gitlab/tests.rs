@@ -1,4 +1,14 @@
+use std::time::Duration;
+
+use reqwest::{Method, Url};
+use reqwest::header::{HeaderMap, HeaderValue};
+use tokio_util::sync::CancellationToken;
+
+use super::client::{api_base, decode, graphql_url, next_page};
+use super::wire::{self, TagDetails};
+use super::error::*;
 use super::*;
+use crate::secret::Secret;
 
 fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
     let mut h = HeaderMap::new();
@@ -225,7 +235,7 @@ mod decoders_never_panic {
         let _ = decode::<Version>(&Method::GET, &url(), body);
         let _ = wire::error_message(&HeaderMap::new(), body);
         if let Ok(details) = decode::<TagDetails>(&Method::GET, &url(), body) {
-            let _ = crate::policy::TagDate::parse(details.created_at_str());
+            let _ = details.into_record("t".to_owned());
         }
     }
 

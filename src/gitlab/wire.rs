@@ -4,6 +4,9 @@
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 
+use super::record::{TagRecord, date_field};
+use crate::policy::TagDate;
+
 /// `GET /version`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Version {
@@ -36,8 +39,13 @@ pub(super) struct TagName {
 /// `GET …/tags/:tag_name`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TagDetails {
-    /// The tag's name.
-    pub name: String,
+    /// The tag's name: always sent by GitLab, so an answer without it is not
+    /// a tag's details (the name used is the one the listing gave).
+    #[serde(rename = "name")]
+    _name: String,
+    /// The manifest digest.
+    #[serde(default)]
+    pub digest: Option<String>,
     /// `created_at` as sent: a string, `null`, or (from a broken proxy) anything.
     #[serde(default)]
     pub created_at: Option<serde_json::Value>,
@@ -47,17 +55,16 @@ pub struct TagDetails {
 }
 
 impl TagDetails {
-    /// `created_at` if it is a string.
-    pub fn created_at_str(&self) -> Option<&str> {
-        match &self.created_at {
-            Some(serde_json::Value::String(s)) => Some(s),
-            _ => None,
+    /// The tag as the pass sees it. REST has no push date.
+    pub(super) fn into_record(self, name: String) -> TagRecord {
+        let created = date_field(&name, "created_at", self.created_at.as_ref()).unwrap_or(TagDate::Missing);
+        TagRecord {
+            name,
+            digest: self.digest,
+            created,
+            published: None,
+            size: self.total_size,
         }
-    }
-
-    /// Whether `created_at` is present but not a string (kept as no date).
-    pub fn created_at_is_odd(&self) -> bool {
-        matches!(&self.created_at, Some(v) if !v.is_null() && !v.is_string())
     }
 }
 
@@ -157,14 +164,17 @@ mod tests {
 
     #[test]
     fn tag_details_with_odd_dates() {
-        let t: TagDetails = serde_json::from_str(r#"{"name":"a","created_at":null,"total_size":null}"#).unwrap();
-        assert_eq!(t.created_at_str(), None);
-        assert!(!t.created_at_is_odd());
-        let t: TagDetails = serde_json::from_str(r#"{"name":"a","created_at":12}"#).unwrap();
-        assert!(t.created_at_is_odd());
-        let t: TagDetails =
-            serde_json::from_str(r#"{"name":"a","created_at":"2019-01-06T16:49:51.272+00:00","total_size":5}"#)
-                .unwrap();
-        assert_eq!(t.created_at_str(), Some("2019-01-06T16:49:51.272+00:00"));
+        let record = |json: &str| {
+            serde_json::from_str::<TagDetails>(json)
+                .unwrap()
+                .into_record("a".into())
+        };
+        let t = record(r#"{"name":"a","created_at":null,"total_size":null}"#);
+        assert_eq!((t.created, t.published, t.size), (TagDate::Missing, None, None));
+        assert_eq!(record(r#"{"name":"a","created_at":12}"#).created, TagDate::Unparsable);
+        let t =
+            record(r#"{"name":"a","digest":"sha256:1","created_at":"2019-01-06T16:49:51.272+00:00","total_size":5}"#);
+        assert_eq!(t.created, TagDate::parse(Some("2019-01-06T16:49:51.272+00:00")));
+        assert_eq!((t.digest.as_deref(), t.size), (Some("sha256:1"), Some(5)));
     }
 }

@@ -1,0 +1,469 @@
+//! The seam between the pass and GitLab's two APIs.
+//!
+//! The pass asks three things of one config entry — its repositories, a
+//! repository's complete tag list as [`TagRecord`]s, "delete these names" —
+//! and never learns whether REST or GraphQL did the work. Everything that
+//! depends on the protocol is decided here, once:
+//!
+//! - `api: auto` tries GraphQL and falls back to REST for the rest of the
+//!   entry when GraphQL is not usable (no endpoint, or a query or mutation
+//!   this GitLab refuses), logging `api_fallback` once per entry — except
+//!   where the entry ages tags by their push date, which REST does not have:
+//!   such an entry fails and keeps everything;
+//! - GraphQL lists twenty tags with their dates a page; REST lists names and
+//!   reads each wanted tag's details while later pages are still coming;
+//! - GraphQL deletes twenty names a mutation, REST one DELETE a tag; when
+//!   either fails in a way that may hide a deletion that happened (no
+//!   answer, a 5xx), each name is looked up exactly before it is called
+//!   failed.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures_util::stream::{self, StreamExt};
+
+use super::client::GitlabClient;
+use super::error::{ApiError, GraphqlFailure};
+use super::graphql::DELETE_BATCH;
+use super::record::TagRecord;
+use super::rest::DeleteOutcome;
+use super::wire::{Repository, Version};
+use crate::config::{ApiMode, EntryKind, Target};
+
+/// GitLab, through the API the settings chose. Cheap to clone.
+#[derive(Clone)]
+pub struct Backend {
+    client: GitlabClient,
+    api: ApiMode,
+    /// Bounds the futures waiting for the client's request limit.
+    concurrency: NonZeroUsize,
+}
+
+/// The project or group an entry names, and what its tags must carry.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner<'a> {
+    /// Project or group.
+    pub kind: EntryKind,
+    /// Its id or path.
+    pub target: &'a Target,
+    /// The entry ages tags by their last push (`publishedAt`), which only
+    /// GraphQL gives: REST must not stand in for it.
+    pub needs_push_date: bool,
+}
+
+/// One entry's view of GitLab: under `auto`, the API it ended up on.
+pub struct EntryApi<'a> {
+    backend: &'a Backend,
+    owner: Owner<'a>,
+    /// GraphQL refused this entry after its repositories were listed: the
+    /// rest of the entry goes through REST.
+    graphql_refused: AtomicBool,
+}
+
+/// A repository's tags, listed to the end or not.
+#[derive(Debug)]
+pub struct TagListing {
+    /// Distinct names listed.
+    pub seen: u64,
+    /// The tags the caller wanted, with their dates.
+    pub records: Vec<TagRecord>,
+    /// Wanted tags whose details could not be read.
+    pub unreadable: Vec<(String, ApiError)>,
+    /// `Ok` only if every page was read: nothing may be deleted otherwise.
+    pub complete: Result<(), ApiError>,
+}
+
+impl Default for TagListing {
+    fn default() -> TagListing {
+        TagListing {
+            seen: 0,
+            records: Vec::new(),
+            unreadable: Vec::new(),
+            complete: Ok(()),
+        }
+    }
+}
+
+/// What became of one name handed to [`EntryApi::delete`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteResult {
+    /// GitLab deleted it.
+    Deleted,
+    /// It was not there any more: deleted by an earlier attempt whose answer
+    /// was lost, or by someone else.
+    AlreadyGone,
+    /// Not deleted; GitLab's reason, with a hint for the operator.
+    Failed(String),
+    /// Not tried: shutting down.
+    NotSent,
+}
+
+impl Backend {
+    /// A backend over the process's one client.
+    pub fn new(client: GitlabClient, api: ApiMode, concurrency: NonZeroUsize) -> Backend {
+        Backend {
+            client,
+            api,
+            concurrency,
+        }
+    }
+
+    /// Whether shutdown was requested: no request is sent any more.
+    pub fn is_cancelled(&self) -> bool {
+        self.client.is_cancelled()
+    }
+
+    /// `GET /version`.
+    pub async fn version(&self) -> Result<Version, ApiError> {
+        self.client.version().await
+    }
+
+    /// The API the settings chose.
+    pub fn api(&self) -> ApiMode {
+        self.api
+    }
+
+    /// One entry's view of GitLab.
+    pub fn entry<'a>(&'a self, owner: Owner<'a>) -> EntryApi<'a> {
+        EntryApi {
+            backend: self,
+            owner,
+            graphql_refused: AtomicBool::new(false),
+        }
+    }
+}
+
+impl EntryApi<'_> {
+    fn client(&self) -> &GitlabClient {
+        &self.backend.client
+    }
+
+    fn concurrency(&self) -> usize {
+        self.backend.concurrency.get()
+    }
+
+    /// Whether `err` sends this entry from GraphQL to REST: only under
+    /// `auto`, and only for an answer that says GraphQL is not usable here.
+    fn falls_back(&self, err: &ApiError) -> bool {
+        self.backend.api == ApiMode::Auto && err.graphql_unavailable()
+    }
+
+    /// Records the fallback to REST; the first caller logs it.
+    fn fall_back(&self, err: &ApiError, message: &'static str) {
+        if !self.graphql_refused.swap(true, Ordering::Relaxed) {
+            tracing::warn!(operation = "api_fallback", reason = %err.explain(), "{message}");
+        }
+    }
+
+    /// The refusal of REST as a stand-in, for an entry that needs push dates.
+    fn no_push_date(&self, err: &ApiError) -> ApiError {
+        ApiError::Graphql {
+            operation: "age_from",
+            kind: GraphqlFailure::Field,
+            message: format!(
+                "\"published\" needs GraphQL, which is not usable ({err}); REST has no publishedAt, so nothing is deleted"
+            ),
+        }
+    }
+
+    /// The entry's container repositories, through the chosen API.
+    pub async fn repositories(&self) -> Result<Vec<Repository>, ApiError> {
+        let Owner { kind, target, .. } = self.owner;
+        if self.backend.api == ApiMode::Rest {
+            return self.client().repositories(kind, target).await;
+        }
+        let listed = async {
+            let path = match target {
+                Target::Path(path) => path.clone(),
+                Target::Id(id) => self.client().full_path(kind, *id).await?,
+            };
+            self.client().graphql_repositories(kind, &path).await
+        }
+        .await;
+        match listed {
+            Err(err) if self.falls_back(&err) => {
+                if self.owner.needs_push_date {
+                    return Err(self.no_push_date(&err));
+                }
+                self.fall_back(&err, "GraphQL is not usable for this entry; using the REST API");
+                self.client().repositories(kind, target).await
+            }
+            other => other,
+        }
+    }
+
+    /// Which API a listed repository goes through, as `check` reports it.
+    pub fn through(&self, repository: &Repository) -> &'static str {
+        match repository.graphql_id {
+            Some(_) if !self.graphql_refused.load(Ordering::Relaxed) => "GraphQL",
+            _ => "REST",
+        }
+    }
+
+    /// Every tag of a repository. `wanted` is asked once for each distinct
+    /// name, as it comes; only the names it accepts come back as records
+    /// (through REST, only their details are read). The listing is usable
+    /// only if `complete` is `Ok`.
+    pub async fn tags(&self, repository: &Repository, wanted: &mut (dyn FnMut(&str) -> bool + Send)) -> TagListing {
+        let hasher = RandomState::new();
+        let gid = match &repository.graphql_id {
+            Some(gid) if !self.graphql_refused.load(Ordering::Relaxed) => gid,
+            _ => return self.tags_rest(repository, wanted, &hasher, &HashMap::new()).await,
+        };
+        let (listing, answers) = self.tags_graphql(gid, wanted, &hasher).await;
+        match &listing.complete {
+            Err(err) if self.falls_back(err) => {
+                if self.owner.needs_push_date {
+                    return TagListing {
+                        complete: Err(self.no_push_date(err)),
+                        ..listing
+                    };
+                }
+                self.fall_back(err, "GraphQL cannot list this entry's tags; using the REST API");
+                // Names GraphQL listed before it refused a page were asked
+                // about already: their answers stand, and nobody is asked twice.
+                self.tags_rest(repository, wanted, &hasher, &answers).await
+            }
+            _ => listing,
+        }
+    }
+
+    /// GraphQL: the tags come with their dates, twenty a page. Also returns
+    /// what `wanted` said of each name, by hash.
+    async fn tags_graphql(
+        &self,
+        gid: &str,
+        wanted: &mut (dyn FnMut(&str) -> bool + Send),
+        hasher: &RandomState,
+    ) -> (TagListing, HashMap<u64, bool>) {
+        let mut answers: HashMap<u64, bool> = HashMap::new();
+        let mut listing = TagListing::default();
+        let complete = self
+            .client()
+            .for_each_graphql_tag(gid, |node| {
+                let std::collections::hash_map::Entry::Vacant(slot) = answers.entry(hasher.hash_one(&node.name)) else {
+                    return;
+                };
+                listing.seen += 1;
+                if *slot.insert(wanted(&node.name)) {
+                    listing.records.push(node.into_record());
+                }
+            })
+            .await;
+        listing.complete = complete;
+        (listing, answers)
+    }
+
+    /// REST: every tag name, then each wanted tag's details for its date.
+    /// The details are fetched while later pages are still being listed (on
+    /// a real GitLab a page takes long); nothing is decided, let alone
+    /// deleted, before the listing is complete. `asked` holds answers
+    /// `wanted` gave already.
+    async fn tags_rest(
+        &self,
+        repository: &Repository,
+        wanted: &mut (dyn FnMut(&str) -> bool + Send),
+        hasher: &RandomState,
+        asked: &HashMap<u64, bool>,
+    ) -> TagListing {
+        let client = self.client();
+        let (names_tx, names_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let listing = async move {
+            client
+                .for_each_tag_name(repository.project_id, repository.id, |name| {
+                    let _ = names_tx.send(name);
+                })
+                .await
+        };
+        // A tag pushed between two page reads shifts offset pages, so a name
+        // can come twice; it is one tag. Hashes, not names, are kept; a
+        // collision would only leave a tag out of this pass, never delete one.
+        let mut seen_names: HashSet<u64> = HashSet::new();
+        let mut names_rx = names_rx;
+        let names = stream::poll_fn(move |cx| names_rx.poll_recv(cx));
+        let fetching = names
+            .filter(|name| {
+                let hash = hasher.hash_one(name);
+                let fetch = seen_names.insert(hash) && asked.get(&hash).copied().unwrap_or_else(|| wanted(name));
+                std::future::ready(fetch)
+            })
+            .map(|name| async move {
+                let details = client.tag_details(repository.project_id, repository.id, &name).await;
+                (name, details)
+            })
+            .buffer_unordered(self.concurrency())
+            .collect::<Vec<_>>();
+        let (complete, fetched) = tokio::join!(listing, fetching);
+        let mut result = TagListing {
+            seen: seen_names.len() as u64,
+            complete,
+            ..TagListing::default()
+        };
+        for (name, details) in fetched {
+            match details {
+                Ok(Some(details)) => result.records.push(details.into_record(name)),
+                Ok(None) => tracing::debug!(tag_name = %name, "tag disappeared between listing and details"),
+                Err(ApiError::Cancelled) => {
+                    if result.complete.is_ok() {
+                        result.complete = Err(ApiError::Cancelled);
+                    }
+                }
+                Err(err) => result.unreadable.push((name, err)),
+            }
+        }
+        result
+    }
+
+    /// Deletes the named tags of a repository; `done(i, result)` is called
+    /// for `names[i]` as soon as its fate is known, once per name.
+    pub async fn delete(
+        &self,
+        repository: &Repository,
+        names: &[&str],
+        done: &mut (dyn FnMut(usize, DeleteResult) + Send),
+    ) {
+        let gid = match &repository.graphql_id {
+            Some(gid) if !self.graphql_refused.load(Ordering::Relaxed) => gid,
+            _ => return self.delete_rest(repository, 0..names.len(), names, done).await,
+        };
+        let batches = names.len().div_ceil(DELETE_BATCH);
+        let mut fallen_back: Vec<usize> = Vec::new();
+        let mut outcomes = stream::iter(0..batches)
+            .map(|b| {
+                let range = b * DELETE_BATCH..((b + 1) * DELETE_BATCH).min(names.len());
+                async move { (range.clone(), self.delete_batch(repository, gid, &names[range]).await) }
+            })
+            .buffer_unordered(self.concurrency());
+        while let Some((range, outcome)) = outcomes.next().await {
+            match outcome {
+                BatchOutcome::Done(results) => {
+                    for (i, result) in range.zip(results) {
+                        done(i, result);
+                    }
+                }
+                BatchOutcome::UseRest => fallen_back.extend(range),
+            }
+        }
+        if !fallen_back.is_empty() {
+            self.delete_rest(repository, fallen_back.into_iter(), names, done).await;
+        }
+    }
+
+    /// One `destroyContainerRepositoryTags` of up to twenty names. GitLab's
+    /// answer names what it deleted; every other name failed.
+    async fn delete_batch(&self, repository: &Repository, gid: &str, batch: &[&str]) -> BatchOutcome {
+        if self.graphql_refused.load(Ordering::Relaxed) {
+            return BatchOutcome::UseRest;
+        }
+        match self.client().destroy_tags(gid, batch).await {
+            Ok(outcome) => {
+                let deleted: HashSet<&str> = outcome.deleted_tag_names.iter().map(String::as_str).collect();
+                let why = if outcome.errors.is_empty() {
+                    "GitLab did not delete it and gave no reason".to_owned()
+                } else {
+                    outcome.errors.join("; ")
+                };
+                BatchOutcome::Done(
+                    batch
+                        .iter()
+                        .map(|name| match deleted.contains(name) {
+                            true => DeleteResult::Deleted,
+                            false => DeleteResult::Failed(why.clone()),
+                        })
+                        .collect(),
+                )
+            }
+            Err(ApiError::Cancelled) => BatchOutcome::Done(vec![DeleteResult::NotSent; batch.len()]),
+            Err(err) if self.falls_back(&err) => {
+                self.fall_back(&err, "GraphQL cannot delete this entry's tags; using the REST API");
+                BatchOutcome::UseRest
+            }
+            Err(err) => {
+                let ambiguous = mutation_may_have_acted(&err);
+                let (err, explained) = (&err, &err.explain());
+                let checks = (0..batch.len()).map(|i| async move {
+                    let name = batch[i];
+                    match ambiguous && self.is_gone(repository, name).await {
+                        true => {
+                            tracing::debug!(tag_name = %name, error = %err, "the deletion failed, but the tag is gone");
+                            DeleteResult::AlreadyGone
+                        }
+                        false => DeleteResult::Failed(explained.clone()),
+                    }
+                });
+                BatchOutcome::Done(stream::iter(checks).buffered(self.concurrency()).collect().await)
+            }
+        }
+    }
+
+    async fn delete_rest(
+        &self,
+        repository: &Repository,
+        indices: impl Iterator<Item = usize>,
+        names: &[&str],
+        done: &mut (dyn FnMut(usize, DeleteResult) + Send),
+    ) {
+        let mut outcomes = stream::iter(indices)
+            .map(|i| async move { (i, self.delete_one(repository, names[i]).await) })
+            .buffer_unordered(self.concurrency());
+        while let Some((i, result)) = outcomes.next().await {
+            done(i, result);
+        }
+    }
+
+    /// One REST DELETE; an ambiguous failure is checked with one lookup.
+    async fn delete_one(&self, repository: &Repository, name: &str) -> DeleteResult {
+        match self
+            .client()
+            .delete_tag(repository.project_id, repository.id, name)
+            .await
+        {
+            Ok(DeleteOutcome::Deleted) => DeleteResult::Deleted,
+            Ok(DeleteOutcome::AlreadyGone) => DeleteResult::AlreadyGone,
+            Err(ApiError::Cancelled) => DeleteResult::NotSent,
+            // Out of retries on an ambiguous failure: ask whether the tag is still there.
+            Err(err) if err.may_have_acted() && self.is_gone(repository, name).await => {
+                tracing::debug!(tag_name = %name, error = %err, "the DELETE failed, but the tag is gone");
+                DeleteResult::AlreadyGone
+            }
+            Err(err) => DeleteResult::Failed(err.explain()),
+        }
+    }
+
+    /// Whether GitLab says the tag is not there (`GET …/tags/:name` is a 404);
+    /// a failed check is "not known to be gone".
+    async fn is_gone(&self, repository: &Repository, name: &str) -> bool {
+        matches!(
+            self.client()
+                .tag_details(repository.project_id, repository.id, name)
+                .await,
+            Ok(None)
+        )
+    }
+}
+
+/// What one deletion mutation came to.
+enum BatchOutcome {
+    /// A result per name, in order.
+    Done(Vec<DeleteResult>),
+    /// GraphQL is not usable for deletions here: these names go through REST.
+    UseRest,
+}
+
+/// Whether GitLab may have deleted the tags although the mutation failed:
+/// no answer, a 5xx, a 200 whose body is broken, or a GraphQL error in place
+/// of the payload (GitLab's 30 s GraphQL timeout can strike while its delete
+/// service goes on). A permission error is no such case.
+fn mutation_may_have_acted(err: &ApiError) -> bool {
+    match err {
+        ApiError::Decode { .. } => true,
+        ApiError::Graphql {
+            kind: GraphqlFailure::Field,
+            message,
+            ..
+        } => !message.contains("permission"),
+        other => other.may_have_acted(),
+    }
+}

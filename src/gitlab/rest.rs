@@ -1,0 +1,128 @@
+//! GitLab's REST API v4: container repositories, tag names page by page,
+//! a tag's details, DELETE of one tag, and the lookups GraphQL needs.
+
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+
+use super::client::{GitlabClient, decode, ok_or_error};
+use super::error::ApiError;
+use super::wire::{self, Repository, TagDetails, Version};
+use crate::config::{EntryKind, Target};
+
+/// What a DELETE achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    /// GitLab deleted the tag.
+    Deleted,
+    /// The tag was not there any more: deleted by an earlier attempt whose
+    /// answer was lost (a 502 after the delete), or by someone else.
+    AlreadyGone,
+}
+
+impl GitlabClient {
+    /// `GET /version`.
+    pub async fn version(&self) -> Result<Version, ApiError> {
+        let url = self.url(&["version"]);
+        let answer = self.get_ok(url.clone()).await?;
+        decode(&Method::GET, &url, &answer.body)
+    }
+
+    /// Every container repository of a project or group, all pages.
+    pub async fn repositories(
+        &self,
+        kind: crate::config::EntryKind,
+        target: &Target,
+    ) -> Result<Vec<Repository>, ApiError> {
+        let id = target.to_string();
+        let section = match kind {
+            crate::config::EntryKind::Project => "projects",
+            crate::config::EntryKind::Group => "groups",
+        };
+        let mut repositories = Vec::new();
+        self.each_page::<Repository>(self.url(&[section, &id, "registry", "repositories"]), |page| {
+            repositories.extend(page);
+        })
+        .await?;
+        // A repository created between two page reads shifts the offsets; one listed twice is one.
+        repositories.sort_unstable_by_key(|r| r.id);
+        repositories.dedup_by_key(|r| r.id);
+        Ok(repositories)
+    }
+
+    /// Every tag name of a repository, all pages, sorted and without
+    /// duplicates (a tag pushed between two page reads shifts the offsets, so
+    /// a name can come twice).
+    pub async fn tag_names(&self, project_id: u64, repository_id: u64) -> Result<Vec<String>, ApiError> {
+        let mut names: Vec<String> = Vec::new();
+        self.for_each_tag_name(project_id, repository_id, |name| names.push(name))
+            .await?;
+        names.sort_unstable();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// Hands every tag name of a repository to `each` as its page arrives.
+    /// The listing is complete only when this returns `Ok`; the caller must
+    /// not delete anything before (deleting while paging by offset skips tags).
+    pub async fn for_each_tag_name(
+        &self,
+        project_id: u64,
+        repository_id: u64,
+        mut each: impl FnMut(String),
+    ) -> Result<(), ApiError> {
+        let url = self.tags_url(project_id, repository_id, None);
+        self.each_page::<wire::TagName>(url, |page| page.into_iter().for_each(|t| each(t.name)))
+            .await
+    }
+
+    /// A tag's details; `None` if the tag is gone (404).
+    pub async fn tag_details(
+        &self,
+        project_id: u64,
+        repository_id: u64,
+        tag: &str,
+    ) -> Result<Option<TagDetails>, ApiError> {
+        let url = self.tags_url(project_id, repository_id, Some(tag));
+        let answer = self.send(Method::GET, url.clone(), None).await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let answer = ok_or_error(&Method::GET, &url, answer)?;
+        decode(&Method::GET, &url, &answer.body).map(Some)
+    }
+
+    /// Deletes one tag. A 404 (possibly after a retried 502) means it is gone.
+    pub async fn delete_tag(&self, project_id: u64, repository_id: u64, tag: &str) -> Result<DeleteOutcome, ApiError> {
+        let url = self.tags_url(project_id, repository_id, Some(tag));
+        let answer = self.send(Method::DELETE, url.clone(), None).await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(DeleteOutcome::AlreadyGone);
+        }
+        ok_or_error(&Method::DELETE, &url, answer)?;
+        Ok(DeleteOutcome::Deleted)
+    }
+
+    /// `GET /projects/:id` or `/groups/:id`: the full path GraphQL needs.
+    pub async fn full_path(&self, kind: EntryKind, id: u64) -> Result<String, ApiError> {
+        #[derive(Deserialize)]
+        struct Entity {
+            path_with_namespace: Option<String>,
+            full_path: Option<String>,
+        }
+        let section = match kind {
+            EntryKind::Project => "projects",
+            EntryKind::Group => "groups",
+        };
+        let url = self.url(&[section, &id.to_string()]);
+        let answer = self.get_ok(url.clone()).await?;
+        let entity: Entity = decode(&Method::GET, &url, &answer.body)?;
+        entity
+            .path_with_namespace
+            .or(entity.full_path)
+            .ok_or_else(|| ApiError::Decode {
+                method: Method::GET,
+                path: url.path().to_owned(),
+                reason: "no path_with_namespace or full_path".to_owned(),
+            })
+    }
+}
