@@ -1,12 +1,12 @@
 use std::time::Duration;
 
-use reqwest::{Method, Url};
 use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Method, Url};
 use tokio_util::sync::CancellationToken;
 
 use super::client::{api_base, decode, graphql_url, next_page};
-use super::wire::{self, TagDetails};
 use super::error::*;
+use super::wire::{self, TagDetails};
 use super::*;
 use crate::secret::Secret;
 

@@ -365,3 +365,64 @@ fn user_agent_and_token_header() {
         );
     }
 }
+
+/// The log shape of spec §4, pinned: every tag event has `operation`,
+/// `tag_name`, `tag_location`, `project` and `repository` at the top level,
+/// once each (the last two come from the entry's and repository's spans),
+/// through both APIs, in a dry run and in a real pass with a failure.
+#[test]
+fn every_tag_event_has_the_kibana_fields_once() {
+    for (api, dry_run) in [("rest", true), ("rest", false), ("graphql", true), ("graphql", false)] {
+        let fake = FakeGitlab::start(seed(vec![project(
+            1,
+            "g/p",
+            vec![repo(
+                10,
+                "img",
+                vec![
+                    old("a"),
+                    old("guarded").protected(),
+                    young("b"),
+                    Tag::new("undated", None),
+                    Tag::aged("latest", 30 * DAY),
+                ],
+            )],
+        )]))
+        .unwrap();
+        let mut args = vec!["--api", api];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let r = once(&fake, &json!({"p": {"id": 1, "delete_older_than": "1d"}}), &args);
+        let mut operations = std::collections::BTreeSet::new();
+        for line in r.stdout.lines().filter(|l| l.contains("\"tag_name\"")) {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap();
+            let operation = event["operation"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no operation: {line}"));
+            operations.insert(operation.to_owned());
+            for key in ["operation", "tag_name", "tag_location", "project", "repository"] {
+                assert!(event[key].is_string(), "{api}: {key} missing in {line}");
+                assert_eq!(
+                    line.matches(&format!("\"{key}\":")).count(),
+                    1,
+                    "{api}: {key} twice in {line}"
+                );
+            }
+            assert_eq!(event["project"], "p", "{line}");
+            assert_eq!(event["repository"], "g/p/img", "{line}");
+            assert_eq!(event["tag_location"], "registry.example.com:5005/g/p/img", "{line}");
+        }
+        let expected: &[&str] = if dry_run {
+            &["dry_run", "kept"]
+        } else {
+            &["delete_failed", "deleted", "kept"]
+        };
+        assert_eq!(
+            operations.iter().map(String::as_str).collect::<Vec<_>>(),
+            expected,
+            "{api}\n{}",
+            r.all()
+        );
+    }
+}
