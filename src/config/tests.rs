@@ -1,6 +1,7 @@
 use super::*;
 use proptest::prelude::*;
 use serde_json::json;
+use std::time::Duration;
 
 fn load(value: Value) -> Result<Config, Problem> {
     Config::from_value(&value)
