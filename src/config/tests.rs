@@ -453,6 +453,10 @@ fn messages_never_echo_a_huge_input() {
     let duplicate = format!(r#"{{"{huge}": 1, "{huge}": 2}}"#);
     let message = Config::from_bytes(duplicate.as_bytes()).unwrap_err().to_string();
     assert!(message.starts_with("not valid JSON: duplicate key") && message.chars().count() < 1_000);
+    assert!(
+        message.contains("…\" at line 1 column"),
+        "the position survives: {message}"
+    );
 }
 
 #[test]
