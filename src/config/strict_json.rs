@@ -76,6 +76,8 @@ impl<'de> Visitor<'de> for StrictVisitor {
         let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             if object.contains_key(&key) {
+                // The key is echoed bounded: the line and column after it say where.
+                let key = super::bounded(&key, 100);
                 return Err(de::Error::custom(format_args!("duplicate key \"{key}\"")));
             }
             let Strict(value) = map.next_value()?;

@@ -1,6 +1,7 @@
 use super::*;
 use proptest::prelude::*;
 use serde_json::json;
+use std::time::Duration;
 
 fn load(value: Value) -> Result<Config, Problem> {
     Config::from_value(&value)
@@ -292,4 +293,203 @@ fn huge_numbers_are_refused() {
     assert!(load(json!({"p": {"id": 1e300, "delete_older_than": "1d"}})).is_err());
     let e = Config::from_bytes(br#"{"p": {"id": 1, "delete_older_than": {"days": 1e999}}}"#);
     assert!(e.is_err());
+}
+
+#[test]
+fn unknown_keys_list_the_known_ones() {
+    assert_eq!(
+        err(json!({"p": {"id": 1, "delete_older_than": "1d", "colour": "red"}})),
+        "p.colour: unknown key (expected one of: id, delete_older_than, keep_n, name_regex_delete, \
+         name_regex_keep, keep_latest, repository_regex, max_deletions, enabled, age_from)"
+    );
+    // `defaults` has every field of an entry but `id`.
+    assert_eq!(
+        err(json!({"defaults": {"id": 1}, "projects": {}})),
+        "defaults.id: unknown key (expected one of: delete_older_than, keep_n, name_regex_delete, \
+         name_regex_keep, keep_latest, repository_regex, max_deletions, enabled, age_from)"
+    );
+    assert_eq!(
+        err(json!({"projects": {}, "shedule": "x"})),
+        "shedule: unknown key (expected one of: schedule, run_on_start, concurrency, api, defaults, projects, groups)"
+    );
+    assert!(
+        err(json!({"projects": {"web": {"id": 1, "delete_older_than": "1d", "keepn": 1}}}))
+            .starts_with("projects.web.keepn: unknown key"),
+    );
+}
+
+#[test]
+fn wrong_shapes_say_what_is_expected() {
+    assert_eq!(
+        err(json!({"projects": {}, "defaults": 3})),
+        "defaults: must be an object"
+    );
+    assert_eq!(
+        err(json!({"projects": {}, "groups": ["g"]})),
+        "groups: must be an object mapping names to entries"
+    );
+    let entry = "must be an object with at least \"id\" and \"delete_older_than\"";
+    assert_eq!(err(json!({"projects": {"web": "x"}})), format!("projects.web: {entry}"));
+    // serde would read a struct from an array field by field: not here.
+    assert_eq!(err(json!({"p": [5, "1d"]})), format!("p: {entry}"));
+    assert_eq!(
+        err(json!({"projects": {}, "defaults": ["1d"]})),
+        "defaults: must be an object"
+    );
+    assert_eq!(err(json!({"p": null})), format!("p: {entry}"));
+    assert_eq!(
+        err(json!({"projects": {}, "run_on_start": 1})),
+        "run_on_start: must be true or false"
+    );
+    assert_eq!(
+        err(json!({"p": {"id": 1, "delete_older_than": "1d", "repository_regex": 1}})),
+        "p.repository_regex: must be a regex string"
+    );
+    assert_eq!(
+        err(json!({"p": {"id": [1], "delete_older_than": "1d"}})),
+        "p.id: must be a positive integer or a path string"
+    );
+    assert_eq!(
+        err(json!({"p": {"id": 1, "delete_older_than": true}})),
+        "p.delete_older_than: must be an object such as {\"days\": 2} or a duration string such as \"2d 5h\""
+    );
+}
+
+#[test]
+fn null_means_not_set() {
+    let config = load(json!({
+        "schedule": null, "run_on_start": null, "concurrency": null, "api": null,
+        "defaults": null, "groups": null,
+        "projects": {"web": {"id": 1, "delete_older_than": "1d", "keep_n": null, "keep_latest": null,
+                             "name_regex_delete": null, "name_regex_keep": null, "repository_regex": null,
+                             "max_deletions": null, "enabled": null, "age_from": null}}
+    }))
+    .unwrap();
+    assert_eq!(config.form, ConfigForm::Full);
+    assert!(config.schedule.is_none() && !config.run_on_start && config.concurrency.is_none() && config.api.is_none());
+    let web = &config.entries[0];
+    assert_eq!(web.rules.keep_n, 0);
+    assert!(web.rules.keep_latest && web.enabled && web.max_deletions.is_none());
+    assert_eq!(web.age_from, AgeFrom::Created);
+    // An entry's null does not hide the default either.
+    let config = load(json!({"defaults": {"delete_older_than": "1d", "keep_n": 3},
+                             "projects": {"a": {"id": 1, "delete_older_than": null, "keep_n": null}}}))
+    .unwrap();
+    assert_eq!(config.entries[0].rules.keep_n, 3);
+    assert_eq!(config.entries[0].rules.delete_older_than, Duration::from_secs(86_400));
+    assert_eq!(
+        err(json!({"p": {"id": null, "delete_older_than": "1d"}})),
+        "p.id: is required (a numeric id or a full path)"
+    );
+}
+
+#[test]
+fn a_bad_default_is_named_at_defaults_even_if_unused() {
+    assert_eq!(
+        err(json!({"defaults": {"keep_n": -1}, "projects": {"a": {"id": 1, "delete_older_than": "1d", "keep_n": 2}}})),
+        "defaults.keep_n: must be an integer >= 0"
+    );
+}
+
+#[test]
+fn every_value_and_setting_is_read() {
+    let config = load(json!({
+        "schedule": "@daily", "run_on_start": true, "concurrency": 1024, "api": "graphql",
+        "defaults": {"age_from": "published", "max_deletions": 7},
+        "projects": {"a": {"id": " 12 ", "delete_older_than": {"weeks": 1}, "keep_latest": false}},
+        "groups": {"g": {"id": "team/sub", "delete_older_than": "1d", "age_from": "created", "keep_n": 4}}
+    }))
+    .unwrap();
+    assert!(config.run_on_start && config.schedule.is_some());
+    assert_eq!((config.concurrency, config.api), (Some(1024), Some(ApiMode::Graphql)));
+    let [a, g] = &config.entries[..] else { panic!() };
+    assert_eq!(
+        (a.target.clone(), a.age_from, a.max_deletions),
+        (Target::Id(12), AgeFrom::Published, Some(7))
+    );
+    assert_eq!(a.rules.delete_older_than, Duration::from_secs(7 * 86_400));
+    assert!(!a.rules.keep_latest);
+    assert_eq!(
+        (g.kind, g.age_from, g.rules.keep_n),
+        (EntryKind::Group, AgeFrom::Created, 4)
+    );
+    assert_eq!(g.target, Target::Path("team/sub".into()));
+    assert_eq!(
+        err(json!({"projects": {}, "concurrency": 1025})),
+        "concurrency: must be an integer from 1 to 1024"
+    );
+}
+
+#[test]
+fn legacy_entries_keep_file_order() {
+    let config = Config::from_bytes(
+        br#"{"zeta": {"id": 3, "delete_older_than": "1d"}, "alpha": {"id": 1, "delete_older_than": "1d"}}"#,
+    )
+    .unwrap();
+    let names: Vec<&str> = config.entries.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["zeta", "alpha"]);
+}
+
+#[test]
+fn messages_never_echo_a_huge_input() {
+    let huge = "x".repeat(100_000);
+    let cases = [
+        json!({"p": {"id": 1, "delete_older_than": "1d", huge.clone(): 1}}),
+        json!({huge.clone(): {"id": 1, "delete_older_than": "1d", "keep_n": -1}}),
+        json!({"p": {"id": format!("/{huge}"), "delete_older_than": "1d"}}),
+        json!({"p": {"id": 1, "delete_older_than": huge.clone()}}),
+        json!({"p": {"id": 1, "delete_older_than": "1d", "name_regex_keep": format!("({huge}")}}),
+        json!({"projects": {}, "schedule": huge.clone()}),
+    ];
+    for case in cases {
+        let message = err(case);
+        assert!(
+            message.chars().count() < 1_000,
+            "{} chars: {}…",
+            message.len(),
+            &message[..80]
+        );
+    }
+    let duplicate = format!(r#"{{"{huge}": 1, "{huge}": 2}}"#);
+    let message = Config::from_bytes(duplicate.as_bytes()).unwrap_err().to_string();
+    assert!(message.starts_with("not valid JSON: duplicate key") && message.chars().count() < 1_000);
+    assert!(
+        message.contains("…\" at line 1 column"),
+        "the position survives: {message}"
+    );
+}
+
+#[test]
+fn the_packaged_config_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/config.json");
+    let config = Config::load(&path).unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(config.enabled_entries().count(), 0, "the shipped config cleans nothing");
+}
+
+#[test]
+fn summary_names_every_field() {
+    let base = json!({"id": 1, "delete_older_than": "1d"});
+    let changes = [
+        ("id", json!("group/app")),
+        ("delete_older_than", json!("2d")),
+        ("keep_n", json!(3)),
+        ("name_regex_delete", json!("tmp-.*")),
+        ("name_regex_keep", json!("v.*")),
+        ("keep_latest", json!(false)),
+        ("repository_regex", json!("a/.*")),
+        ("max_deletions", json!(9)),
+        ("enabled", json!(false)),
+        ("age_from", json!("published")),
+    ];
+    let summary = |entry: Value| load(json!({"p": entry})).unwrap().entries[0].summary();
+    let plain = summary(base.clone());
+    assert_eq!(plain, "project 1, delete older than 1 day (age_from created)");
+    for (key, value) in changes {
+        let mut entry = base.clone();
+        entry[key] = value;
+        assert_ne!(summary(entry), plain, "a change of only {key} must show in the summary");
+    }
+    let mut published = base;
+    published["age_from"] = json!("published");
+    assert!(summary(published).contains("(age_from published)"));
 }
