@@ -4,7 +4,7 @@
 //! Requests go through the same funnel as REST calls (limit, retries), as
 //! `POST /api/graphql` with `Authorization: Bearer`. The queries are fixed
 //! strings checked against GitLab's schema by the test fake. Two pitfalls of
-//! GitLab's tag connection shape them (`docs/gitlab-api.md`):
+//! GitLab's tag connection shape them (`docs/gitlab-api.md#graphql-tag-pages`):
 //! `first` is always given (without it the registry returns no tag at all)
 //! and never above 20 (above it, tags are silently skipped).
 

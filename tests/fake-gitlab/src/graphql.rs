@@ -1,9 +1,9 @@
 //! `POST /api/graphql`: GitLab's GraphQL API for container repositories and
 //! tags, validated against the schema subset in
-//! `gitlab-schema-subset.graphql` (a copy of `shared/gitlab/`'s) with
+//! `gitlab-schema-subset.graphql` (the part of GitLab's schema the cleaner uses) with
 //! apollo-compiler, then executed against the fake's registry.
 //!
-//! What it imitates (see `shared/gitlab/graphql-api-facts.md`):
+//! What it imitates (see `docs/gitlab-api.md#graphql`):
 //!
 //! * Parse and validation errors, unknown fields and wrong argument types
 //!   are answered 200 `{"errors":[…]}` without `data`, as GitLab does; so a
