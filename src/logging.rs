@@ -1,9 +1,12 @@
 //! Log output: JSON lines for journald and Kibana, or text for people.
 //!
 //! A JSON line is `{"timestamp", "level", "target", "message", …fields}` with
-//! every event field at the top level, never nested. The formatter is our
-//! own (a few lines) so that the key order is fixed and an event field can
-//! never duplicate one of the four fixed keys.
+//! every event field at the top level, never nested, followed by the fields
+//! of the spans the event is in (the pass runs each entry and repository in
+//! a span carrying `project` and `repository`, so events need not repeat
+//! them). The formatter is our own (a few lines) so that the key order is
+//! fixed and no key comes twice: a field named like one of the fixed keys is
+//! renamed, and a span field the event also has is left out.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -328,6 +331,38 @@ mod tests {
         let positions: Vec<usize> = keys.iter().map(|k| line.find(k).unwrap()).collect();
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "{line}");
         assert!(value["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn span_fields_are_on_every_line_inside_the_span_once() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::registry()
+            .with(SpanFields)
+            .with(fmt::layer().event_format(JsonLines).with_writer(move || writer.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            let entry = tracing::error_span!("entry", project = "web");
+            let _entry = entry.enter();
+            tracing::info!(operation = "project_finished", "in the entry");
+            let repository = tracing::error_span!("repository", repository = "g/web/app", project = "inner");
+            let _repository = repository.enter();
+            tracing::info!(operation = "deleted", tag_name = "v1", "in the repository");
+            tracing::info!(operation = "kept", repository = "own", "the event's own field wins");
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let values: Vec<serde_json::Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(values[0]["project"], "web");
+        assert!(values[0].get("repository").is_none());
+        assert_eq!(values[1]["project"], "inner", "the innermost span wins");
+        assert_eq!(values[1]["repository"], "g/web/app");
+        assert_eq!(values[1]["tag_name"], "v1");
+        assert_eq!(values[2]["repository"], "own");
+        for line in &lines {
+            for key in ["\"project\":", "\"repository\":", "\"operation\":"] {
+                assert!(line.matches(key).count() <= 1, "{key} twice in {line}");
+            }
+        }
     }
 
     #[test]
