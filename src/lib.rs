@@ -27,10 +27,12 @@
 //!
 //! ## Codemap
 //!
-//! - `main.rs` — calls [`app::main`]; nothing else.
-//! - [`app`] — the edge: resolves settings (flag > env > `.env` > config >
-//!   default), builds the client, runs a command, maps outcomes to exit
-//!   codes 0/1/2. The only place that prints to stderr.
+//! - `main.rs` — parse, logging, runtime, [`commands::run`], exit code; the
+//!   only place that ends the process or prints errors to stderr.
+//! - [`settings`] — resolves settings (flag > env > `.env` > config >
+//!   default) into one [`settings::Settings`]; its errors are exit 2.
+//! - [`commands`] — `once`, `daemon`, `check`, `demo`: settings in, work
+//!   done, exit code out (0/1/2).
 //! - [`cli`] — clap definitions of commands, flags and environment variables.
 //! - [`config`] — the JSON config, both forms, validated into domain types;
 //!   errors name the JSON path. [`duration`] reads `delete_older_than`.
@@ -42,11 +44,15 @@
 //!   of every decision.
 //! - [`logging`] — JSON-lines or text output through `tracing`.
 //! - [`schedule`] — cron expressions (croner), evaluated in UTC.
-//! - [`daemon`] — the resident mode: one event loop over ticks, finished
-//!   passes, signals and the watchdog; reload and graceful stop.
+//! - [`commands::daemon`] — the resident mode: one event loop over ticks,
+//!   finished passes, signals and the watchdog; reload and graceful stop.
+//!   Clock, signals, reload and passes are injected, for tests in paused time.
+//! - [`signals`] — SIGHUP reload, SIGTERM/SIGINT stop, as a channel of events.
 //! - [`notify`] — systemd's notify protocol. [`metrics`] — Prometheus
-//!   counters and the `/metrics` + `/healthz` server.
-//! - [`demo`] — the `demo` command, against the fake GitLab of `tests/fake-gitlab`.
+//!   counters and the `/metrics` + `/healthz` server; a leaf that records
+//!   plain values.
+//! - `commands::demo` — the `demo` command (cargo feature `demo`, on by
+//!   default), against the fake GitLab of `tests/fake-gitlab`.
 //! - [`secret`] — the token type whose `Debug` is masked.
 //!
 //! ## Invariants
@@ -77,11 +83,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod app;
 pub mod cli;
+pub mod commands;
 pub mod config;
-pub mod daemon;
-pub mod demo;
 pub mod duration;
 pub mod gitlab;
 pub mod logging;
@@ -91,3 +95,5 @@ pub mod pass;
 pub mod policy;
 pub mod schedule;
 pub mod secret;
+pub mod settings;
+pub mod signals;
