@@ -37,9 +37,9 @@ pub enum CommandError {
     },
     /// This binary was built without the `demo` feature: exit 2.
     #[error(
-        "this build has no demo (it was built without the \"demo\" feature, as the .deb is); \
-         build from source with default features (cargo build --release, \
-         or cargo install --path . --features demo) to get it"
+        "the demo is not in this build: it was built without the \"demo\" cargo feature (as the .deb is); \
+         to try it, build from source with default features: cargo install --path . (in a checkout), \
+         or cargo run --release -- demo"
     )]
     DemoNotBuilt,
     /// The signal handlers cannot be installed: exit 1.
