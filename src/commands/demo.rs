@@ -4,7 +4,8 @@
 //! article's example (three projects whose tags are minutes, an hour and a
 //! day old), and runs the article's config against it: a dry run, a real
 //! pass, then a listing of what is left. No token and no network beyond
-//! loopback are needed.
+//! loopback are needed. The scenario, seed and config, lives in one place,
+//! `fake_gitlab::{demo_seed, demo_config}`, which the tests use too.
 //!
 //! Only in builds with the `demo` cargo feature (the default): the fake
 //! GitLab is test code, and the .deb leaves it out.
@@ -14,7 +15,6 @@ use std::process::ExitCode;
 
 use fake_gitlab::Route;
 use jiff::Timestamp;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::CommandError;
@@ -26,22 +26,13 @@ use crate::policy::TagDate;
 use crate::secret::Secret;
 use crate::settings::{ConfigSettings, Connection};
 
-/// The article's config: keep 2 days in repo_1, 50 minutes in repo_2, 2 minutes in repo_3.
-pub fn demo_config() -> serde_json::Value {
-    json!({
-        "repo_1": {"id": 1, "delete_older_than": {"days": 2}},
-        "repo_2": {"id": 2, "delete_older_than": {"minutes": 50}},
-        "repo_3": {"id": 3, "delete_older_than": {"minutes": 2}}
-    })
-}
-
 /// Runs the demo.
 pub async fn run(options: &Options) -> Result<ExitCode, CommandError> {
     let seed = fake_gitlab::demo_seed();
     let token = seed.token.clone();
     let fake = fake_gitlab::FakeGitlab::start(seed)
         .map_err(|err| CommandError::Failed(format!("cannot start the simulated GitLab on loopback: {err}")))?;
-    let config_json = demo_config();
+    let config_json = fake_gitlab::demo_config();
     let config = Config::from_value(&config_json).map_err(|p| CommandError::Failed(format!("demo config: {p}")))?;
     let connection = Connection {
         base_url: fake
