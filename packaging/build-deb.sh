@@ -7,6 +7,11 @@
 #   packaging/build-deb.sh            # release build + package
 #   packaging/build-deb.sh --no-build # package an existing release build
 #
+# The package's binary has no `demo` command: Cargo.toml's
+# [package.metadata.deb] sets default-features = false, so cargo-deb builds
+# without the `demo` feature. With --no-build, build it that way first
+# (cargo build --release --no-default-features --locked).
+#
 # Extra arguments go to `cargo deb`. Needs dpkg (dpkg-shlibdeps, from
 # dpkg-dev, is used for Depends when present; without it cargo-deb falls back
 # to a libc dependency).

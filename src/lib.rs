@@ -2,65 +2,64 @@
 //!
 //! Deletes old container image tags from GitLab container registries, by the
 //! rules of a JSON config, through GitLab's GraphQL API (REST where GraphQL is
-//! not usable) — once (`once`), or on a schedule as a daemon. It succeeds the Python `gitlab-registry-async-cleaner`
-//! and accepts its config file and flags unchanged.
+//! not usable) — once (`once`), or on a schedule as a daemon. It succeeds the
+//! Python `gitlab-registry-async-cleaner` and accepts its config file and
+//! flags unchanged.
 //!
 //! ## Bird's-eye view
 //!
 //! ```text
-//!  argv/env/.env ──► cli ──► app ──► config::Config::load ──► validated Config
-//!                                │
-//!                                ├─► gitlab::GitlabClient (one reqwest client, one request funnel)
-//!                                │
-//!                                ├─► pass::run_pass ──► per entry: list repositories (GraphQL, or REST:
-//!                                │        │              api auto falls back per entry / repository)
-//!                                │        │              per repository: list ALL tag pages — GraphQL:
-//!                                │        │              20 tags with dates a page; REST: names, and the
-//!                                │        │              candidates' details as pages arrive;
-//!                                │        │              then policy::decide (it never knows which API)
-//!                                │        └──────────────► delete (or dry_run log): 20 a GraphQL mutation
-//!                                │                         or one REST DELETE a tag; per repository,
-//!                                │                         or after the entry's max_deletions fuse
-//!                                └─► daemon::run ──► the same pass on a cron schedule,
-//!                                                   SIGHUP reload, graceful stop, systemd notify
+//!  main.rs: argv ──► cli ──► settings (flag > env > .env > config file > default)
+//!                               │        one resolved Settings, config validated
+//!                               ▼
+//!  commands: once · daemon (cron loop, SIGHUP reload, graceful stop) · check · demo
+//!                               │
+//!                               ▼
+//!  pass::run_pass ── per entry, in its span: backend.entry(..).repositories()
+//!        │           per repository, in its span: .tags() → complete TagRecords
+//!        │           policy::decide → kept / doomed; the max_deletions fuse
+//!        │           .delete(names) → a result per name → deleted / delete_failed
+//!        ▼
+//!  gitlab::Backend ── REST or GraphQL, the auto fallback, batching of 20,
+//!        │            "is it gone?" checks after ambiguous failures
+//!        ▼
+//!  gitlab::GitlabClient ── one reqwest client, one request funnel: the
+//!                          process-wide request limit, retries, pagination
 //! ```
 //!
 //! ## Codemap
 //!
-//! - `main.rs` — calls [`app::main`]; nothing else.
-//! - [`app`] — the edge: resolves settings (flag > env > `.env` > config >
-//!   default), builds the client, runs a command, maps outcomes to exit
-//!   codes 0/1/2. The only place that prints to stderr.
-//! - [`cli`] — clap definitions of commands, flags and environment variables.
-//! - [`config`] — the JSON config, both forms, validated into domain types;
-//!   errors name the JSON path. [`duration`] reads `delete_older_than`.
-//! - [`policy`] — the pure function that decides which tags go.
-//! - [`gitlab`] — the GitLab client: REST pagination, GraphQL queries and
-//!   the delete mutation (`gitlab/graphql.rs`), the one request funnel with
-//!   retries, error mapping. The only module that knows GitLab's wire format.
-//! - [`pass`] — one cleanup pass: orchestration, bounded concurrency, logging
-//!   of every decision.
-//! - [`logging`] — JSON-lines or text output through `tracing`.
-//! - [`schedule`] — cron expressions (croner), evaluated in UTC.
-//! - [`daemon`] — the resident mode: one event loop over ticks, finished
-//!   passes, signals and the watchdog; reload and graceful stop.
-//! - [`notify`] — systemd's notify protocol. [`metrics`] — Prometheus
-//!   counters and the `/metrics` + `/healthz` server.
-//! - [`demo`] — the `demo` command, against the fake GitLab of `tests/fake-gitlab`.
-//! - [`secret`] — the token type whose `Debug` is masked.
+//! Floors, bottom up; a module uses only its own floor and those below, and
+//! `tests/architecture.rs` checks it (docs/development.md draws the floors).
+//!
+//! 1. Leaves: [`policy`] — the pure function that decides which tags go;
+//!    [`duration`] reads `delete_older_than`; [`schedule`] — cron (croner),
+//!    in UTC; [`secret`] — the token whose `Debug` is masked; [`logging`] —
+//!    JSON lines (span fields on top) or text; [`metrics`] — Prometheus
+//!    counters fed plain values, and the `/metrics` server; [`notify`] —
+//!    systemd's notify protocol; [`signals`] — SIGHUP, SIGTERM, SIGINT as events.
+//! 2. [`config`] — the JSON file in two typed stages: its shape (serde, both
+//!    forms, JSON paths in errors), then validation into domain types.
+//! 3. [`gitlab`] — everything that knows GitLab's wire format: the client and
+//!    its funnel, REST, GraphQL, and the [`gitlab::Backend`] seam.
+//! 4. [`pass`] — one cleanup pass: which repositories, the policy, the fuse,
+//!    the events and the counts. It never knows which API did the work.
+//! 5. [`cli`] — clap definitions; [`settings`] — everything resolved once.
+//! 6. [`commands`] — `once`, `daemon`, `check`, and `demo` (cargo feature).
 //!
 //! ## Invariants
 //!
 //! - **Only `policy::decide` chooses deletions**, and only for a tag with a
 //!   usable date older than the limit that no keep rule protects. Every other
 //!   path — an error, an odd date, a tripped fuse, a dry run — keeps the tag.
-//! - **All tags of a repository are listed before any of them is deleted.**
-//!   Deleting while paging by offset would shift pages and skip tags. A
-//!   GraphQL tag page is never asked for more than 20 tags (GitLab skips tags
-//!   past 20 silently), and an answer with `errors` is never half-trusted.
-//! - **The API is invisible to the policy.** Both paths hand the same
-//!   [`policy::TagFacts`] to [`policy::decide`]; a test compares every
-//!   decision of both on the same data.
+//! - **All tags of a repository are listed before any of them is deleted**,
+//!   and a listing that did not reach its end deletes nothing. Deleting while
+//!   paging by offset would shift pages and skip tags. A GraphQL tag page is
+//!   never asked for more than 20 tags (GitLab skips tags past 20 silently),
+//!   and an answer with `errors` is never half-trusted.
+//! - **The API is invisible to the pass.** Both hand the same
+//!   [`gitlab::TagRecord`]s through the [`gitlab::Backend`]; a test compares
+//!   every decision of both on the same data.
 //! - **One HTTP client and one request funnel.** Every request holds one
 //!   permit of the process-wide limit (`--concurrency`) while in flight, and
 //!   none while backing off; work is driven by bounded streams, not a task
@@ -71,17 +70,18 @@
 //!   is marked sensitive.
 //! - **A failure is local.** A tag, repository or entry that fails is logged
 //!   and counted; the pass goes on and its exit code says it was incomplete.
-//! - Only [`config`] and [`gitlab`] know JSON shapes; everything else works on
-//!   validated domain types.
+//! - **JSON shapes stay where they are read**: the file's in [`config`],
+//!   GitLab's in [`gitlab`]; everything else works on domain types.
+//! - **Only `main` ends the process**: every command returns its exit code,
+//!   so the log file's buffered lines are flushed on every path.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
-pub mod app;
 pub mod cli;
+pub mod commands;
 pub mod config;
-pub mod daemon;
-pub mod demo;
 pub mod duration;
 pub mod gitlab;
 pub mod logging;
@@ -91,3 +91,5 @@ pub mod pass;
 pub mod policy;
 pub mod schedule;
 pub mod secret;
+pub mod settings;
+pub mod signals;

@@ -5,10 +5,13 @@
 //! `daemon --metrics-listen ADDR` serves `/metrics` (OpenMetrics text, which
 //! Prometheus reads) and `/healthz` (200 while the daemon runs) on hyper,
 //! which the HTTP stack already brings.
+//!
+//! A leaf: it records plain values (a result name, a flag, a duration) and
+//! knows nothing of passes or GitLab, so every layer may call it.
 
 use std::convert::Infallible;
-use std::sync::LazyLock;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,9 +25,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-
-use crate::pass::PassReport;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProjectLabels {
@@ -168,17 +170,21 @@ impl Metrics {
             .inc();
     }
 
-    /// A pass ended.
-    pub fn pass_finished(&self, report: &PassReport, duration: Duration) {
+    /// A pass ended with `result` (`success`, `failed`, `interrupted`, ...);
+    /// `complete` when it did everything it set out to do.
+    pub fn pass_finished(&self, result: &str, complete: bool, duration: Duration) {
         self.passes
             .get_or_create(&ResultLabels {
-                result: report.result().to_owned(),
+                result: result.to_owned(),
             })
             .inc();
         self.pass_duration.observe(duration.as_secs_f64());
-        self.last_pass_timestamp
-            .set(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0);
-        self.last_pass_success.set(i64::from(report.is_complete()));
+        let now = jiff::Timestamp::now().as_millisecond() as f64 / 1000.0;
+        self.last_pass_timestamp.set(now);
+        self.last_pass_success.set(i64::from(complete));
+        if complete {
+            self.last_success_timestamp.set(now);
+        }
     }
 
     /// The metrics in the OpenMetrics text format.
@@ -190,8 +196,33 @@ impl Metrics {
     }
 }
 
-/// Serves `/metrics` and `/healthz` until `shutdown`.
+/// What one scraper, or a stuck client, may hold of the metrics server.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    /// Connections served at once; more are closed as they come.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            // Prometheus holds one; a few more for curl and a second scraper.
+            max_connections: 16,
+            header_read_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves `/metrics` and `/healthz` until `shutdown`, within the default [`ServerLimits`].
 pub async fn serve(listener: TcpListener, shutdown: CancellationToken) {
+    serve_within(listener, shutdown, ServerLimits::default()).await;
+}
+
+/// Serves `/metrics` and `/healthz` until `shutdown`, within `limits`.
+pub async fn serve_within(listener: TcpListener, shutdown: CancellationToken, limits: ServerLimits) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -204,12 +235,20 @@ pub async fn serve(listener: TcpListener, shutdown: CancellationToken) {
             },
             () = shutdown.cancelled() => return,
         };
+        // Dropping the stream closes it: a flood of connections costs no task.
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::debug!("metrics server: too many connections; one closed");
+            continue;
+        };
         tokio::spawn(async move {
             let io = hyper_util::rt::TokioIo::new(stream);
             let service = hyper::service::service_fn(answer);
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
                 .serve_connection(io, service)
                 .await;
+            drop(slot);
         });
     }
 }
@@ -250,7 +289,14 @@ mod tests {
         m.delete_error("ci");
         m.api_request("GET", Some(200));
         m.api_request("DELETE", None);
-        m.pass_finished(&PassReport::default(), Duration::from_millis(1500));
+        m.pass_finished("failed", false, Duration::from_millis(1500));
+        let text = m.encode();
+        assert!(
+            text.lines()
+                .any(|l| l == "gitlab_registry_cleaner_last_success_timestamp_seconds 0.0"),
+            "no success yet: 0\n{text}"
+        );
+        m.pass_finished("success", true, Duration::from_millis(1500));
         let text = m.encode();
         for line in [
             "gitlab_registry_cleaner_tags_deleted_total{project=\"web\"} 2",
@@ -260,13 +306,97 @@ mod tests {
             "gitlab_registry_cleaner_api_requests_total{method=\"GET\",status=\"200\"} 1",
             "gitlab_registry_cleaner_api_requests_total{method=\"DELETE\",status=\"error\"} 1",
             "gitlab_registry_cleaner_passes_total{result=\"success\"} 1",
-            "gitlab_registry_cleaner_pass_duration_seconds_count 1",
+            "gitlab_registry_cleaner_passes_total{result=\"failed\"} 1",
+            "gitlab_registry_cleaner_pass_duration_seconds_count 2",
             "gitlab_registry_cleaner_last_pass_success 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }
         assert!(text.contains("gitlab_registry_cleaner_last_pass_timestamp_seconds "));
         assert!(text.contains("gitlab_registry_cleaner_last_success_timestamp_seconds "));
+        let success = text
+            .lines()
+            .find_map(|l| l.strip_prefix("gitlab_registry_cleaner_last_success_timestamp_seconds "))
+            .unwrap()
+            .parse::<f64>()
+            .unwrap();
+        let now = jiff::Timestamp::now().as_second() as f64;
+        assert!((now - success).abs() < 60.0, "{success} is not now ({now})");
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    use std::io::{Read, Write};
+
+    /// A server on a loopback port, stopped when the test's runtime ends.
+    async fn server(limits: ServerLimits) -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve_within(listener, CancellationToken::new(), limits));
+        addr
+    }
+
+    /// Reads until the server closes, on a blocking thread; what it said.
+    async fn read_to_close(mut stream: std::net::TcpStream) -> String {
+        tokio::task::spawn_blocking(move || {
+            stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut bytes = Vec::new();
+            match stream.read_to_end(&mut bytes) {
+                Ok(_) => {}
+                // Closing with our request unread is a reset: closed all the same.
+                Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => {}
+                Err(err) => panic!("the server did not close in time: {err}"),
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+        .await
+        .unwrap()
+    }
+
+    fn get(addr: std::net::SocketAddr) -> std::net::TcpStream {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        write!(stream, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        stream
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_finishes_its_headers_is_closed() {
+        let addr = server(ServerLimits {
+            header_read_timeout: Duration::from_millis(200),
+            ..ServerLimits::default()
+        })
+        .await;
+        let mut slow = std::net::TcpStream::connect(addr).unwrap();
+        write!(slow, "GET /healthz HTTP/1.1\r\nHost:").unwrap();
+        let started = std::time::Instant::now();
+        let answer = read_to_close(slow).await;
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        assert!(!answer.contains("ok\n"), "{answer}");
+        assert!(
+            read_to_close(get(addr)).await.ends_with("ok\n"),
+            "others are still served"
+        );
+    }
+
+    #[tokio::test]
+    async fn connections_past_the_limit_are_closed_at_once() {
+        let addr = server(ServerLimits {
+            max_connections: 1,
+            ..ServerLimits::default()
+        })
+        .await;
+        let idle = std::net::TcpStream::connect(addr).unwrap();
+        // Let the server take the first connection before the second comes.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            read_to_close(get(addr)).await,
+            "",
+            "the second connection is closed unanswered"
+        );
+        drop(idle);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            read_to_close(get(addr)).await.ends_with("ok\n"),
+            "the slot is free again"
+        );
     }
 }

@@ -172,7 +172,7 @@ pub async fn run_pass(backend: &Backend, config: &Config, options: &PassOptions)
         total.add(report);
     }
     total.interrupted |= backend.is_cancelled();
-    metrics().pass_finished(&total, started.elapsed());
+    metrics().pass_finished(total.result(), total.is_complete(), started.elapsed());
     let duration_ms = started.elapsed().as_millis() as u64;
     let result = total.result();
     macro_rules! finished {

@@ -41,7 +41,7 @@ pub struct ClientOptions {
     /// Limit for each HTTP request, connect to last byte.
     pub timeout: Duration,
     /// Most requests in flight at once, for the whole process.
-    pub concurrency: usize,
+    pub concurrency: std::num::NonZeroUsize,
     /// Extra CA certificates (PEM) trusted besides the system roots.
     pub ca_bundle: Option<PathBuf>,
     /// Skip TLS verification.
@@ -104,7 +104,7 @@ impl GitlabClient {
             .timeout(options.timeout)
             .connect_timeout(options.timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(options.concurrency);
+            .pool_max_idle_per_host(options.concurrency.get());
         if let Some(path) = &options.ca_bundle {
             let pem = std::fs::read(path).map_err(|err| ClientBuildError::CaBundle {
                 path: path.clone(),
@@ -134,7 +134,7 @@ impl GitlabClient {
             graphql_url: graphql_url(&options.base_url),
             private_token: token,
             bearer,
-            limiter: Arc::new(Semaphore::new(options.concurrency.max(1))),
+            limiter: Arc::new(Semaphore::new(options.concurrency.get())),
             retry: options.retry.clone(),
             cancel,
         })

@@ -293,6 +293,7 @@ fn text_log_format() {
     );
 }
 
+#[cfg(feature = "demo")]
 #[test]
 fn demo_runs_without_token_or_network() {
     let work = Workdir::new();
@@ -304,6 +305,20 @@ fn demo_runs_without_token_or_network() {
     assert_eq!(dry["would_delete"], real["deleted"]);
     assert_eq!(r.tags("dry_run"), r.tags("deleted"));
     assert!(r.stdout.contains("What is left"), "{}", r.all());
+}
+
+#[cfg(not(feature = "demo"))]
+#[test]
+fn demo_without_the_feature_says_how_to_get_it() {
+    let work = Workdir::new();
+    let r = run(bin_default_api(work.path()).arg("demo"));
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("without the \"demo\" cargo feature") && r.stderr.contains("cargo install"),
+        "{}",
+        r.all()
+    );
+    assert!(r.stdout.is_empty(), "{}", r.all());
 }
 
 #[test]

@@ -576,3 +576,54 @@ fn start_only_settings_changed_in_dotenv_are_named_on_reload() {
             .any(|e| e["operation"] == "config_reloaded" && e.get("schedule_changed").is_some())
     });
 }
+
+/// Unix time now, in seconds.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[test]
+fn last_success_timestamp_is_set_by_a_successful_pass_only() {
+    let fake = two_projects();
+    let mut daemon = Daemon::start(&fake, &a_every_second(), &["--metrics-listen", "127.0.0.1:0"], &[]);
+    daemon.wait_for_count("pass_finished", 1);
+    let addr = daemon.first("metrics_listening")["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let p = "gitlab_registry_cleaner_";
+    let scrape = || http_get(&addr, "/metrics").1;
+    let text = scrape();
+    assert_eq!(metric(&text, &format!("{p}last_pass_success")), 1.0, "{text}");
+    let success = metric(&text, &format!("{p}last_success_timestamp_seconds"));
+    assert!((unix_now() - success).abs() < 60.0, "{success} is not now");
+
+    // A tag that cannot be deleted: from now on every pass fails.
+    fake.add_tag(10, old("guarded").protected());
+    let failed = |n: usize| {
+        move |d: &Daemon| {
+            d.events()
+                .iter()
+                .filter(|e| e["operation"] == "pass_finished" && e["result"] == "failed")
+                .count()
+                >= n
+        }
+    };
+    daemon.wait_until("a failed pass", Duration::from_secs(20), failed(1));
+    let after_one = metric(&scrape(), &format!("{p}last_success_timestamp_seconds"));
+    daemon.wait_until("another failed pass", Duration::from_secs(20), failed(2));
+    let text = scrape();
+    assert_eq!(metric(&text, &format!("{p}last_pass_success")), 0.0, "{text}");
+    assert_eq!(
+        metric(&text, &format!("{p}last_success_timestamp_seconds")),
+        after_one,
+        "a failed pass does not move it"
+    );
+    assert!(metric(&text, &format!("{p}last_pass_timestamp_seconds")) > after_one);
+    daemon.signal("TERM");
+    let (status, _) = daemon.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+}

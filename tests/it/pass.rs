@@ -7,13 +7,8 @@ use crate::support::*;
 #[test]
 fn article_scenario_with_the_legacy_config() {
     let fake = FakeGitlab::start(fake_gitlab::demo_seed()).unwrap();
-    let config = json!({
-        "repo_1": {"id": 1, "delete_older_than": {"days": 2}},
-        "repo_2": {"id": 2, "delete_older_than": {"minutes": 50}},
-        "repo_3": {"id": 3, "delete_older_than": {"minutes": 2}}
-    });
     let work = Workdir::new();
-    let path = work.config(&config);
+    let path = work.config(&fake_gitlab::demo_config());
     let r = run(bin(work.path())
         .args(["-u", &fake.url(), "-t", "demo-token", "-c"])
         .arg(&path));

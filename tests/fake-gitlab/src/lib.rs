@@ -576,3 +576,14 @@ pub fn demo_seed() -> Seed {
         ..Seed::default()
     }
 }
+
+/// The article's config for [`demo_seed`] (the legacy form): keep 2 days in
+/// `repo_1`, 50 minutes in `repo_2`, 2 minutes in `repo_3`. So a pass
+/// deletes repo_2's hour-old tags and all of repo_3, and keeps repo_1.
+pub fn demo_config() -> serde_json::Value {
+    serde_json::json!({
+        "repo_1": {"id": 1, "delete_older_than": {"days": 2}},
+        "repo_2": {"id": 2, "delete_older_than": {"minutes": 50}},
+        "repo_3": {"id": 3, "delete_older_than": {"minutes": 2}}
+    })
+}

@@ -4,68 +4,66 @@
 //! article's example (three projects whose tags are minutes, an hour and a
 //! day old), and runs the article's config against it: a dry run, a real
 //! pass, then a listing of what is left. No token and no network beyond
-//! loopback are needed.
+//! loopback are needed. The scenario, seed and config, lives in one place,
+//! `fake_gitlab::{demo_seed, demo_config}`, which the tests use too.
+//!
+//! Only in builds with the `demo` cargo feature (the default): the fake
+//! GitLab is test code, and the .deb leaves it out.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use fake_gitlab::Route;
 use jiff::Timestamp;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{AppError, Connection, backend, client_options, pass_options};
+use super::CommandError;
 use crate::cli::Options;
 use crate::config::Config;
 use crate::gitlab::{Backend, GitlabClient};
 use crate::pass;
 use crate::secret::Secret;
-
-/// The article's config: keep 2 days in repo_1, 50 minutes in repo_2, 2 minutes in repo_3.
-pub fn demo_config() -> serde_json::Value {
-    json!({
-        "repo_1": {"id": 1, "delete_older_than": {"days": 2}},
-        "repo_2": {"id": 2, "delete_older_than": {"minutes": 50}},
-        "repo_3": {"id": 3, "delete_older_than": {"minutes": 2}}
-    })
-}
+use crate::settings::{ConfigSettings, Connection};
 
 /// Runs the demo.
-pub async fn run(options: &Options) -> Result<ExitCode, AppError> {
+pub async fn run(options: &Options) -> Result<ExitCode, CommandError> {
     let seed = fake_gitlab::demo_seed();
     let token = seed.token.clone();
     let fake = fake_gitlab::FakeGitlab::start(seed)
-        .map_err(|err| AppError::Failed(format!("cannot start the simulated GitLab on loopback: {err}")))?;
-    let config_json = demo_config();
-    let config = Config::from_value(&config_json).map_err(|p| AppError::Failed(format!("demo config: {p}")))?;
+        .map_err(|err| CommandError::Failed(format!("cannot start the simulated GitLab on loopback: {err}")))?;
+    let config_json = fake_gitlab::demo_config();
+    let config = Config::from_value(&config_json).map_err(|p| CommandError::Failed(format!("demo config: {p}")))?;
     let connection = Connection {
         base_url: fake
             .url()
             .parse()
-            .map_err(|err| AppError::Failed(format!("fake GitLab URL: {err}")))?,
+            .map_err(|err| CommandError::Failed(format!("fake GitLab URL: {err}")))?,
         token: Secret::new(token),
     };
     let mut options = options.clone();
     options.ssl_path = None;
     options.insecure = false;
-    let client = GitlabClient::new(&client_options(&options, &config, connection), CancellationToken::new())?;
-    let backend = backend(client, &options, &config);
+    let resolved = ConfigSettings::from_config(&options, PathBuf::from("(demo)"), config)?;
+    let config = &resolved.config;
+    let client = GitlabClient::new(&resolved.client_options(&options, connection), CancellationToken::new())?;
+    let backend = resolved.backend(client);
 
     banner(&format!(
         "A simulated GitLab runs on {}. The config (the article's, legacy form):\n{}",
         fake.url(),
         serde_json::to_string_pretty(&config_json).unwrap_or_default()
     ));
-    print_inventory(&backend, &config, "What the registry holds now").await;
+    print_inventory(&backend, config, "What the registry holds now").await;
 
     banner("1. A dry run (--dry-run): decides and logs `dry_run` for each tag that would go; deletes nothing");
     options.dry_run = true;
-    let dry = pass::run_pass(&backend, &config, &pass_options(&options, &config)).await;
+    let dry = pass::run_pass(&backend, config, &resolved.pass_options(&options)).await;
 
     banner("2. A real pass: deletes the same tags (`deleted`)");
     options.dry_run = false;
-    let real = pass::run_pass(&backend, &config, &pass_options(&options, &config)).await;
+    let real = pass::run_pass(&backend, config, &resolved.pass_options(&options)).await;
 
-    print_inventory(&backend, &config, "3. What is left").await;
+    print_inventory(&backend, config, "3. What is left").await;
     let stats = fake.stats();
     let (queries, mutations) = (stats.count(Route::Graphql), stats.count(Route::GraphqlMutation));
     banner(&format!(
