@@ -5,6 +5,10 @@
 //! loaded into the environment before parsing and never overrides a variable
 //! that is already set, so clap's `env` fallback covers the first three.
 
+// The field docs are clap's --help text, printed verbatim: no markdown
+// escapes for rustdoc's sake.
+#![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 

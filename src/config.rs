@@ -28,7 +28,7 @@ use crate::policy::Rules;
 use crate::schedule::Schedule;
 
 /// The most requests in flight a config or flag may ask for.
-pub const MAX_CONCURRENCY: usize = 1024;
+pub(crate) const MAX_CONCURRENCY: usize = 1024;
 
 /// A loaded, validated config.
 #[derive(Debug, Clone)]

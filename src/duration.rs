@@ -15,7 +15,7 @@ use serde_json::Value;
 
 /// The longest age limit accepted: 100 years. Anything longer is a typo, and an
 /// overflowing limit is how `acr purge --ago 999999d` deleted everything.
-pub const MAX_AGE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+pub(crate) const MAX_AGE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Units of the object form and their length in seconds.
 const UNITS: [(&str, f64); 5] = [
@@ -29,7 +29,7 @@ const UNITS: [(&str, f64); 5] = [
 /// Why an age limit was refused. The messages complete a sentence that starts
 /// with the JSON path of the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AgeError {
+pub(crate) enum AgeError {
     /// Neither an object nor a string.
     #[error("must be an object such as {{\"days\": 2}} or a duration string such as \"2d 5h\"")]
     WrongType,
@@ -56,7 +56,7 @@ pub enum AgeError {
 }
 
 /// Reads an age limit from its JSON value.
-pub fn parse_age(value: &Value) -> Result<Duration, AgeError> {
+pub(crate) fn parse_age(value: &Value) -> Result<Duration, AgeError> {
     let age = match value {
         Value::Object(units) => {
             let mut seconds = 0.0_f64;
@@ -88,7 +88,7 @@ pub fn parse_age(value: &Value) -> Result<Duration, AgeError> {
 }
 
 /// Reads a duration string such as `"2d 5h"`.
-pub fn parse_age_str(text: &str) -> Result<Duration, AgeError> {
+pub(crate) fn parse_age_str(text: &str) -> Result<Duration, AgeError> {
     humantime::parse_duration(text.trim()).map_err(|err| match err {
         humantime::DurationError::NumberOverflow => AgeError::TooLong,
         other => AgeError::Unparsable {
@@ -101,7 +101,7 @@ pub fn parse_age_str(text: &str) -> Result<Duration, AgeError> {
 /// Writes an age limit in words (`"2 days 5 hours"`), so that `check` shows
 /// what a terse string meant: in humantime `"6m"` is six *minutes* and
 /// `"6M"` six months. humantime reads the words back.
-pub fn format_age(age: Duration) -> String {
+pub(crate) fn format_age(age: Duration) -> String {
     let mut seconds = age.as_secs();
     let mut parts = Vec::new();
     for (unit, length) in [("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1)] {

@@ -24,12 +24,12 @@ mod rest;
 mod retry;
 mod wire;
 
-pub use backend::{Backend, DeleteResult, EntryApi, Owner, TagListing};
-pub use client::{ClientBuildError, ClientOptions, GitlabClient, USER_AGENT};
-pub use error::{ApiError, GraphqlFailure};
-pub use record::TagRecord;
-pub use retry::RetryPolicy;
-pub use wire::{Repository, Version};
+pub(crate) use backend::{Backend, DeleteResult, EntryApi, Owner};
+pub(crate) use client::{ClientBuildError, ClientOptions, GitlabClient};
+pub(crate) use error::ApiError;
+pub(crate) use record::TagRecord;
+pub(crate) use retry::RetryPolicy;
+pub(crate) use wire::Repository;
 
 #[cfg(test)]
 mod tests;

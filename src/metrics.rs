@@ -51,7 +51,7 @@ struct ResultLabels {
 }
 
 /// Every metric of the process.
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     tags_deleted: Family<ProjectLabels, Counter>,
     tags_kept: Family<KeptLabels, Counter>,
@@ -68,7 +68,7 @@ pub struct Metrics {
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
 /// The process-wide metrics.
-pub fn metrics() -> &'static Metrics {
+pub(crate) fn metrics() -> &'static Metrics {
     &METRICS
 }
 
@@ -131,7 +131,7 @@ impl Metrics {
     }
 
     /// A tag was deleted.
-    pub fn tag_deleted(&self, project: &str, bytes: Option<u64>) {
+    pub(crate) fn tag_deleted(&self, project: &str, bytes: Option<u64>) {
         let labels = ProjectLabels {
             project: project.to_owned(),
         };
@@ -142,7 +142,7 @@ impl Metrics {
     }
 
     /// A tag was kept, for `reason`.
-    pub fn tag_kept(&self, project: &str, reason: &str) {
+    pub(crate) fn tag_kept(&self, project: &str, reason: &str) {
         let labels = KeptLabels {
             project: project.to_owned(),
             reason: reason.to_owned(),
@@ -151,7 +151,7 @@ impl Metrics {
     }
 
     /// A DELETE failed.
-    pub fn delete_error(&self, project: &str) {
+    pub(crate) fn delete_error(&self, project: &str) {
         self.delete_errors
             .get_or_create(&ProjectLabels {
                 project: project.to_owned(),
@@ -160,7 +160,7 @@ impl Metrics {
     }
 
     /// GitLab answered (`status`), or did not (`None`).
-    pub fn api_request(&self, method: &str, status: Option<u16>) {
+    pub(crate) fn api_request(&self, method: &str, status: Option<u16>) {
         let status = status.map_or_else(|| "error".to_owned(), |s| s.to_string());
         self.api_requests
             .get_or_create(&RequestLabels {
@@ -172,7 +172,7 @@ impl Metrics {
 
     /// A pass ended with `result` (`success`, `failed`, `interrupted`, ...);
     /// `complete` when it did everything it set out to do.
-    pub fn pass_finished(&self, result: &str, complete: bool, duration: Duration) {
+    pub(crate) fn pass_finished(&self, result: &str, complete: bool, duration: Duration) {
         self.passes
             .get_or_create(&ResultLabels {
                 result: result.to_owned(),
@@ -188,7 +188,7 @@ impl Metrics {
     }
 
     /// The metrics in the OpenMetrics text format.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut text = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
@@ -198,7 +198,7 @@ impl Metrics {
 
 /// What one scraper, or a stuck client, may hold of the metrics server.
 #[derive(Debug, Clone, Copy)]
-pub struct ServerLimits {
+pub(crate) struct ServerLimits {
     /// Connections served at once; more are closed as they come.
     pub max_connections: usize,
     /// How long a client may take to send a request's headers.
@@ -216,12 +216,12 @@ impl Default for ServerLimits {
 }
 
 /// Serves `/metrics` and `/healthz` until `shutdown`, within the default [`ServerLimits`].
-pub async fn serve(listener: TcpListener, shutdown: CancellationToken) {
+pub(crate) async fn serve(listener: TcpListener, shutdown: CancellationToken) {
     serve_within(listener, shutdown, ServerLimits::default()).await;
 }
 
 /// Serves `/metrics` and `/healthz` until `shutdown`, within `limits`.
-pub async fn serve_within(listener: TcpListener, shutdown: CancellationToken, limits: ServerLimits) {
+pub(crate) async fn serve_within(listener: TcpListener, shutdown: CancellationToken, limits: ServerLimits) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let stream = tokio::select! {

@@ -31,7 +31,7 @@ use crate::policy::{self, Decision, KeepReason, TagFacts};
 
 /// How a pass behaves, beyond the config.
 #[derive(Debug, Clone)]
-pub struct PassOptions {
+pub(crate) struct PassOptions {
     /// Decide and log, but send no DELETE.
     pub dry_run: bool,
     /// How many repositories and tags are worked on at once (the client
@@ -93,7 +93,7 @@ impl PassReport {
 }
 
 /// What the backend needs to know of an entry.
-pub fn owner(entry: &Entry) -> Owner<'_> {
+pub(crate) fn owner(entry: &Entry) -> Owner<'_> {
     Owner {
         kind: entry.kind,
         target: &entry.target,
@@ -122,7 +122,7 @@ fn entry_span(entry: &Entry) -> Span {
 }
 
 /// Runs one pass. Never fails as a whole: failures are in the report.
-pub async fn run_pass(backend: &Backend, config: &Config, options: &PassOptions) -> PassReport {
+pub(crate) async fn run_pass(backend: &Backend, config: &Config, options: &PassOptions) -> PassReport {
     let started = Instant::now();
     let entries: Vec<&Entry> = config.enabled_entries().collect();
     let concurrency = options.concurrency.get();

@@ -23,7 +23,7 @@ use regex::Regex;
 /// Docker's first release (2013-03-20). A "creation" date before it comes from
 /// a reproducible build stamping 1970 or 1980, not from a real build, and so
 /// cannot tell the tag's age.
-pub const FIRST_PLAUSIBLE_DATE: Timestamp = Timestamp::constant(1_363_737_600, 0);
+pub(crate) const FIRST_PLAUSIBLE_DATE: Timestamp = Timestamp::constant(1_363_737_600, 0);
 
 /// The deletion rules of one config entry.
 #[derive(Debug, Clone)]
@@ -42,7 +42,7 @@ pub struct Rules {
 
 /// A tag's creation date as far as it can be known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum TagDate {
+pub(crate) enum TagDate {
     /// GitLab gave no date (`null`: multi-arch images, configs without `created`).
     Missing,
     /// GitLab gave a string that is not an RFC 3339 timestamp with offset.
@@ -55,7 +55,7 @@ pub enum TagDate {
 
 impl TagDate {
     /// Reads GitLab's `created_at` (`2019-01-06T16:49:51.272+00:00`, `…Z`, any offset).
-    pub fn parse(created_at: Option<&str>) -> TagDate {
+    pub(crate) fn parse(created_at: Option<&str>) -> TagDate {
         let Some(text) = created_at else {
             return TagDate::Missing;
         };
@@ -67,7 +67,7 @@ impl TagDate {
     }
 
     /// The date, if it can be used to age the tag.
-    pub fn usable(self) -> Option<Timestamp> {
+    pub(crate) fn usable(self) -> Option<Timestamp> {
         match self {
             TagDate::Known(ts) => Some(ts),
             _ => None,
@@ -77,7 +77,7 @@ impl TagDate {
 
 /// Why a tag is kept. The names are the `reason` field of `kept` log events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum KeepReason {
+pub(crate) enum KeepReason {
     /// Named `latest` and `keep_latest` is on.
     Latest,
     /// Does not match `name_regex_delete`.
@@ -96,7 +96,7 @@ pub enum KeepReason {
 
 impl KeepReason {
     /// The reason as logged.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             KeepReason::Latest => "latest",
             KeepReason::NotMatched => "not_matched",
@@ -111,7 +111,7 @@ impl KeepReason {
 
 /// What happens to one tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Delete it (or, in a dry run, say it would be deleted).
     Delete,
     /// Keep it, for this reason.
@@ -120,7 +120,7 @@ pub enum Decision {
 
 /// A tag as the policy sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TagFacts {
+pub(crate) struct TagFacts {
     /// The tag's name.
     pub name: String,
     /// Its creation date.
@@ -129,7 +129,7 @@ pub struct TagFacts {
 
 /// Steps 1–3: what the name alone decides. `None` means the tag is a candidate,
 /// and its date is needed (so the pass asks GitLab for details only then).
-pub fn keep_by_name(name: &str, rules: &Rules) -> Option<KeepReason> {
+pub(crate) fn keep_by_name(name: &str, rules: &Rules) -> Option<KeepReason> {
     if rules.keep_latest && name == "latest" {
         return Some(KeepReason::Latest);
     }
@@ -150,7 +150,7 @@ pub fn keep_by_name(name: &str, rules: &Rules) -> Option<KeepReason> {
 ///
 /// Tag names are unique within a repository; among tags with the same date the
 /// order for `keep_n` is by name, so the result never depends on input order.
-pub fn decide(tags: &[TagFacts], rules: &Rules, now: Timestamp) -> Vec<Decision> {
+pub(crate) fn decide(tags: &[TagFacts], rules: &Rules, now: Timestamp) -> Vec<Decision> {
     let mut decisions: Vec<Option<Decision>> = tags
         .iter()
         .map(|tag| match keep_by_name(&tag.name, rules) {
@@ -189,7 +189,7 @@ pub fn decide(tags: &[TagFacts], rules: &Rules, now: Timestamp) -> Vec<Decision>
 
 /// Compiles a config regex so that it must match the whole string, like
 /// GitLab's cleanup policy (`\A(?:…)\z`).
-pub fn whole_match_regex(pattern: &str) -> Result<Regex, regex::Error> {
+pub(crate) fn whole_match_regex(pattern: &str) -> Result<Regex, regex::Error> {
     // The pattern must be a regex on its own: pasted into the anchors, an
     // unbalanced `a)|(.*` would otherwise escape them and match everything.
     regex::RegexBuilder::new(pattern).size_limit(1 << 20).build()?;

@@ -26,11 +26,11 @@ use crate::schedule::Schedule;
 use crate::secret::Secret;
 
 /// Requests in flight when neither flag, env nor config says.
-pub const DEFAULT_CONCURRENCY: NonZeroUsize = NonZeroUsize::new(8).expect("8 is not 0");
+pub(crate) const DEFAULT_CONCURRENCY: NonZeroUsize = NonZeroUsize::new(8).expect("8 is not 0");
 /// The API when neither `--api` nor the config says.
-pub const DEFAULT_API: ApiMode = ApiMode::Auto;
+pub(crate) const DEFAULT_API: ApiMode = ApiMode::Auto;
 /// HTTP request timeout when neither flag nor env says.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Why the settings cannot be used. Every variant is a usage or config error.
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +94,7 @@ impl SettingsError {
 
 /// The config file and the settings that depend only on it and the flags.
 #[derive(Debug, Clone)]
-pub struct ConfigSettings {
+pub(crate) struct ConfigSettings {
     /// Where the config was read from.
     pub path: PathBuf,
     /// The validated config.
@@ -109,14 +109,18 @@ pub struct ConfigSettings {
 
 impl ConfigSettings {
     /// Reads and validates the config, and combines it with the flags.
-    pub fn resolve(options: &Options) -> Result<ConfigSettings, SettingsError> {
+    pub(crate) fn resolve(options: &Options) -> Result<ConfigSettings, SettingsError> {
         let path = options.config.clone().ok_or(SettingsError::NoConfigPath)?;
         let config = Config::load(&path)?;
         ConfigSettings::from_config(options, path, config)
     }
 
     /// Combines an already loaded config (read from `path`) with the flags.
-    pub fn from_config(options: &Options, path: PathBuf, config: Config) -> Result<ConfigSettings, SettingsError> {
+    pub(crate) fn from_config(
+        options: &Options,
+        path: PathBuf,
+        config: Config,
+    ) -> Result<ConfigSettings, SettingsError> {
         let api = resolve_api(options, &config);
         refuse_published_over_rest(api, &config)?;
         Ok(ConfigSettings {
@@ -129,12 +133,12 @@ impl ConfigSettings {
     }
 
     /// The schedule, required (for `daemon` and `check --daemon`).
-    pub fn required_schedule(&self) -> Result<&Schedule, SettingsError> {
+    pub(crate) fn required_schedule(&self) -> Result<&Schedule, SettingsError> {
         self.schedule.as_ref().ok_or(SettingsError::NoSchedule)
     }
 
     /// The pass settings.
-    pub fn pass_options(&self, options: &Options) -> PassOptions {
+    pub(crate) fn pass_options(&self, options: &Options) -> PassOptions {
         PassOptions {
             dry_run: options.dry_run,
             concurrency: self.concurrency,
@@ -143,12 +147,12 @@ impl ConfigSettings {
     }
 
     /// GitLab through `client`, on the chosen API.
-    pub fn backend(&self, client: GitlabClient) -> Backend {
+    pub(crate) fn backend(&self, client: GitlabClient) -> Backend {
         Backend::new(client, self.api, self.concurrency)
     }
 
     /// The client settings, for GitLab at `connection`.
-    pub fn client_options(&self, options: &Options, connection: Connection) -> ClientOptions {
+    pub(crate) fn client_options(&self, options: &Options, connection: Connection) -> ClientOptions {
         let mut retry = RetryPolicy::default();
         if let Some(ms) = options.retry_base_ms {
             retry.base_delay = Duration::from_millis(ms);
@@ -168,7 +172,7 @@ impl ConfigSettings {
 /// Everything a pass, or the daemon, needs: resolved once at start, and
 /// again on each reload.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// The config and what depends on it.
     pub config: ConfigSettings,
     /// The client's settings, connection included.
@@ -183,13 +187,13 @@ pub struct Settings {
 
 impl Settings {
     /// Resolves everything; any problem is a usage or config error.
-    pub fn resolve(parsed: &Parsed) -> Result<Settings, SettingsError> {
+    pub(crate) fn resolve(parsed: &Parsed) -> Result<Settings, SettingsError> {
         let config = ConfigSettings::resolve(&parsed.cli.options)?;
         Settings::with_config(parsed, config)
     }
 
     /// Adds the connection and the rest to an already resolved config.
-    pub fn with_config(parsed: &Parsed, config: ConfigSettings) -> Result<Settings, SettingsError> {
+    pub(crate) fn with_config(parsed: &Parsed, config: ConfigSettings) -> Result<Settings, SettingsError> {
         let options = &parsed.cli.options;
         let connection = Connection::resolve(parsed)?;
         Ok(Settings {
@@ -204,7 +208,7 @@ impl Settings {
 
 /// Where GitLab is and who we are there.
 #[derive(Debug, Clone)]
-pub struct Connection {
+pub(crate) struct Connection {
     /// GitLab's base URL.
     pub base_url: Url,
     /// The token.
@@ -213,7 +217,7 @@ pub struct Connection {
 
 impl Connection {
     /// The URL and the token, from the flag, variable, `.env` or token file.
-    pub fn resolve(parsed: &Parsed) -> Result<Connection, SettingsError> {
+    pub(crate) fn resolve(parsed: &Parsed) -> Result<Connection, SettingsError> {
         let options = &parsed.cli.options;
         let url_text = options
             .url

@@ -19,7 +19,7 @@ pub enum SignalEvent {
 
 /// The installed handlers. Registering them replaces the default actions
 /// (SIGHUP's would kill the process), so a command does this first.
-pub struct Signals {
+pub(crate) struct Signals {
     hangup: Signal,
     terminate: Signal,
     interrupt: Signal,
@@ -27,7 +27,7 @@ pub struct Signals {
 
 impl Signals {
     /// Installs the handlers.
-    pub fn register() -> std::io::Result<Signals> {
+    pub(crate) fn register() -> std::io::Result<Signals> {
         Ok(Signals {
             hangup: signal(SignalKind::hangup())?,
             terminate: signal(SignalKind::terminate())?,
@@ -36,14 +36,14 @@ impl Signals {
     }
 
     /// The next SIGTERM or SIGINT; a SIGHUP meanwhile is logged and ignored.
-    pub async fn next_stop(&mut self) {
+    pub(crate) async fn next_stop(&mut self) {
         while let SignalEvent::Reload = self.next().await {
             tracing::info!("SIGHUP ignored: nothing to reload now");
         }
     }
 
     /// The next signal, whichever it is.
-    pub async fn next(&mut self) -> SignalEvent {
+    pub(crate) async fn next(&mut self) -> SignalEvent {
         tokio::select! {
             _ = self.hangup.recv() => SignalEvent::Reload,
             _ = self.terminate.recv() => SignalEvent::Stop("SIGTERM"),
@@ -53,7 +53,7 @@ impl Signals {
 
     /// Sends every signal, as it comes, into a channel (from a task that
     /// ends when the receiver is dropped).
-    pub fn forward(mut self) -> mpsc::Receiver<SignalEvent> {
+    pub(crate) fn forward(mut self) -> mpsc::Receiver<SignalEvent> {
         let (sender, receiver) = mpsc::channel(8);
         tokio::spawn(async move {
             loop {

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 /// Bottom up. A module may use its own floor and those below.
 const FLOORS: &[&[&str]] = &[
     // 1: leaves — pure logic and process plumbing.
-    &["policy", "duration", "secret", "schedule", "notify", "metrics", "logging", "signals"],
+    &[
+        "policy", "duration", "secret", "schedule", "notify", "metrics", "logging", "signals",
+    ],
     // 2: the config file, validated into domain types.
     &["config"],
     // 3: GitLab: the client, both APIs, the backend seam.
@@ -65,7 +67,11 @@ fn crate_paths(text: &str) -> BTreeSet<String> {
             if let Some(group) = rest.strip_prefix('{') {
                 let inner = group.split('}').next().unwrap_or("");
                 for item in inner.split(',') {
-                    let name: String = item.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                    let name: String = item
+                        .trim()
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
                     if !name.is_empty() {
                         used.insert(name);
                     }

@@ -48,7 +48,9 @@ pub async fn run(parsed: &Parsed, online: bool, for_daemon: bool) -> Result<Exit
 
     let settings = Settings::with_config(parsed, resolved)?;
     let base = settings.client.base_url.clone();
-    let backend = settings.config.backend(GitlabClient::new(&settings.client, CancellationToken::new())?);
+    let backend = settings
+        .config
+        .backend(GitlabClient::new(&settings.client, CancellationToken::new())?);
     match backend.version().await {
         Ok(version) => println!("GitLab {base}: reachable, version {}", version.version),
         Err(err) => {

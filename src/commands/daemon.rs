@@ -154,7 +154,9 @@ pub async fn run(parsed: &Parsed) -> Result<ExitCode, CommandError> {
 /// The config in force from resolved settings: a backend for it, and how to
 /// run a pass with both.
 fn load(settings: Settings, schedule: Schedule, shutdown: &CancellationToken) -> Result<Loaded, ClientBuildError> {
-    let backend = settings.config.backend(GitlabClient::new(&settings.client, shutdown.clone())?);
+    let backend = settings
+        .config
+        .backend(GitlabClient::new(&settings.client, shutdown.clone())?);
     let config = Arc::clone(&settings.config.config);
     let options = settings.pass.clone();
     let run_pass: PassRunner = {

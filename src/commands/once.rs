@@ -18,7 +18,9 @@ use crate::signals::Signals;
 pub async fn run(parsed: &Parsed) -> Result<ExitCode, CommandError> {
     let settings = Settings::resolve(parsed)?;
     let cancel = CancellationToken::new();
-    let backend = settings.config.backend(GitlabClient::new(&settings.client, cancel.clone())?);
+    let backend = settings
+        .config
+        .backend(GitlabClient::new(&settings.client, cancel.clone())?);
     let mut signals = Signals::register().map_err(CommandError::Signals)?;
     let config = &settings.config.config;
     let pass = pass::run_pass(&backend, config, &settings.pass);

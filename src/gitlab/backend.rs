@@ -34,7 +34,7 @@ use crate::config::{ApiMode, EntryKind, Target};
 
 /// GitLab, through the API the settings chose. Cheap to clone.
 #[derive(Clone)]
-pub struct Backend {
+pub(crate) struct Backend {
     client: GitlabClient,
     api: ApiMode,
     /// Bounds the futures waiting for the client's request limit.
@@ -43,7 +43,7 @@ pub struct Backend {
 
 /// The project or group an entry names, and what its tags must carry.
 #[derive(Debug, Clone, Copy)]
-pub struct Owner<'a> {
+pub(crate) struct Owner<'a> {
     /// Project or group.
     pub kind: EntryKind,
     /// Its id or path.
@@ -54,7 +54,7 @@ pub struct Owner<'a> {
 }
 
 /// One entry's view of GitLab: under `auto`, the API it ended up on.
-pub struct EntryApi<'a> {
+pub(crate) struct EntryApi<'a> {
     backend: &'a Backend,
     owner: Owner<'a>,
     /// GraphQL refused this entry after its repositories were listed: the
@@ -64,7 +64,7 @@ pub struct EntryApi<'a> {
 
 /// A repository's tags, listed to the end or not.
 #[derive(Debug)]
-pub struct TagListing {
+pub(crate) struct TagListing {
     /// Distinct names listed.
     pub seen: u64,
     /// The tags the caller wanted, with their dates.
@@ -88,7 +88,7 @@ impl Default for TagListing {
 
 /// What became of one name handed to [`EntryApi::delete`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeleteResult {
+pub(crate) enum DeleteResult {
     /// GitLab deleted it.
     Deleted,
     /// It was not there any more: deleted by an earlier attempt whose answer
@@ -102,7 +102,7 @@ pub enum DeleteResult {
 
 impl Backend {
     /// A backend over the process's one client.
-    pub fn new(client: GitlabClient, api: ApiMode, concurrency: NonZeroUsize) -> Backend {
+    pub(crate) fn new(client: GitlabClient, api: ApiMode, concurrency: NonZeroUsize) -> Backend {
         Backend {
             client,
             api,
@@ -111,22 +111,17 @@ impl Backend {
     }
 
     /// Whether shutdown was requested: no request is sent any more.
-    pub fn is_cancelled(&self) -> bool {
+    pub(crate) fn is_cancelled(&self) -> bool {
         self.client.is_cancelled()
     }
 
     /// `GET /version`.
-    pub async fn version(&self) -> Result<Version, ApiError> {
+    pub(crate) async fn version(&self) -> Result<Version, ApiError> {
         self.client.version().await
     }
 
-    /// The API the settings chose.
-    pub fn api(&self) -> ApiMode {
-        self.api
-    }
-
     /// One entry's view of GitLab.
-    pub fn entry<'a>(&'a self, owner: Owner<'a>) -> EntryApi<'a> {
+    pub(crate) fn entry<'a>(&'a self, owner: Owner<'a>) -> EntryApi<'a> {
         EntryApi {
             backend: self,
             owner,
@@ -169,7 +164,7 @@ impl EntryApi<'_> {
     }
 
     /// The entry's container repositories, through the chosen API.
-    pub async fn repositories(&self) -> Result<Vec<Repository>, ApiError> {
+    pub(crate) async fn repositories(&self) -> Result<Vec<Repository>, ApiError> {
         let Owner { kind, target, .. } = self.owner;
         if self.backend.api == ApiMode::Rest {
             return self.client().repositories(kind, target).await;
@@ -195,7 +190,7 @@ impl EntryApi<'_> {
     }
 
     /// Which API a listed repository goes through, as `check` reports it.
-    pub fn through(&self, repository: &Repository) -> &'static str {
+    pub(crate) fn through(&self, repository: &Repository) -> &'static str {
         match repository.graphql_id {
             Some(_) if !self.graphql_refused.load(Ordering::Relaxed) => "GraphQL",
             _ => "REST",
@@ -206,7 +201,11 @@ impl EntryApi<'_> {
     /// name, as it comes; only the names it accepts come back as records
     /// (through REST, only their details are read). The listing is usable
     /// only if `complete` is `Ok`.
-    pub async fn tags(&self, repository: &Repository, wanted: &mut (dyn FnMut(&str) -> bool + Send)) -> TagListing {
+    pub(crate) async fn tags(
+        &self,
+        repository: &Repository,
+        wanted: &mut (dyn FnMut(&str) -> bool + Send),
+    ) -> TagListing {
         let hasher = RandomState::new();
         let gid = match &repository.graphql_id {
             Some(gid) if !self.graphql_refused.load(Ordering::Relaxed) => gid,
@@ -318,7 +317,7 @@ impl EntryApi<'_> {
 
     /// Deletes the named tags of a repository; `done(i, result)` is called
     /// for `names[i]` as soon as its fate is known, once per name.
-    pub async fn delete(
+    pub(crate) async fn delete(
         &self,
         repository: &Repository,
         names: &[&str],

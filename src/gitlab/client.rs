@@ -25,15 +25,15 @@ use super::wire;
 use crate::secret::Secret;
 
 /// Items per page: GitLab's maximum.
-pub const PER_PAGE: u32 = 100;
+pub(super) const PER_PAGE: u32 = 100;
 /// A listing longer than this many pages is refused (a loop guard: 10 million items).
 const MAX_PAGES: u32 = 100_000;
 /// The user agent, so GitLab admins can tell who is calling.
-pub const USER_AGENT: &str = concat!("gitlab-registry-cleaner/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("gitlab-registry-cleaner/", env!("CARGO_PKG_VERSION"));
 
 /// How to reach GitLab.
 #[derive(Debug, Clone)]
-pub struct ClientOptions {
+pub(crate) struct ClientOptions {
     /// Base URL, e.g. `https://gitlab.example.com` (a path prefix is kept).
     pub base_url: Url,
     /// The access token, sent as `PRIVATE-TOKEN`.
@@ -76,7 +76,7 @@ pub(super) struct Answer {
 /// The GitLab API client. Cheap to clone: clones share the connection pool
 /// and the request limit.
 #[derive(Clone)]
-pub struct GitlabClient {
+pub(crate) struct GitlabClient {
     http: reqwest::Client,
     api_base: Url,
     graphql_url: Url,
@@ -91,7 +91,7 @@ pub struct GitlabClient {
 
 impl GitlabClient {
     /// Builds the one HTTP client of the process.
-    pub fn new(options: &ClientOptions, cancel: CancellationToken) -> Result<GitlabClient, ClientBuildError> {
+    pub(crate) fn new(options: &ClientOptions, cancel: CancellationToken) -> Result<GitlabClient, ClientBuildError> {
         install_crypto_provider();
         let mut token = HeaderValue::from_str(options.token.expose())
             .map_err(|_| ClientBuildError::Build("the token holds characters not allowed in an HTTP header".into()))?;
@@ -141,11 +141,9 @@ impl GitlabClient {
     }
 
     /// Whether shutdown was requested: no request is sent any more.
-    pub fn is_cancelled(&self) -> bool {
+    pub(crate) fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }
-
-    /// `GET /version`.
 
     pub(super) fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.api_base.clone();

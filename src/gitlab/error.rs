@@ -4,7 +4,7 @@ use reqwest::Method;
 
 /// Why a GraphQL answer carried errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GraphqlFailure {
+pub(crate) enum GraphqlFailure {
     /// Refused before running: parse, validation, complexity or size
     /// (no `data`). A GitLab whose schema differs; `auto` falls back to REST.
     Rejected,
@@ -16,7 +16,7 @@ pub enum GraphqlFailure {
 
 /// A failed API call, with the request it belongs to. Never holds the token.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// GitLab answered with an error status.
     #[error("{method} {path}: HTTP {status}: {message}")]
     Status {
@@ -73,18 +73,10 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// The HTTP status, if GitLab answered.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            ApiError::Status { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
     /// Whether GraphQL is not usable here, so that `api: auto` uses REST:
     /// no `/api/graphql` (404/405, e.g. a proxy that passes only `/api/v4`)
     /// or a query this GitLab's schema refuses.
-    pub fn graphql_unavailable(&self) -> bool {
+    pub(crate) fn graphql_unavailable(&self) -> bool {
         match self {
             ApiError::Status { path, status, .. } => path.ends_with("/api/graphql") && matches!(status, 404 | 405),
             ApiError::Graphql { kind, .. } => *kind == GraphqlFailure::Rejected,
@@ -94,7 +86,7 @@ impl ApiError {
 
     /// Whether GitLab may have acted although the request failed: no answer,
     /// or a 5xx/429 (a proxy's 502 can hide a delete that happened).
-    pub fn may_have_acted(&self) -> bool {
+    pub(crate) fn may_have_acted(&self) -> bool {
         match self {
             ApiError::Transport { .. } => true,
             ApiError::Status { status, .. } => *status >= 500 || *status == 429,
@@ -103,7 +95,7 @@ impl ApiError {
     }
 
     /// What an operator should check, for the statuses with a usual cause.
-    pub fn hint(&self) -> Option<&'static str> {
+    pub(crate) fn hint(&self) -> Option<&'static str> {
         match self {
             ApiError::Status { status: 401, .. } => Some(
                 "the token is invalid, expired or revoked; create a new one with scope api (read_api for dry runs)",
@@ -144,7 +136,7 @@ impl ApiError {
     }
 
     /// The message with its hint, for logs and `check`.
-    pub fn explain(&self) -> String {
+    pub(crate) fn explain(&self) -> String {
         match self.hint() {
             Some(hint) => format!("{self} ({hint})"),
             None => self.to_string(),

@@ -22,9 +22,9 @@ use crate::config::EntryKind;
 use crate::policy::TagDate;
 
 /// Tags per page: GitLab's maximum for this connection, and never more.
-pub const TAGS_PER_PAGE: usize = 20;
+pub(super) const TAGS_PER_PAGE: usize = 20;
 /// Most tag names one `destroyContainerRepositoryTags` takes.
-pub const DELETE_BATCH: usize = 20;
+pub(super) const DELETE_BATCH: usize = 20;
 /// A listing longer than this many pages is refused (a loop guard).
 const MAX_PAGES: u32 = 1_000_000;
 
@@ -113,7 +113,7 @@ impl TagNode {
 /// What one `destroyContainerRepositoryTags` did.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
-pub struct DestroyOutcome {
+pub(crate) struct DestroyOutcome {
     /// The names GitLab says it deleted.
     pub deleted_tag_names: Vec<String>,
     /// Its messages; may come with a partial `deleted_tag_names`.
@@ -191,7 +191,7 @@ struct DestroyData {
 }
 
 /// The number at the end of a global id, `gid://gitlab/<Kind>/<n>`.
-pub fn gid_number(gid: &str, kind: &str) -> Option<u64> {
+pub(super) fn gid_number(gid: &str, kind: &str) -> Option<u64> {
     gid.strip_prefix("gid://gitlab/")?
         .strip_prefix(kind)?
         .strip_prefix('/')?
@@ -201,7 +201,11 @@ pub fn gid_number(gid: &str, kind: &str) -> Option<u64> {
 
 impl GitlabClient {
     /// Every container repository of a project or group (by full path), all pages.
-    pub async fn graphql_repositories(&self, kind: EntryKind, full_path: &str) -> Result<Vec<Repository>, ApiError> {
+    pub(crate) async fn graphql_repositories(
+        &self,
+        kind: EntryKind,
+        full_path: &str,
+    ) -> Result<Vec<Repository>, ApiError> {
         let (query, operation) = match kind {
             EntryKind::Project => (PROJECT_REPOSITORIES, "ProjectRepositories"),
             EntryKind::Group => (GROUP_REPOSITORIES, "GroupRepositories"),
@@ -276,7 +280,7 @@ impl GitlabClient {
     }
 
     /// Deletes up to [`DELETE_BATCH`] tags of a repository in one mutation.
-    pub async fn destroy_tags(&self, repository_gid: &str, names: &[&str]) -> Result<DestroyOutcome, ApiError> {
+    pub(crate) async fn destroy_tags(&self, repository_gid: &str, names: &[&str]) -> Result<DestroyOutcome, ApiError> {
         const OPERATION: &str = "DestroyTags";
         debug_assert!(names.len() <= DELETE_BATCH);
         let variables = serde_json::json!({ "id": repository_gid, "tagNames": names });

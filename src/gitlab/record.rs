@@ -4,7 +4,7 @@ use crate::policy::TagDate;
 
 /// One tag of a repository, with what GitLab says about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TagRecord {
+pub(crate) struct TagRecord {
     /// The tag's name.
     pub name: String,
     /// The manifest digest, where GitLab gave it.

@@ -11,7 +11,7 @@ use crate::config::{EntryKind, Target};
 
 /// What a DELETE achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeleteOutcome {
+pub(crate) enum DeleteOutcome {
     /// GitLab deleted the tag.
     Deleted,
     /// The tag was not there any more: deleted by an earlier attempt whose
@@ -21,14 +21,14 @@ pub enum DeleteOutcome {
 
 impl GitlabClient {
     /// `GET /version`.
-    pub async fn version(&self) -> Result<Version, ApiError> {
+    pub(crate) async fn version(&self) -> Result<Version, ApiError> {
         let url = self.url(&["version"]);
         let answer = self.get_ok(url.clone()).await?;
         decode(&Method::GET, &url, &answer.body)
     }
 
     /// Every container repository of a project or group, all pages.
-    pub async fn repositories(
+    pub(crate) async fn repositories(
         &self,
         kind: crate::config::EntryKind,
         target: &Target,
@@ -49,22 +49,10 @@ impl GitlabClient {
         Ok(repositories)
     }
 
-    /// Every tag name of a repository, all pages, sorted and without
-    /// duplicates (a tag pushed between two page reads shifts the offsets, so
-    /// a name can come twice).
-    pub async fn tag_names(&self, project_id: u64, repository_id: u64) -> Result<Vec<String>, ApiError> {
-        let mut names: Vec<String> = Vec::new();
-        self.for_each_tag_name(project_id, repository_id, |name| names.push(name))
-            .await?;
-        names.sort_unstable();
-        names.dedup();
-        Ok(names)
-    }
-
     /// Hands every tag name of a repository to `each` as its page arrives.
     /// The listing is complete only when this returns `Ok`; the caller must
     /// not delete anything before (deleting while paging by offset skips tags).
-    pub async fn for_each_tag_name(
+    pub(crate) async fn for_each_tag_name(
         &self,
         project_id: u64,
         repository_id: u64,
@@ -76,7 +64,7 @@ impl GitlabClient {
     }
 
     /// A tag's details; `None` if the tag is gone (404).
-    pub async fn tag_details(
+    pub(crate) async fn tag_details(
         &self,
         project_id: u64,
         repository_id: u64,
@@ -92,7 +80,12 @@ impl GitlabClient {
     }
 
     /// Deletes one tag. A 404 (possibly after a retried 502) means it is gone.
-    pub async fn delete_tag(&self, project_id: u64, repository_id: u64, tag: &str) -> Result<DeleteOutcome, ApiError> {
+    pub(crate) async fn delete_tag(
+        &self,
+        project_id: u64,
+        repository_id: u64,
+        tag: &str,
+    ) -> Result<DeleteOutcome, ApiError> {
         let url = self.tags_url(project_id, repository_id, Some(tag));
         let answer = self.send(Method::DELETE, url.clone(), None).await?;
         if answer.status == StatusCode::NOT_FOUND {
@@ -103,7 +96,7 @@ impl GitlabClient {
     }
 
     /// `GET /projects/:id` or `/groups/:id`: the full path GraphQL needs.
-    pub async fn full_path(&self, kind: EntryKind, id: u64) -> Result<String, ApiError> {
+    pub(crate) async fn full_path(&self, kind: EntryKind, id: u64) -> Result<String, ApiError> {
         #[derive(Deserialize)]
         struct Entity {
             path_with_namespace: Option<String>,

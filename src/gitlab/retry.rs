@@ -7,7 +7,7 @@ use reqwest::header::HeaderMap;
 
 /// How many times, and how patiently, a request is tried.
 #[derive(Debug, Clone)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Attempts in all, the first included.
     pub max_attempts: u32,
     /// Backoff before the second attempt; doubles each time.
@@ -32,7 +32,7 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// Exponential backoff with jitter before attempt `attempt + 1`: a random
     /// wait between half and all of `base * 2^(attempt-1)`, capped.
-    pub fn backoff(&self, attempt: u32) -> Duration {
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
         let exp = self.base_delay.saturating_mul(1 << attempt.saturating_sub(1).min(20));
         let full = exp.min(self.max_delay);
         full.mul_f64(0.5 + fastrand::f64() * 0.5)
@@ -40,12 +40,12 @@ impl RetryPolicy {
 }
 
 /// 429 and the 5xx that a proxy or a busy GitLab gives.
-pub fn is_retryable_status(status: StatusCode) -> bool {
+pub(super) fn is_retryable_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
 }
 
 /// Timeouts and broken connections; not TLS failures, which do not heal.
-pub fn is_retryable_error(err: &reqwest::Error) -> bool {
+pub(super) fn is_retryable_error(err: &reqwest::Error) -> bool {
     if is_tls_failure(err) || err.is_builder() || err.is_redirect() || err.is_decode() {
         return false;
     }
@@ -71,7 +71,7 @@ fn is_tls_failure(err: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// GitLab's `Retry-After`: seconds, or an HTTP date.
-pub fn retry_after(headers: &HeaderMap, now: jiff::Timestamp) -> Option<Duration> {
+pub(super) fn retry_after(headers: &HeaderMap, now: jiff::Timestamp) -> Option<Duration> {
     let text = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = text.parse::<u64>() {
         return Some(Duration::from_secs(seconds));

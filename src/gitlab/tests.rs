@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::{api_base, decode, graphql_url, next_page};
 use super::error::*;
-use super::wire::{self, TagDetails};
+use super::wire::{self, TagDetails, Version};
 use super::*;
 use crate::secret::Secret;
 

@@ -9,14 +9,14 @@ use crate::policy::TagDate;
 
 /// `GET /version`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Version {
+pub(crate) struct Version {
     /// E.g. `17.5.0-ee`.
     pub version: String,
 }
 
 /// A container repository (`GET /projects/:id/registry/repositories`).
 #[derive(Debug, Clone, Deserialize)]
-pub struct Repository {
+pub(crate) struct Repository {
     /// Repository id.
     pub id: u64,
     /// Its path, `group/project/name`.
@@ -38,7 +38,7 @@ pub(super) struct TagName {
 
 /// `GET …/tags/:tag_name`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct TagDetails {
+pub(crate) struct TagDetails {
     /// The tag's name: always sent by GitLab, so an answer without it is not
     /// a tag's details (the name used is the one the listing gave).
     #[serde(rename = "name")]

@@ -71,11 +71,25 @@ pub fn old_tags_repo(n: usize, latency: std::time::Duration) -> FakeGitlab {
 }
 
 pub fn old(name: &str) -> Tag {
-    Tag::aged(name, 10 * DAY)
+    tag_aged(name, 10 * DAY)
 }
 
 pub fn young(name: &str) -> Tag {
-    Tag::aged(name, HOUR)
+    tag_aged(name, HOUR)
+}
+
+/// A tag `age` before one instant shared by the whole test run, in whole
+/// seconds: tags made at one age have one date, through REST (milliseconds)
+/// and GraphQL (seconds) alike, so `keep_n`'s ties break by name in both
+/// however slowly a loaded machine builds a seed.
+fn tag_aged(name: &str, age: std::time::Duration) -> Tag {
+    static NOW: std::sync::LazyLock<jiff::Timestamp> = std::sync::LazyLock::new(|| {
+        jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).expect("now is a valid timestamp")
+    });
+    let at = NOW
+        .checked_sub(jiff::SignedDuration::try_from(age).expect("a test's age fits"))
+        .expect("a test's age fits");
+    Tag::new(name, Some(fake_gitlab::gitlab_time(at)))
 }
 
 /// A working directory with a config file in it.
