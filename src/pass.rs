@@ -364,7 +364,8 @@ async fn decide_repository(
     repository: &Repository,
     report: &mut PassReport,
 ) -> Vec<Doomed> {
-    // The name rules first: a tag they keep needs no date (no REST detail read).
+    // The name rules first: a tag they keep needs no date, so the backend
+    // need not read it.
     let mut kept_by_name = 0u64;
     let mut wanted = |name: &str| match policy::keep_by_name(name, &entry.rules) {
         Some(reason) => {
