@@ -7,7 +7,7 @@
 //! - `rest` and `graphql` — the two protocols, over that funnel.
 //! - `backend` — the seam the pass uses: [`Backend`] and one [`EntryApi`] per
 //!   config entry hand out repositories, complete tag listings as
-//!   [`TagRecord`]s, and per-name deletion results. REST vs GraphQL, the
+//!   [`record::TagRecord`]s, and per-name deletion results. REST vs GraphQL, the
 //!   `auto` fallback, batching and the "is it gone?" checks are decided there
 //!   and nowhere else.
 //! - `wire` — JSON shapes; `error` — [`ApiError`] and its operator hints.
@@ -24,10 +24,9 @@ mod rest;
 mod retry;
 mod wire;
 
-pub(crate) use backend::{Backend, DeleteResult, EntryApi, Owner};
+pub(crate) use backend::{Backend, DeleteResult, EntryApi, Listed, Owner};
 pub(crate) use client::{ClientBuildError, ClientOptions, GitlabClient};
 pub(crate) use error::ApiError;
-pub(crate) use record::TagRecord;
 pub(crate) use retry::RetryPolicy;
 pub(crate) use wire::Repository;
 

@@ -58,7 +58,7 @@
 //!   never asked for more than 20 tags (GitLab skips tags past 20 silently),
 //!   and an answer with `errors` is never half-trusted.
 //! - **The API is invisible to the pass.** Both hand the same
-//!   [`gitlab::TagRecord`]s through the [`gitlab::Backend`]; a test compares
+//!   typed tag records ([`gitlab::Listed`]) through the [`gitlab::Backend`]; a test compares
 //!   every decision of both on the same data.
 //! - **One HTTP client and one request funnel.** Every request holds one
 //!   permit of the process-wide limit (`--concurrency`) while in flight, and

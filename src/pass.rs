@@ -25,7 +25,7 @@ use jiff::Timestamp;
 use tracing::{Instrument, Span};
 
 use crate::config::{AgeFrom, Config, Entry};
-use crate::gitlab::{ApiError, Backend, DeleteResult, EntryApi, Owner, Repository, TagRecord};
+use crate::gitlab::{ApiError, Backend, DeleteResult, EntryApi, Listed, Owner, Repository};
 use crate::metrics::metrics;
 use crate::policy::{self, Decision, KeepReason, TagFacts};
 
@@ -375,22 +375,12 @@ async fn decide_repository(
         }
         None => true,
     };
-    let listing = api.tags(repository, &mut wanted).await;
+    let mut candidates = Candidates::default();
+    let mut take = |listed: Listed| candidates.take(entry, repository, listed);
+    let listing = api.tags(repository, &mut wanted, &mut take).await;
     report.tags_seen += listing.seen;
-    report.kept += kept_by_name;
-    for (name, err) in &listing.unreadable {
-        report.errors += 1;
-        report.kept += 1;
-        metrics().tag_kept(&entry.name, "error");
-        tracing::error!(
-            operation = "kept",
-            reason = "error",
-            tag_name = %name,
-            tag_location = %repository.location,
-            error = %err.explain(),
-            "cannot read the tag's details; keeping it"
-        );
-    }
+    report.kept += kept_by_name + candidates.unreadable;
+    report.errors += candidates.unreadable;
     match listing.complete {
         Ok(()) => {}
         Err(ApiError::Cancelled) => {
@@ -400,7 +390,7 @@ async fn decide_repository(
         }
         Err(err) => {
             report.errors += 1;
-            report.kept += listing.records.len() as u64;
+            report.kept += candidates.facts.len() as u64;
             tracing::error!(
                 operation = "repository_failed",
                 error = %err.explain(),
@@ -409,11 +399,17 @@ async fn decide_repository(
             return Vec::new();
         }
     }
+    if candidates.unpublished > 0 {
+        tracing::warn!(
+            operation = "published_at_missing",
+            tags = candidates.unpublished,
+            "age_from is \"published\" but GitLab gives no publishedAt for these tags (no registry metadata database?); their createdAt is used"
+        );
+    }
 
-    let (facts, sizes) = age_facts(entry, listing.records);
-    let decisions = policy::decide(&facts, &entry.rules, Timestamp::now());
+    let decisions = policy::decide(&candidates.facts, &entry.rules, Timestamp::now());
     let mut doomed = Vec::new();
-    for ((tag, size), decision) in facts.into_iter().zip(sizes).zip(decisions) {
+    for ((tag, size), decision) in candidates.facts.into_iter().zip(candidates.sizes).zip(decisions) {
         match decision {
             Decision::Keep(reason) => {
                 report.kept += 1;
@@ -425,38 +421,58 @@ async fn decide_repository(
     doomed
 }
 
-/// The policy's view of the records: each tag's age by the entry's
-/// `age_from`, and its size. With `published`, a tag without a push date is
-/// aged by `created` (and counted in one `published_at_missing` warning).
-fn age_facts(entry: &Entry, records: Vec<TagRecord>) -> (Vec<TagFacts>, Vec<Option<u64>>) {
-    let mut unpublished = 0u64;
-    let aged = records.into_iter().map(|record| {
-        let created = match (entry.age_from, record.published) {
-            (AgeFrom::Published, Some(published)) => published,
-            (AgeFrom::Published, None) => {
-                unpublished += 1;
-                tracing::debug!(tag_name = %record.name, "publishedAt is null; the tag's createdAt is its age");
-                record.created
+/// What the pass keeps of a repository's listing: the policy's view of each
+/// wanted tag — its age by the entry's `age_from` — and its size; nothing
+/// more, so memory grows with the tags only by what the policy needs.
+#[derive(Default)]
+struct Candidates {
+    facts: Vec<TagFacts>,
+    sizes: Vec<Option<u64>>,
+    /// With `age_from: published`, tags without a push date (aged by
+    /// `created`; one `published_at_missing` warning says how many).
+    unpublished: u64,
+    /// Tags whose details could not be read: kept, each an error.
+    unreadable: u64,
+}
+
+impl Candidates {
+    fn take(&mut self, entry: &Entry, repository: &Repository, listed: Listed) {
+        match listed {
+            Listed::Record(record) => {
+                let created = match (entry.age_from, record.published) {
+                    (AgeFrom::Published, Some(published)) => published,
+                    (AgeFrom::Published, None) => {
+                        self.unpublished += 1;
+                        tracing::debug!(tag_name = %record.name, "publishedAt is null; the tag's createdAt is its age");
+                        record.created
+                    }
+                    (AgeFrom::Created, _) => record.created,
+                };
+                self.facts.push(TagFacts {
+                    name: record.name,
+                    created,
+                });
+                self.sizes.push(record.size);
             }
-            (AgeFrom::Created, _) => record.created,
-        };
-        (
-            TagFacts {
-                name: record.name,
-                created,
-            },
-            record.size,
-        )
-    });
-    let (facts, sizes) = aged.unzip();
-    if unpublished > 0 {
-        tracing::warn!(
-            operation = "published_at_missing",
-            tags = unpublished,
-            "age_from is \"published\" but GitLab gives no publishedAt for these tags (no registry metadata database?); their createdAt is used"
-        );
+            Listed::Unreadable(name, err) => {
+                self.unreadable += 1;
+                metrics().tag_kept(&entry.name, "error");
+                tracing::error!(
+                    operation = "kept",
+                    reason = "error",
+                    tag_name = %name,
+                    tag_location = %repository.location,
+                    error = %err.explain(),
+                    "cannot read the tag's details; keeping it"
+                );
+            }
+            Listed::Restart => {
+                self.facts.clear();
+                self.sizes.clear();
+                self.unpublished = 0;
+            }
+        }
     }
-    (facts, sizes)
 }
 
 /// Deletes (or, in a dry run, logs) the tags a repository's plan chose.

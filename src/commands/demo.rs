@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::CommandError;
 use crate::cli::Options;
 use crate::config::Config;
-use crate::gitlab::{Backend, GitlabClient};
+use crate::gitlab::{Backend, GitlabClient, Listed};
 use crate::pass;
 use crate::secret::Secret;
 use crate::settings::{ConfigSettings, Connection};
@@ -94,10 +94,15 @@ async fn print_inventory(backend: &Backend, config: &Config, title: &str) {
             continue;
         };
         for repository in repositories {
-            let mut listing = api.tags(&repository, &mut |_| true).await;
-            listing.records.sort_by(|a, b| a.name.cmp(&b.name));
-            let tags: Vec<String> = listing
-                .records
+            let mut records = Vec::new();
+            let mut take = |listed| match listed {
+                Listed::Record(record) => records.push(record),
+                Listed::Unreadable(..) => {}
+                Listed::Restart => records.clear(),
+            };
+            api.tags(&repository, &mut |_| true, &mut take).await;
+            records.sort_by(|a, b| a.name.cmp(&b.name));
+            let tags: Vec<String> = records
                 .iter()
                 .map(|tag| {
                     let age = match tag.created.usable() {

@@ -62,28 +62,25 @@ pub(crate) struct EntryApi<'a> {
     graphql_refused: AtomicBool,
 }
 
-/// A repository's tags, listed to the end or not.
+/// How far a repository's listing got.
 #[derive(Debug)]
 pub(crate) struct TagListing {
     /// Distinct names listed.
     pub seen: u64,
-    /// The tags the caller wanted, with their dates.
-    pub records: Vec<TagRecord>,
-    /// Wanted tags whose details could not be read.
-    pub unreadable: Vec<(String, ApiError)>,
     /// `Ok` only if every page was read: nothing may be deleted otherwise.
     pub complete: Result<(), ApiError>,
 }
 
-impl Default for TagListing {
-    fn default() -> TagListing {
-        TagListing {
-            seen: 0,
-            records: Vec::new(),
-            unreadable: Vec::new(),
-            complete: Ok(()),
-        }
-    }
+/// A wanted tag, as the listing hands it over.
+#[derive(Debug)]
+pub(crate) enum Listed {
+    /// The tag with its dates.
+    Record(TagRecord),
+    /// Its details could not be read.
+    Unreadable(String, ApiError),
+    /// The listing starts over through REST: what was handed over so far is
+    /// void (the answers of `wanted` stand; no name is asked about twice).
+    Restart,
 }
 
 /// What became of one name handed to [`EntryApi::delete`].
@@ -198,20 +195,22 @@ impl EntryApi<'_> {
     }
 
     /// Every tag of a repository. `wanted` is asked once for each distinct
-    /// name, as it comes; only the names it accepts come back as records
-    /// (through REST, only their details are read). The listing is usable
-    /// only if `complete` is `Ok`.
+    /// name, as it comes; the names it accepts are handed to `take` with
+    /// their dates (through REST only their details are read), as they come,
+    /// so the caller keeps only what it needs. The listing is usable only if
+    /// `complete` is `Ok`.
     pub(crate) async fn tags(
         &self,
         repository: &Repository,
         wanted: &mut (dyn FnMut(&str) -> bool + Send),
+        take: &mut (dyn FnMut(Listed) + Send),
     ) -> TagListing {
         let hasher = RandomState::new();
         let gid = match &repository.graphql_id {
             Some(gid) if !self.graphql_refused.load(Ordering::Relaxed) => gid,
-            _ => return self.tags_rest(repository, wanted, &hasher, &HashMap::new()).await,
+            _ => return self.tags_rest(repository, wanted, take, &hasher, &HashMap::new()).await,
         };
-        let (listing, answers) = self.tags_graphql(gid, wanted, &hasher).await;
+        let (listing, answers) = self.tags_graphql(gid, wanted, take, &hasher).await;
         match &listing.complete {
             Err(err) if self.falls_back(err) => {
                 if self.owner.needs_push_date {
@@ -221,9 +220,8 @@ impl EntryApi<'_> {
                     };
                 }
                 self.fall_back(err, "GraphQL cannot list this entry's tags; using the REST API");
-                // Names GraphQL listed before it refused a page were asked
-                // about already: their answers stand, and nobody is asked twice.
-                self.tags_rest(repository, wanted, &hasher, &answers).await
+                take(Listed::Restart);
+                self.tags_rest(repository, wanted, take, &hasher, &answers).await
             }
             _ => listing,
         }
@@ -235,24 +233,24 @@ impl EntryApi<'_> {
         &self,
         gid: &str,
         wanted: &mut (dyn FnMut(&str) -> bool + Send),
+        take: &mut (dyn FnMut(Listed) + Send),
         hasher: &RandomState,
     ) -> (TagListing, HashMap<u64, bool>) {
         let mut answers: HashMap<u64, bool> = HashMap::new();
-        let mut listing = TagListing::default();
+        let mut seen = 0u64;
         let complete = self
             .client()
             .for_each_graphql_tag(gid, |node| {
                 let std::collections::hash_map::Entry::Vacant(slot) = answers.entry(hasher.hash_one(&node.name)) else {
                     return;
                 };
-                listing.seen += 1;
+                seen += 1;
                 if *slot.insert(wanted(&node.name)) {
-                    listing.records.push(node.into_record());
+                    take(Listed::Record(node.into_record()));
                 }
             })
             .await;
-        listing.complete = complete;
-        (listing, answers)
+        (TagListing { seen, complete }, answers)
     }
 
     /// REST: every tag name, then each wanted tag's details for its date.
@@ -264,11 +262,12 @@ impl EntryApi<'_> {
         &self,
         repository: &Repository,
         wanted: &mut (dyn FnMut(&str) -> bool + Send),
+        take: &mut (dyn FnMut(Listed) + Send),
         hasher: &RandomState,
         asked: &HashMap<u64, bool>,
     ) -> TagListing {
         let client = self.client();
-        let (names_tx, names_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let (names_tx, mut names_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let listing = async move {
             client
                 .for_each_tag_name(repository.project_id, repository.id, |name| {
@@ -280,9 +279,8 @@ impl EntryApi<'_> {
         // can come twice; it is one tag. Hashes, not names, are kept; a
         // collision would only leave a tag out of this pass, never delete one.
         let mut seen_names: HashSet<u64> = HashSet::new();
-        let mut names_rx = names_rx;
-        let names = stream::poll_fn(move |cx| names_rx.poll_recv(cx));
-        let fetching = names
+        let mut cancelled = false;
+        let fetching = stream::poll_fn(move |cx| names_rx.poll_recv(cx))
             .filter(|name| {
                 let hash = hasher.hash_one(name);
                 let fetch = seen_names.insert(hash) && asked.get(&hash).copied().unwrap_or_else(|| wanted(name));
@@ -293,26 +291,25 @@ impl EntryApi<'_> {
                 (name, details)
             })
             .buffer_unordered(self.concurrency())
-            .collect::<Vec<_>>();
-        let (complete, fetched) = tokio::join!(listing, fetching);
-        let mut result = TagListing {
-            seen: seen_names.len() as u64,
-            complete,
-            ..TagListing::default()
-        };
-        for (name, details) in fetched {
-            match details {
-                Ok(Some(details)) => result.records.push(details.into_record(name)),
-                Ok(None) => tracing::debug!(tag_name = %name, "tag disappeared between listing and details"),
-                Err(ApiError::Cancelled) => {
-                    if result.complete.is_ok() {
-                        result.complete = Err(ApiError::Cancelled);
-                    }
+            .for_each(|(name, details)| {
+                match details {
+                    // A record at once: an answer's JSON is not kept a moment longer.
+                    Ok(Some(details)) => take(Listed::Record(details.into_record(name))),
+                    Ok(None) => tracing::debug!(tag_name = %name, "tag disappeared between listing and details"),
+                    Err(ApiError::Cancelled) => cancelled = true,
+                    Err(err) => take(Listed::Unreadable(name, err)),
                 }
-                Err(err) => result.unreadable.push((name, err)),
-            }
+                std::future::ready(())
+            });
+        let (listed, ()) = tokio::join!(listing, fetching);
+        TagListing {
+            seen: seen_names.len() as u64,
+            // A failed listing says more than a cancelled detail read.
+            complete: match listed {
+                Ok(()) if cancelled => Err(ApiError::Cancelled),
+                other => other,
+            },
         }
-        result
     }
 
     /// Deletes the named tags of a repository; `done(i, result)` is called

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 
 use super::client::{GitlabClient, decode, ok_or_error};
 use super::error::{ApiError, GraphqlFailure};
-use super::record::{TagRecord, date_field};
+use super::record::{Digest, TagRecord, date_field};
 use super::wire::Repository;
 use crate::config::EntryKind;
 use crate::policy::TagDate;
@@ -93,7 +93,7 @@ impl TagNode {
         let published = date_field(&self.name, "publishedAt", self.published_at.as_ref());
         TagRecord {
             size: self.size(),
-            digest: self.digest,
+            digest: self.digest.as_deref().map(Digest::parse),
             name: self.name,
             created,
             published,

@@ -4,7 +4,7 @@
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 
-use super::record::{TagRecord, date_field};
+use super::record::{Digest, TagRecord, date_field};
 use crate::policy::TagDate;
 
 /// `GET /version`.
@@ -60,7 +60,7 @@ impl TagDetails {
         let created = date_field(&name, "created_at", self.created_at.as_ref()).unwrap_or(TagDate::Missing);
         TagRecord {
             name,
-            digest: self.digest,
+            digest: self.digest.as_deref().map(Digest::parse),
             created,
             published: None,
             size: self.total_size,
@@ -175,6 +175,9 @@ mod tests {
         let t =
             record(r#"{"name":"a","digest":"sha256:1","created_at":"2019-01-06T16:49:51.272+00:00","total_size":5}"#);
         assert_eq!(t.created, TagDate::parse(Some("2019-01-06T16:49:51.272+00:00")));
-        assert_eq!((t.digest.as_deref(), t.size), (Some("sha256:1"), Some(5)));
+        assert_eq!(
+            (t.digest.map(|d| d.to_string()), t.size),
+            (Some("sha256:1".to_owned()), Some(5))
+        );
     }
 }
