@@ -117,13 +117,14 @@ impl fmt::Display for Target {
     }
 }
 
-/// Which date ages a tag.
+/// Which date ages a tag (docs/config.md, "Which date is a tag's age").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AgeFrom {
-    /// `created_at`: the image's build time on a registry without the metadata database.
+    /// `createdAt`/`created_at`: with GitLab's registry metadata database the
+    /// tag's first push; without it, the image's build time.
     Created,
-    /// `publishedAt`, the last push (GraphQL only; needs GitLab's registry
-    /// metadata database, else `createdAt` is used).
+    /// `publishedAt`, the last push (GraphQL only; needs the metadata
+    /// database, else a tag has none and `createdAt` is used). The default.
     Published,
 }
 
@@ -146,6 +147,9 @@ pub struct Entry {
     pub enabled: bool,
     /// Which date ages a tag.
     pub age_from: AgeFrom,
+    /// Whether the file set `age_from` (else it is the default, which a
+    /// REST-only setup may replace by `created`).
+    pub age_from_set: bool,
     /// The entry's JSON path (`projects.web`), for messages.
     pub json_path: String,
 }

@@ -24,7 +24,7 @@ mod rest;
 mod retry;
 mod wire;
 
-pub(crate) use backend::{Backend, DeleteResult, EntryApi, Listed, Owner};
+pub(crate) use backend::{Backend, DeleteResult, EntryApi, Listed, Owner, PushDate};
 pub(crate) use client::{ClientBuildError, ClientOptions, GitlabClient};
 pub(crate) use error::ApiError;
 pub(crate) use retry::RetryPolicy;

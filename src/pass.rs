@@ -25,7 +25,7 @@ use jiff::Timestamp;
 use tracing::{Instrument, Span};
 
 use crate::config::{AgeFrom, Config, Entry};
-use crate::gitlab::{ApiError, Backend, DeleteResult, EntryApi, Listed, Owner, Repository};
+use crate::gitlab::{ApiError, Backend, DeleteResult, EntryApi, Listed, Owner, PushDate, Repository};
 use crate::metrics::metrics;
 use crate::policy::{self, Decision, KeepReason, TagFacts};
 
@@ -97,7 +97,11 @@ pub(crate) fn owner(entry: &Entry) -> Owner<'_> {
     Owner {
         kind: entry.kind,
         target: &entry.target,
-        needs_push_date: entry.age_from == AgeFrom::Published,
+        push_date: match (entry.age_from, entry.age_from_set) {
+            (AgeFrom::Published, true) => PushDate::Required,
+            (AgeFrom::Published, false) => PushDate::Preferred,
+            (AgeFrom::Created, _) => PushDate::Unused,
+        },
     }
 }
 
@@ -399,7 +403,8 @@ async fn decide_repository(
             return Vec::new();
         }
     }
-    if candidates.unpublished > 0 {
+    // Through REST (an `auto` fallback) no tag has one, and `api_fallback` said so.
+    if candidates.unpublished > 0 && listing.push_dates {
         tracing::warn!(
             operation = "published_at_missing",
             tags = candidates.unpublished,
@@ -443,7 +448,6 @@ impl Candidates {
                     (AgeFrom::Published, Some(published)) => published,
                     (AgeFrom::Published, None) => {
                         self.unpublished += 1;
-                        tracing::debug!(tag_name = %record.name, "publishedAt is null; the tag's createdAt is its age");
                         record.created
                     }
                     (AgeFrom::Created, _) => record.created,

@@ -105,6 +105,8 @@ pub(crate) struct ConfigSettings {
     pub concurrency: NonZeroUsize,
     /// `--schedule`, else the config's.
     pub schedule: Option<Schedule>,
+    /// What the settings changed or doubt, for the log and `check`.
+    pub warnings: Vec<String>,
 }
 
 impl ConfigSettings {
@@ -122,8 +124,10 @@ impl ConfigSettings {
         config: Config,
     ) -> Result<ConfigSettings, SettingsError> {
         let api = resolve_api(options, &config);
-        refuse_published_over_rest(api, &config)?;
+        let mut config = config;
+        let warnings = age_by_created_over_rest(api, &mut config)?;
         Ok(ConfigSettings {
+            warnings,
             concurrency: resolve_concurrency(options, &config),
             schedule: options.schedule.clone().or_else(|| config.schedule.clone()),
             config: Arc::new(config),
@@ -189,6 +193,9 @@ impl Settings {
     /// Resolves everything; any problem is a usage or config error.
     pub(crate) fn resolve(parsed: &Parsed) -> Result<Settings, SettingsError> {
         let config = ConfigSettings::resolve(&parsed.cli.options)?;
+        for warning in &config.warnings {
+            tracing::warn!(operation = "config_warning", "{warning}");
+        }
         Settings::with_config(parsed, config)
     }
 
@@ -303,16 +310,36 @@ fn resolve_api(options: &Options, config: &Config) -> ApiMode {
     }
 }
 
-/// REST has no `publishedAt`: an entry that ages tags by it needs GraphQL.
-fn refuse_published_over_rest(api: ApiMode, config: &Config) -> Result<(), SettingsError> {
-    if api == ApiMode::Rest
-        && let Some(entry) = config.entries.iter().find(|e| e.age_from == AgeFrom::Published)
+/// REST has no `publishedAt`. With `api: rest`, an entry that asks for it
+/// is refused; one that has it by default ages its tags by `created_at`
+/// instead, and one warning says which entries.
+fn age_by_created_over_rest(api: ApiMode, config: &mut Config) -> Result<Vec<String>, SettingsError> {
+    if api != ApiMode::Rest {
+        return Ok(Vec::new());
+    }
+    if let Some(entry) = config
+        .entries
+        .iter()
+        .find(|e| e.age_from == AgeFrom::Published && e.age_from_set)
     {
         return Err(SettingsError::PublishedNeedsGraphql {
             json_path: entry.json_path.clone(),
         });
     }
-    Ok(())
+    let mut defaulted = Vec::new();
+    for entry in config.entries.iter_mut().filter(|e| e.age_from == AgeFrom::Published) {
+        entry.age_from = AgeFrom::Created;
+        defaulted.push(entry.json_path.as_str().to_owned());
+    }
+    if defaulted.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![format!(
+        "api is \"rest\", which has no push date (publishedAt): {} age tags by created_at instead of the default \"published\" \
+         (with the registry metadata database that is a tag's first push, so a re-pushed tag looks old); \
+         set api to \"auto\" or \"graphql\", or age_from to \"created\" to say so",
+        defaulted.join(", ")
+    )])
 }
 
 fn resolve_concurrency(options: &Options, config: &Config) -> NonZeroUsize {

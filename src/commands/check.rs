@@ -28,6 +28,9 @@ pub async fn run(parsed: &Parsed, online: bool, for_daemon: bool) -> Result<Exit
         config.entries.len(),
         enabled
     );
+    for warning in &resolved.warnings {
+        println!("  warning: {warning}");
+    }
     match &resolved.schedule {
         Some(schedule) => {
             let next = schedule

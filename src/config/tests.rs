@@ -370,7 +370,11 @@ fn null_means_not_set() {
     let web = &config.entries[0];
     assert_eq!(web.rules.keep_n, 0);
     assert!(web.rules.keep_latest && web.enabled && web.max_deletions.is_none());
-    assert_eq!(web.age_from, AgeFrom::Created);
+    assert_eq!(
+        (web.age_from, web.age_from_set),
+        (AgeFrom::Published, false),
+        "the default"
+    );
     // An entry's null does not hide the default either.
     let config = load(json!({"defaults": {"delete_older_than": "1d", "keep_n": 3},
                              "projects": {"a": {"id": 1, "delete_older_than": null, "keep_n": null}}}))
@@ -479,11 +483,11 @@ fn summary_names_every_field() {
         ("repository_regex", json!("a/.*")),
         ("max_deletions", json!(9)),
         ("enabled", json!(false)),
-        ("age_from", json!("published")),
+        ("age_from", json!("created")),
     ];
     let summary = |entry: Value| load(json!({"p": entry})).unwrap().entries[0].summary();
     let plain = summary(base.clone());
-    assert_eq!(plain, "project 1, delete older than 1 day (age_from created)");
+    assert_eq!(plain, "project 1, delete older than 1 day (age_from published)");
     for (key, value) in changes {
         let mut entry = base.clone();
         entry[key] = value;

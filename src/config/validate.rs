@@ -72,7 +72,8 @@ fn entry(name: String, path: String, kind: EntryKind, raw: RawEntry, defaults: &
         repository_regex: fields.repository_regex,
         max_deletions: fields.max_deletions.map(NonZeroU64::get),
         enabled: fields.enabled.unwrap_or(true),
-        age_from: fields.age_from.unwrap_or(AgeFrom::Created),
+        age_from: fields.age_from.unwrap_or(AgeFrom::Published),
+        age_from_set: fields.age_from.is_some(),
         json_path: path,
     })
 }

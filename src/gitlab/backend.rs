@@ -48,9 +48,22 @@ pub(crate) struct Owner<'a> {
     pub kind: EntryKind,
     /// Its id or path.
     pub target: &'a Target,
-    /// The entry ages tags by their last push (`publishedAt`), which only
-    /// GraphQL gives: REST must not stand in for it.
-    pub needs_push_date: bool,
+    /// How much the entry's policy depends on a tag's push date, which only
+    /// GraphQL gives.
+    pub push_date: PushDate,
+}
+
+/// How much an entry depends on `publishedAt`, the last push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PushDate {
+    /// Asked for by the config (`age_from: "published"`): REST must not
+    /// stand in, the entry fails and keeps everything.
+    Required,
+    /// The default basis: where GraphQL is not usable the entry goes on
+    /// through REST, aging tags by `created_at`, and says so.
+    Preferred,
+    /// Not used (`age_from: "created"`).
+    Unused,
 }
 
 /// One entry's view of GitLab: under `auto`, the API it ended up on.
@@ -67,6 +80,9 @@ pub(crate) struct EntryApi<'a> {
 pub(crate) struct TagListing {
     /// Distinct names listed.
     pub seen: u64,
+    /// Whether the API that listed them gives push dates (GraphQL does, where
+    /// the registry has its metadata database; REST never does).
+    pub push_dates: bool,
     /// `Ok` only if every page was read: nothing may be deleted otherwise.
     pub complete: Result<(), ApiError>,
 }
@@ -144,8 +160,17 @@ impl EntryApi<'_> {
 
     /// Records the fallback to REST; the first caller logs it.
     fn fall_back(&self, err: &ApiError, message: &'static str) {
-        if !self.graphql_refused.swap(true, Ordering::Relaxed) {
-            tracing::warn!(operation = "api_fallback", reason = %err.explain(), "{message}");
+        if self.graphql_refused.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        match self.owner.push_date {
+            PushDate::Preferred => tracing::warn!(
+                operation = "api_fallback",
+                reason = %err.explain(),
+                age_from = "created",
+                "{message}; REST has no push date, so tags are aged by created_at"
+            ),
+            _ => tracing::warn!(operation = "api_fallback", reason = %err.explain(), "{message}"),
         }
     }
 
@@ -176,7 +201,7 @@ impl EntryApi<'_> {
         .await;
         match listed {
             Err(err) if self.falls_back(&err) => {
-                if self.owner.needs_push_date {
+                if self.owner.push_date == PushDate::Required {
                     return Err(self.no_push_date(&err));
                 }
                 self.fall_back(&err, "GraphQL is not usable for this entry; using the REST API");
@@ -213,7 +238,7 @@ impl EntryApi<'_> {
         let (listing, answers) = self.tags_graphql(gid, wanted, take, &hasher).await;
         match &listing.complete {
             Err(err) if self.falls_back(err) => {
-                if self.owner.needs_push_date {
+                if self.owner.push_date == PushDate::Required {
                     return TagListing {
                         complete: Err(self.no_push_date(err)),
                         ..listing
@@ -250,7 +275,14 @@ impl EntryApi<'_> {
                 }
             })
             .await;
-        (TagListing { seen, complete }, answers)
+        (
+            TagListing {
+                seen,
+                push_dates: true,
+                complete,
+            },
+            answers,
+        )
     }
 
     /// REST: every tag name, then each wanted tag's details for its date.
@@ -304,6 +336,7 @@ impl EntryApi<'_> {
         let (listed, ()) = tokio::join!(listing, fetching);
         TagListing {
             seen: seen_names.len() as u64,
+            push_dates: false,
             // A failed listing says more than a cancelled detail read.
             complete: match listed {
                 Ok(()) if cancelled => Err(ApiError::Cancelled),

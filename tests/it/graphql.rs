@@ -334,9 +334,13 @@ fn published_dates_age_re_pushed_tags_from_their_last_push() {
     let r = once(&fake, &published, &["--api", "auto", "--dry-run"]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(r.tags("dry_run"), ["g/p/img:stale"]);
-    let created = json!({"projects": {"p": {"id": "g/p", "delete_older_than": "2d"}}});
+    let created = json!({"projects": {"p": {"id": "g/p", "delete_older_than": "2d", "age_from": "created"}}});
     let r = once(&fake, &created, &["--api", "graphql", "--dry-run"]);
     assert_eq!(r.tags("dry_run"), ["g/p/img:re-pushed", "g/p/img:stale"]);
+    // The default is the last push.
+    let default = json!({"projects": {"p": {"id": "g/p", "delete_older_than": "2d"}}});
+    let r = once(&fake, &default, &["--api", "graphql", "--dry-run"]);
+    assert_eq!(r.tags("dry_run"), ["g/p/img:stale"]);
 
     // Without the metadata database publishedAt is null: createdAt is used, and said so.
     let fake = FakeGitlab::start(seed(vec![project(1, "g/p", vec![repo(10, "img", tags)])])).unwrap();
@@ -365,6 +369,57 @@ fn published_dates_age_re_pushed_tags_from_their_last_push() {
     assert!(r.ops("api_fallback").is_empty());
     assert!(r.stdout.contains("REST has no publishedAt"), "{}", r.all());
     assert_eq!(fake.tag_names(10), ["stale"]);
+}
+
+/// The default basis is the last push; where only REST can serve an entry,
+/// it ages by `created_at` instead, and says so: at load (and in `check`) with
+/// `api: rest`, in the `api_fallback` event under `auto`.
+#[test]
+fn the_default_basis_falls_back_to_created_where_only_rest_serves() {
+    let tags = vec![old("re-pushed").published(HOUR), old("stale"), young("new")];
+    let default = json!({"projects": {"p": {"id": "g/p", "delete_older_than": "2d"}}});
+
+    // api rest: one warning at load, and the pass ages by created_at.
+    let fake = FakeGitlab::start(seed(vec![project(1, "g/p", vec![repo(10, "img", tags.clone())])])).unwrap();
+    let r = once(&fake, &default, &["--api", "rest", "--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.tags("dry_run"), ["g/p/img:re-pushed", "g/p/img:stale"]);
+    let warnings = r.ops("config_warning");
+    assert_eq!(warnings.len(), 1, "{}", r.all());
+    let message = warnings[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("projects.p") && message.contains("created_at"),
+        "{message}"
+    );
+    assert!(r.ops("published_at_missing").is_empty(), "{}", r.all());
+    let work = Workdir::new();
+    let path = work.config(&default);
+    let check = run(bin(work.path()).args(["check", "--api", "rest", "--config"]).arg(&path));
+    assert_eq!(check.code, 0, "{}", check.all());
+    assert!(check.stdout.contains("warning: api is \"rest\""), "{}", check.all());
+    assert!(check.stdout.contains("(age_from created)"), "{}", check.all());
+    let check = run(bin(work.path()).args(["check", "--api", "auto", "--config"]).arg(&path));
+    assert!(!check.stdout.contains("warning"), "{}", check.all());
+
+    // api auto, GraphQL missing: the entry goes on through REST, aged by created_at.
+    let fake = FakeGitlab::start(Seed {
+        graphql: GraphqlSupport::Missing,
+        metadata_database: true,
+        ..seed(vec![project(1, "g/p", vec![repo(10, "img", tags)])])
+    })
+    .unwrap();
+    let r = once(&fake, &default, &["--api", "auto"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let fallbacks = r.ops("api_fallback");
+    assert_eq!(fallbacks.len(), 1, "{}", r.all());
+    assert_eq!(fallbacks[0]["age_from"], "created", "{}", r.all());
+    assert!(
+        fallbacks[0]["message"].as_str().unwrap().contains("created_at"),
+        "{}",
+        r.all()
+    );
+    assert!(r.ops("published_at_missing").is_empty(), "{}", r.all());
+    assert_eq!(fake.tag_names(10), ["new"]);
 }
 
 #[test]
