@@ -271,6 +271,15 @@ async fn clean_entry(
             tracing::debug!(repository = %repository.path, "repository not matched by repository_regex");
             continue;
         }
+        if let Some(status @ ("delete_scheduled" | "delete_ongoing")) = repository.status.as_deref() {
+            tracing::info!(
+                operation = "repository_skipped",
+                repository = %repository.path,
+                status,
+                "GitLab is deleting this repository; nothing to clean"
+            );
+            continue;
+        }
         let claimants = claims.get(&repository.id).map_or(&[][..], Vec::as_slice);
         if claimants.len() > 1 {
             report.errors += 1;
@@ -392,6 +401,22 @@ async fn decide_repository(
             report.interrupted = true;
             return Vec::new();
         }
+        Err(err @ ApiError::ListingIncomplete { listed, before, after }) => {
+            report.errors += 1;
+            report.kept += candidates.facts.len() as u64;
+            tracing::error!(
+                operation = "listing_incomplete",
+                listed,
+                count_before = before,
+                count_after = after,
+                error = %err.explain(),
+                "GitLab cut the tag listing short; keeping every tag of the repository"
+            );
+            for tag in &candidates.facts {
+                log_kept(entry, repository, &tag.name, KeepReason::ListingIncomplete);
+            }
+            return Vec::new();
+        }
         Err(err) => {
             report.errors += 1;
             report.kept += candidates.facts.len() as u64;
@@ -455,6 +480,7 @@ impl Candidates {
                 self.facts.push(TagFacts {
                     name: record.name,
                     created,
+                    protected: record.deletable == Some(false),
                 });
                 self.sizes.push(record.size);
             }
@@ -503,6 +529,18 @@ async fn delete_plan(api: &EntryApi<'_>, entry: &Entry, plan: &RepositoryPlan, o
         match result {
             DeleteResult::Deleted => report.add(&deleted(entry, repository, doomed, false)),
             DeleteResult::AlreadyGone => report.add(&deleted(entry, repository, doomed, true)),
+            DeleteResult::Protected(detail) => {
+                report.kept += 1;
+                metrics().tag_kept(&entry.name, KeepReason::Protected.as_str());
+                tracing::debug!(
+                    operation = "kept",
+                    reason = KeepReason::Protected.as_str(),
+                    tag_name = %doomed.name,
+                    tag_location = %repository.location,
+                    detail,
+                    "GitLab refused to delete a protected tag; keeping it"
+                );
+            }
             DeleteResult::Failed(error) => report.add(&delete_failed(entry, repository, doomed, &error)),
             DeleteResult::NotSent => report.interrupted = true,
         }

@@ -7,12 +7,13 @@
 //! 1. `latest` is kept (if `keep_latest`);
 //! 2. tags whose whole name does not match `name_regex_delete` are kept;
 //! 3. tags whose whole name matches `name_regex_keep` are kept;
-//! 4. tags with no usable date are kept;
-//! 5. the rest are ordered newest first and the first `keep_n` are kept;
-//! 6. of the rest, those created before `now - delete_older_than` are deleted,
+//! 4. tags GitLab says the token may not delete (protected, immutable) are kept;
+//! 5. tags with no usable date are kept;
+//! 6. the rest are ordered newest first and the first `keep_n` are kept;
+//! 7. of the rest, those created before `now - delete_older_than` are deleted,
 //!    the others kept as too new.
 //!
-//! There is no I/O here, and no way to reach "delete" but step 6.
+//! There is no I/O here, and no way to reach "delete" but step 7.
 
 use std::cmp::Reverse;
 use std::time::Duration;
@@ -84,6 +85,9 @@ pub(crate) enum KeepReason {
     NotMatched,
     /// Matches `name_regex_keep`.
     NameRegexKeep,
+    /// GitLab says the token's user may not delete it (a tag protection
+    /// rule above the user's role, or an immutable tag).
+    Protected,
     /// No usable creation date.
     NoDate,
     /// Among the `keep_n` newest candidates.
@@ -92,6 +96,8 @@ pub(crate) enum KeepReason {
     TooNew,
     /// The project's `max_deletions` fuse tripped (decided by the pass, not here).
     MaxDeletions,
+    /// GitLab cut the repository's listing short (decided by the pass, not here).
+    ListingIncomplete,
 }
 
 impl KeepReason {
@@ -101,10 +107,12 @@ impl KeepReason {
             KeepReason::Latest => "latest",
             KeepReason::NotMatched => "not_matched",
             KeepReason::NameRegexKeep => "name_regex_keep",
+            KeepReason::Protected => "protected",
             KeepReason::NoDate => "no_date",
             KeepReason::KeepN => "keep_n",
             KeepReason::TooNew => "too_new",
             KeepReason::MaxDeletions => "max_deletions",
+            KeepReason::ListingIncomplete => "listing_incomplete",
         }
     }
 }
@@ -123,8 +131,10 @@ pub(crate) enum Decision {
 pub(crate) struct TagFacts {
     /// The tag's name.
     pub name: String,
-    /// Its creation date.
+    /// The date that ages it (`age_from`).
     pub created: TagDate,
+    /// GitLab says it may not be deleted by this token.
+    pub protected: bool,
 }
 
 /// Steps 1–3: what the name alone decides. `None` means the tag is a candidate,
@@ -155,6 +165,8 @@ pub(crate) fn decide(tags: &[TagFacts], rules: &Rules, now: Timestamp) -> Vec<De
         .iter()
         .map(|tag| match keep_by_name(&tag.name, rules) {
             Some(reason) => Some(Decision::Keep(reason)),
+            // A protected tag is not a candidate: it neither goes nor takes a keep_n place.
+            None if tag.protected => Some(Decision::Keep(KeepReason::Protected)),
             None if tag.created.usable().is_none() => Some(Decision::Keep(KeepReason::NoDate)),
             None => None,
         })

@@ -28,7 +28,6 @@ use super::client::GitlabClient;
 use super::error::{ApiError, GraphqlFailure};
 use super::graphql::DELETE_BATCH;
 use super::record::TagRecord;
-use super::rest::DeleteOutcome;
 use super::wire::{Repository, Version};
 use crate::config::{ApiMode, EntryKind, Target};
 
@@ -83,6 +82,8 @@ pub(crate) struct TagListing {
     /// Whether the API that listed them gives push dates (GraphQL does, where
     /// the registry has its metadata database; REST never does).
     pub push_dates: bool,
+    /// GitLab's own count of the repository's tags, read with the listing.
+    pub count: Option<u64>,
     /// `Ok` only if every page was read: nothing may be deleted otherwise.
     pub complete: Result<(), ApiError>,
 }
@@ -107,6 +108,9 @@ pub(crate) enum DeleteResult {
     /// It was not there any more: deleted by an earlier attempt whose answer
     /// was lost, or by someone else.
     AlreadyGone,
+    /// Not deleted: GitLab says the token's user may not delete it (a tag
+    /// protection rule, an immutable tag). Kept, not an error.
+    Protected(String),
     /// Not deleted; GitLab's reason, with a hint for the operator.
     Failed(String),
     /// Not tried: shutting down.
@@ -230,6 +234,45 @@ impl EntryApi<'_> {
         wanted: &mut (dyn FnMut(&str) -> bool + Send),
         take: &mut (dyn FnMut(Listed) + Send),
     ) -> TagListing {
+        let mut listing = self.list_tags(repository, wanted, take).await;
+        if listing.complete.is_ok() {
+            listing.complete = self.check_complete(repository, &listing).await;
+        }
+        listing
+    }
+
+    /// GitLab turns a registry error into a short last page without saying
+    /// so: a listing with fewer names than GitLab's own count, read before
+    /// and after it, is cut short. A count of 0 (GitLab's count call failed)
+    /// or of 10,000 (its cap) proves nothing; tags others push or delete
+    /// meanwhile move the counts, not the verdict.
+    async fn check_complete(&self, repository: &Repository, listing: &TagListing) -> Result<(), ApiError> {
+        let Some(before) = listing.count else {
+            return Ok(());
+        };
+        if !count_proves(before) || listing.seen >= before {
+            return Ok(());
+        }
+        let after = match (&repository.graphql_id, listing.push_dates) {
+            (Some(gid), true) => self.client().graphql_tags_count(gid).await?,
+            _ => self.client().tags_count(repository.id).await?,
+        };
+        match after {
+            Some(after) if is_cut_short(listing.seen, before, after) => Err(ApiError::ListingIncomplete {
+                listed: listing.seen,
+                before,
+                after,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn list_tags(
+        &self,
+        repository: &Repository,
+        wanted: &mut (dyn FnMut(&str) -> bool + Send),
+        take: &mut (dyn FnMut(Listed) + Send),
+    ) -> TagListing {
         let hasher = RandomState::new();
         let gid = match &repository.graphql_id {
             Some(gid) if !self.graphql_refused.load(Ordering::Relaxed) => gid,
@@ -263,7 +306,7 @@ impl EntryApi<'_> {
     ) -> (TagListing, HashMap<u64, bool>) {
         let mut answers: HashMap<u64, bool> = HashMap::new();
         let mut seen = 0u64;
-        let complete = self
+        let listed = self
             .client()
             .for_each_graphql_tag(gid, |node| {
                 let std::collections::hash_map::Entry::Vacant(slot) = answers.entry(hasher.hash_one(&node.name)) else {
@@ -275,10 +318,15 @@ impl EntryApi<'_> {
                 }
             })
             .await;
+        let (count, complete) = match listed {
+            Ok(listed) => (listed.count, Ok(())),
+            Err(err) => (None, Err(err)),
+        };
         (
             TagListing {
                 seen,
                 push_dates: true,
+                count,
                 complete,
             },
             answers,
@@ -333,10 +381,18 @@ impl EntryApi<'_> {
                 }
                 std::future::ready(())
             });
-        let (listed, ()) = tokio::join!(listing, fetching);
+        // GitLab's count, read while the listing starts.
+        let count = client.tags_count(repository.id);
+        let (listed, (), count) = tokio::join!(listing, fetching, count);
+        let (count, listed) = match (count, listed) {
+            (Ok(count), listed) => (count, listed),
+            (Err(err), Ok(())) => (None, Err(err)),
+            (Err(_), Err(err)) => (None, Err(err)),
+        };
         TagListing {
             seen: seen_names.len() as u64,
             push_dates: false,
+            count,
             // A failed listing says more than a cancelled detail read.
             complete: match listed {
                 Ok(()) if cancelled => Err(ApiError::Cancelled),
@@ -359,10 +415,14 @@ impl EntryApi<'_> {
         };
         let batches = names.len().div_ceil(DELETE_BATCH);
         let mut fallen_back: Vec<usize> = Vec::new();
+        let refused_here = &AtomicBool::new(false);
         let mut outcomes = stream::iter(0..batches)
             .map(|b| {
                 let range = b * DELETE_BATCH..((b + 1) * DELETE_BATCH).min(names.len());
-                async move { (range.clone(), self.delete_batch(repository, gid, &names[range]).await) }
+                async move {
+                    let outcome = self.delete_batch(repository, gid, &names[range.clone()], refused_here).await;
+                    (range, outcome)
+                }
             })
             .buffer_unordered(self.concurrency());
         while let Some((range, outcome)) = outcomes.next().await {
@@ -381,9 +441,16 @@ impl EntryApi<'_> {
     }
 
     /// One `destroyContainerRepositoryTags` of up to twenty names. GitLab's
-    /// answer names what it deleted; every other name failed.
-    async fn delete_batch(&self, repository: &Repository, gid: &str, batch: &[&str]) -> BatchOutcome {
-        if self.graphql_refused.load(Ordering::Relaxed) {
+    /// answer names what it deleted; every other name failed — or is
+    /// protected, when GitLab says so.
+    async fn delete_batch(
+        &self,
+        repository: &Repository,
+        gid: &str,
+        batch: &[&str],
+        refused_here: &AtomicBool,
+    ) -> BatchOutcome {
+        if self.graphql_refused.load(Ordering::Relaxed) || refused_here.load(Ordering::Relaxed) {
             return BatchOutcome::UseRest;
         }
         match self.client().destroy_tags(gid, batch).await {
@@ -394,12 +461,14 @@ impl EntryApi<'_> {
                 } else {
                     outcome.errors.join("; ")
                 };
+                let protected = outcome.errors.iter().any(|e| e.contains("protected"));
                 BatchOutcome::Done(
                     batch
                         .iter()
-                        .map(|name| match deleted.contains(name) {
-                            true => DeleteResult::Deleted,
-                            false => DeleteResult::Failed(why.clone()),
+                        .map(|name| match (deleted.contains(name), protected) {
+                            (true, _) => DeleteResult::Deleted,
+                            (false, true) => DeleteResult::Protected(why.clone()),
+                            (false, false) => DeleteResult::Failed(why.clone()),
                         })
                         .collect(),
                 )
@@ -407,6 +476,19 @@ impl EntryApi<'_> {
             Err(ApiError::Cancelled) => BatchOutcome::Done(vec![DeleteResult::NotSent; batch.len()]),
             Err(err) if self.falls_back(&err) => {
                 self.fall_back(&err, "GraphQL cannot delete this entry's tags; using the REST API");
+                BatchOutcome::UseRest
+            }
+            // GitLab refuses the mutation for a whole repository when the
+            // project has tag protection rules above the user's role, whatever
+            // the names; REST authorises each tag, so the rest can still go.
+            Err(err) if err.is_permission_refusal() => {
+                if !refused_here.swap(true, Ordering::Relaxed) {
+                    tracing::info!(
+                        operation = "batch_refused",
+                        reason = %err,
+                        "GitLab refuses batch deletion in this repository (tag protection rules?); deleting tag by tag through REST"
+                    );
+                }
                 BatchOutcome::UseRest
             }
             Err(err) => {
@@ -442,22 +524,24 @@ impl EntryApi<'_> {
         }
     }
 
-    /// One REST DELETE; an ambiguous failure is checked with one lookup.
+    /// One REST DELETE. A failure that may hide a deletion (no answer, a
+    /// 5xx), a 404, or a 403 — GitLab's answer for a tag already gone with
+    /// the registry metadata database — is checked with one GET.
     async fn delete_one(&self, repository: &Repository, name: &str) -> DeleteResult {
-        match self
-            .client()
-            .delete_tag(repository.project_id, repository.id, name)
-            .await
-        {
-            Ok(DeleteOutcome::Deleted) => DeleteResult::Deleted,
-            Ok(DeleteOutcome::AlreadyGone) => DeleteResult::AlreadyGone,
-            Err(ApiError::Cancelled) => DeleteResult::NotSent,
-            // Out of retries on an ambiguous failure: ask whether the tag is still there.
-            Err(err) if err.may_have_acted() && self.is_gone(repository, name).await => {
-                tracing::debug!(tag_name = %name, error = %err, "the DELETE failed, but the tag is gone");
-                DeleteResult::AlreadyGone
-            }
-            Err(err) => DeleteResult::Failed(err.explain()),
+        let err = match self.client().delete_tag(repository.project_id, repository.id, name).await {
+            Ok(()) => return DeleteResult::Deleted,
+            Err(ApiError::Cancelled) => return DeleteResult::NotSent,
+            Err(err) => err,
+        };
+        let forbidden = err.status() == Some(403);
+        let worth_a_look = err.may_have_acted() || err.status() == Some(404) || (forbidden && !err.is_scope_error());
+        if worth_a_look && self.is_gone(repository, name).await {
+            tracing::debug!(tag_name = %name, error = %err, "the DELETE failed, but the tag is gone");
+            return DeleteResult::AlreadyGone;
+        }
+        match forbidden && err.says_protected() {
+            true => DeleteResult::Protected(err.explain()),
+            false => DeleteResult::Failed(err.explain()),
         }
     }
 
@@ -471,6 +555,16 @@ impl EntryApi<'_> {
             Ok(None)
         )
     }
+}
+
+/// GitLab counts tags up to 10,000, and says 0 when its count call fails.
+fn count_proves(count: u64) -> bool {
+    (1..10_000).contains(&count)
+}
+
+/// Whether a listing of `listed` distinct names is short of both counts.
+fn is_cut_short(listed: u64, before: u64, after: u64) -> bool {
+    count_proves(before) && count_proves(after) && listed < before && listed < after
 }
 
 /// What one deletion mutation came to.
@@ -494,5 +588,32 @@ fn mutation_may_have_acted(err: &ApiError) -> bool {
             ..
         } => !message.contains("permission"),
         other => other.may_have_acted(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_listing_is_cut_short_only_below_both_counts_that_prove_something() {
+        assert!(is_cut_short(30, 50, 50));
+        assert!(is_cut_short(0, 5, 5), "an empty listing of a repository GitLab counts tags in");
+        assert!(!is_cut_short(50, 50, 50));
+        assert!(!is_cut_short(30, 50, 30), "others deleted 20 tags meanwhile");
+        assert!(!is_cut_short(30, 25, 50), "others pushed 25 tags meanwhile");
+        assert!(!is_cut_short(30, 0, 50), "a count of 0 is GitLab's failed count call");
+        assert!(!is_cut_short(30, 50, 0));
+        assert!(!is_cut_short(9_000, 10_000, 10_000), "10,000 is GitLab's cap");
+        assert!(is_cut_short(9_000, 9_999, 9_999));
+    }
+
+    proptest! {
+        #[test]
+        fn a_listing_at_least_as_long_as_either_count_is_never_cut_short(listed in 0u64..20_000, other in 0u64..20_000) {
+            prop_assert!(!is_cut_short(listed, listed.min(other), other));
+            prop_assert!(!is_cut_short(listed, other, listed.min(other)));
+        }
     }
 }

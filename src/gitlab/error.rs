@@ -67,12 +67,49 @@ pub(crate) enum ApiError {
         /// GitLab's messages, joined.
         message: String,
     },
+    /// GitLab listed fewer tags than it counts, before and after: it cut the
+    /// listing short without an error.
+    #[error("GitLab listed {listed} tags but counts {before} before and {after} after the listing: it was cut short")]
+    ListingIncomplete {
+        /// Distinct names listed.
+        listed: u64,
+        /// GitLab's count before (or while) listing.
+        before: u64,
+        /// GitLab's count after listing.
+        after: u64,
+    },
     /// Shutdown was requested; the request was not sent.
     #[error("not sent: shutting down")]
     Cancelled,
 }
 
 impl ApiError {
+    /// The HTTP status, if GitLab answered.
+    pub(crate) fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// A 403 for the token's scope, not for the tag: no tag is gone behind it.
+    pub(crate) fn is_scope_error(&self) -> bool {
+        matches!(self, ApiError::Status { status: 403, message, .. } if message.contains("insufficient_scope"))
+    }
+
+    /// GitLab's message says the tag is protected.
+    pub(crate) fn says_protected(&self) -> bool {
+        match self {
+            ApiError::Status { message, .. } | ApiError::Graphql { message, .. } => message.contains("protected"),
+            _ => false,
+        }
+    }
+
+    /// A GraphQL "no permission" refusal: GitLab did not act.
+    pub(crate) fn is_permission_refusal(&self) -> bool {
+        matches!(self, ApiError::Graphql { message, .. }
+            if message.contains("permission") || message.contains("resource that you are attempting to access"))
+    }
     /// Whether GraphQL is not usable here, so that `api: auto` uses REST:
     /// no `/api/graphql` (404/405, e.g. a proxy that passes only `/api/v4`)
     /// or a query this GitLab's schema refuses.
@@ -108,7 +145,7 @@ impl ApiError {
             ApiError::Status {
                 status: 403, message, ..
             } if message.contains("protected") => {
-                Some("the tag is protected by a tag protection rule; only a Maintainer or higher may delete it")
+                Some("the tag is protected by a tag protection rule: only the role it names (Maintainer, Owner or Admin) may delete it, and nobody an immutable tag")
             }
             ApiError::Status { status: 403, .. } => {
                 Some("the token's user lacks the role: Reporter or higher to list, Developer or higher to delete tags")
@@ -127,6 +164,9 @@ impl ApiError {
             } => Some("this GitLab refuses the GraphQL query (an older version?); api \"auto\" uses REST instead"),
             ApiError::Graphql { message, .. } if message.contains("permission") => Some(
                 "the token lacks scope api (read_api cannot delete), or its user lacks the Developer role on the project",
+            ),
+            ApiError::ListingIncomplete { .. } => Some(
+                "GitLab turned a registry error into a short listing without reporting it; every tag of the repository is kept, and the next pass lists it again",
             ),
             ApiError::Transport { reason, .. } if reason.contains("certificate") => Some(
                 "GitLab's TLS certificate is not trusted; give its CA with --ssl-path (or, at your own risk, --insecure)",

@@ -9,6 +9,7 @@
 //! and never above 20 (above it, tags are silently skipped).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use reqwest::Method;
 use serde::Deserialize;
@@ -38,7 +39,7 @@ macro_rules! repositories_query {
             $root,
             "(fullPath: $fullPath) {
     containerRepositories(first: 100, after: $after, sort: NAME_ASC) {
-      nodes { id path location project { id } }
+      nodes { id path location status project { id } }
       pageInfo { hasNextPage endCursor }
     }
   }
@@ -50,14 +51,61 @@ macro_rules! repositories_query {
 const PROJECT_REPOSITORIES: &str = repositories_query!("ProjectRepositories", "project");
 const GROUP_REPOSITORIES: &str = repositories_query!("GroupRepositories", "group");
 
-const REPOSITORY_TAGS: &str = "query RepositoryTags($id: ContainerRepositoryID!, $after: String) {
-  containerRepository(id: $id) {
+/// A page of a repository's tags: the first page also asks for GitLab's own
+/// count (for the completeness check), and where GitLab has them, each
+/// tag's permission and protection (GitLab 17.8+; an older schema refuses
+/// the query, and the fields are left out from then on).
+macro_rules! tags_query {
+    ($operation:literal, $count:literal, $permissions:literal) => {
+        concat!(
+            "query ",
+            $operation,
+            "($id: ContainerRepositoryID!, $after: String) {
+  containerRepository(id: $id) {",
+            $count,
+            "
     tags(first: 20, after: $after, sort: NAME_ASC) {
-      nodes { name digest createdAt publishedAt totalSize }
+      nodes { name digest createdAt publishedAt totalSize",
+            $permissions,
+            " }
       pageInfo { hasNextPage endCursor }
     }
   }
+}"
+        )
+    };
+}
+
+/// `[first page][with permissions]`.
+const REPOSITORY_TAGS: [[&str; 2]; 2] = [
+    [
+        tags_query!("RepositoryTags", "", ""),
+        tags_query!(
+            "RepositoryTags",
+            "",
+            " userPermissions { destroyContainerRepositoryTag } protection { immutable }"
+        ),
+    ],
+    [
+        tags_query!("RepositoryTags", "\n    tagsCount", ""),
+        tags_query!(
+            "RepositoryTags",
+            "\n    tagsCount",
+            " userPermissions { destroyContainerRepositoryTag } protection { immutable }"
+        ),
+    ],
+];
+
+const REPOSITORY_TAGS_COUNT: &str = "query RepositoryTagsCount($id: ContainerRepositoryID!) {
+  containerRepository(id: $id) { tagsCount }
 }";
+
+/// Whether this GitLab's schema has the tag permission fields: unknown until
+/// the first tags query, then remembered for the process (one GitLab a process).
+static TAG_PERMISSIONS: AtomicU8 = AtomicU8::new(UNKNOWN);
+const UNKNOWN: u8 = 0;
+const SUPPORTED: u8 = 1;
+const UNSUPPORTED: u8 = 2;
 
 const DESTROY_TAGS: &str = "mutation DestroyTags($id: ContainerRepositoryID!, $tagNames: [String!]!) {
   destroyContainerRepositoryTags(input: {id: $id, tagNames: $tagNames}) {
@@ -84,6 +132,27 @@ pub(super) struct TagNode {
     /// `totalSize`, a BigInt sent as a string.
     #[serde(default)]
     pub total_size: Option<serde_json::Value>,
+    /// Whether the token's user may delete it (GitLab 17.8+).
+    #[serde(default)]
+    pub user_permissions: Option<TagPermissions>,
+    /// The tag protection rule that matches it; null when none does.
+    #[serde(default)]
+    pub protection: Option<TagProtection>,
+}
+
+/// `ContainerRepositoryTagPermissions`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct TagPermissions {
+    #[serde(default)]
+    destroy_container_repository_tag: Option<bool>,
+}
+
+/// `ContainerProtectionAccessLevel`.
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct TagProtection {
+    #[serde(default)]
+    immutable: Option<bool>,
 }
 
 impl TagNode {
@@ -91,7 +160,14 @@ impl TagNode {
     pub(super) fn into_record(self) -> TagRecord {
         let created = date_field(&self.name, "createdAt", self.created_at.as_ref()).unwrap_or(TagDate::Missing);
         let published = date_field(&self.name, "publishedAt", self.published_at.as_ref());
+        // Only GitLab's word makes a tag undeletable; its silence leaves it to the DELETE.
+        let immutable = self.protection.as_ref().and_then(|p| p.immutable) == Some(true);
+        let deletable = match self.user_permissions.as_ref().and_then(|p| p.destroy_container_repository_tag) {
+            Some(allowed) => Some(allowed && !immutable),
+            None => immutable.then_some(false),
+        };
         TagRecord {
+            deletable,
             size: self.size(),
             digest: self.digest.as_deref().map(Digest::parse),
             name: self.name,
@@ -108,6 +184,12 @@ impl TagNode {
             _ => None,
         }
     }
+}
+
+/// What a whole tag listing said besides its tags.
+pub(super) struct TagsListed {
+    /// GitLab's own count (`tagsCount`), read with the first page.
+    pub count: Option<u64>,
 }
 
 /// What one `destroyContainerRepositoryTags` did.
@@ -152,6 +234,8 @@ struct RepositoryNode {
     id: String,
     path: String,
     location: String,
+    #[serde(default)]
+    status: Option<String>,
     project: ProjectRef,
 }
 
@@ -180,7 +264,11 @@ struct TagsData {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct TagsOwner {
+    #[serde(default)]
+    tags_count: Option<u64>,
+    #[serde(default)]
     tags: Option<Connection<TagNode>>,
 }
 
@@ -232,6 +320,8 @@ impl GitlabClient {
                     path: node.path,
                     project_id,
                     location: node.location,
+                    // GraphQL's enum (`DELETE_SCHEDULED`) in REST's spelling.
+                    status: node.status.map(|s| s.to_ascii_lowercase()),
                     graphql_id: Some(node.id),
                 });
             }
@@ -253,15 +343,43 @@ impl GitlabClient {
         &self,
         repository_gid: &str,
         mut each: impl FnMut(TagNode),
-    ) -> Result<(), ApiError> {
+    ) -> Result<TagsListed, ApiError> {
         const OPERATION: &str = "RepositoryTags";
         let (mut after, mut cursors): (Option<String>, Cursors) = (None, Cursors::default());
-        for _ in 0..MAX_PAGES {
+        let mut count = None;
+        for page in 0..MAX_PAGES {
+            let first = page == 0;
             let variables = serde_json::json!({ "id": repository_gid, "after": after });
-            let data: TagsData = self.graphql(OPERATION, REPOSITORY_TAGS, variables).await?;
-            let connection = data
+            let permissions = TAG_PERMISSIONS.load(Ordering::Relaxed) != UNSUPPORTED;
+            let query = REPOSITORY_TAGS[usize::from(first)][usize::from(permissions)];
+            let data: TagsData = match self.graphql(OPERATION, query, variables.clone()).await {
+                // An older schema without the permission fields: ask again
+                // without them, and remember it only if that works.
+                Err(err @ ApiError::Graphql { kind: GraphqlFailure::Rejected, .. })
+                    if permissions && TAG_PERMISSIONS.load(Ordering::Relaxed) == UNKNOWN =>
+                {
+                    let plain = REPOSITORY_TAGS[usize::from(first)][0];
+                    let data = self.graphql(OPERATION, plain, variables).await?;
+                    tracing::info!(
+                        operation = "graphql_without_tag_permissions",
+                        reason = %err,
+                        "this GitLab has no tag permission fields (before 17.8?): protected tags are found by their DELETE"
+                    );
+                    TAG_PERMISSIONS.store(UNSUPPORTED, Ordering::Relaxed);
+                    data
+                }
+                other => other?,
+            };
+            if permissions {
+                let _ = TAG_PERMISSIONS.compare_exchange(UNKNOWN, SUPPORTED, Ordering::Relaxed, Ordering::Relaxed);
+            }
+            let owner = data
                 .container_repository
-                .ok_or_else(|| not_found(OPERATION, format!("container repository {repository_gid} not found")))?
+                .ok_or_else(|| not_found(OPERATION, format!("container repository {repository_gid} not found")))?;
+            if first {
+                count = owner.tags_count;
+            }
+            let connection = owner
                 .tags
                 .ok_or_else(|| field_error(OPERATION, "tags is null".to_owned()))?;
             if connection.nodes.len() > TAGS_PER_PAGE {
@@ -273,10 +391,21 @@ impl GitlabClient {
             connection.nodes.into_iter().for_each(&mut each);
             match cursors.next(OPERATION, &connection.page_info)? {
                 Some(cursor) => after = Some(cursor),
-                None => return Ok(()),
+                None => return Ok(TagsListed { count }),
             }
         }
         Err(too_many_pages(OPERATION))
+    }
+
+    /// GitLab's own count of a repository's tags (`tagsCount`).
+    pub(super) async fn graphql_tags_count(&self, repository_gid: &str) -> Result<Option<u64>, ApiError> {
+        const OPERATION: &str = "RepositoryTagsCount";
+        let variables = serde_json::json!({ "id": repository_gid });
+        let data: TagsData = self.graphql(OPERATION, REPOSITORY_TAGS_COUNT, variables).await?;
+        let owner = data
+            .container_repository
+            .ok_or_else(|| not_found(OPERATION, format!("container repository {repository_gid} not found")))?;
+        Ok(owner.tags_count)
     }
 
     /// Deletes up to [`DELETE_BATCH`] tags of a repository in one mutation.
@@ -540,7 +669,12 @@ mod tests {
 
     #[test]
     fn the_queries_ask_for_at_most_twenty_tags() {
-        assert!(REPOSITORY_TAGS.contains("tags(first: 20,"));
+        for query in REPOSITORY_TAGS.iter().flatten() {
+            assert!(query.contains("tags(first: 20,"), "{query}");
+        }
+        assert!(REPOSITORY_TAGS[1].iter().all(|q| q.contains("tagsCount")), "the first page counts");
+        assert!(REPOSITORY_TAGS[0].iter().all(|q| !q.contains("tagsCount")), "later pages do not");
+        assert!(REPOSITORY_TAGS.iter().all(|pair| pair[1].contains("protection") && !pair[0].contains("protection")));
         assert_eq!(TAGS_PER_PAGE, 20);
         assert_eq!(DELETE_BATCH, 20);
     }

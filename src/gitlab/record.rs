@@ -21,6 +21,10 @@ pub(crate) struct TagRecord {
     pub published: Option<TagDate>,
     /// Bytes, where GitLab says.
     pub size: Option<u64>,
+    /// Whether the token's user may delete it, where GitLab says (GraphQL on
+    /// 17.8+): `Some(false)` for a tag a protection rule above the user's
+    /// role, or an immutable rule, covers.
+    pub deletable: Option<bool>,
 }
 
 /// A date field as sent: a string is parsed, `null` or absent is missing,

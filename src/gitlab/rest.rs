@@ -9,16 +9,6 @@ use super::error::ApiError;
 use super::wire::{self, Repository, TagDetails, Version};
 use crate::config::{EntryKind, Target};
 
-/// What a DELETE achieved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DeleteOutcome {
-    /// GitLab deleted the tag.
-    Deleted,
-    /// The tag was not there any more: deleted by an earlier attempt whose
-    /// answer was lost (a 502 after the delete), or by someone else.
-    AlreadyGone,
-}
-
 impl GitlabClient {
     /// `GET /version`.
     pub(crate) async fn version(&self) -> Result<Version, ApiError> {
@@ -79,20 +69,24 @@ impl GitlabClient {
         decode(&Method::GET, &url, &answer.body).map(Some)
     }
 
-    /// Deletes one tag. A 404 (possibly after a retried 502) means it is gone.
-    pub(crate) async fn delete_tag(
-        &self,
-        project_id: u64,
-        repository_id: u64,
-        tag: &str,
-    ) -> Result<DeleteOutcome, ApiError> {
+    /// Deletes one tag. Any error, a 404 included, is the caller's to
+    /// interpret: with the registry metadata database GitLab answers 403 for
+    /// a tag that is already gone, and only a GET tells (docs/gitlab-api.md).
+    pub(crate) async fn delete_tag(&self, project_id: u64, repository_id: u64, tag: &str) -> Result<(), ApiError> {
         let url = self.tags_url(project_id, repository_id, Some(tag));
         let answer = self.send(Method::DELETE, url.clone(), None).await?;
-        if answer.status == StatusCode::NOT_FOUND {
-            return Ok(DeleteOutcome::AlreadyGone);
-        }
         ok_or_error(&Method::DELETE, &url, answer)?;
-        Ok(DeleteOutcome::Deleted)
+        Ok(())
+    }
+
+    /// GitLab's own count of a repository's tags:
+    /// `GET /registry/repositories/:id?tags_count=true`.
+    pub(crate) async fn tags_count(&self, repository_id: u64) -> Result<Option<u64>, ApiError> {
+        let mut url = self.url(&["registry", "repositories", &repository_id.to_string()]);
+        url.query_pairs_mut().append_pair("tags_count", "true");
+        let answer = self.get_ok(url.clone()).await?;
+        let repository: wire::RepositoryCount = decode(&Method::GET, &url, &answer.body)?;
+        Ok(repository.tags_count)
     }
 
     /// `GET /projects/:id` or `/groups/:id`: the full path GraphQL needs.
@@ -106,7 +100,11 @@ impl GitlabClient {
             EntryKind::Project => "projects",
             EntryKind::Group => "groups",
         };
-        let url = self.url(&[section, &id.to_string()]);
+        let mut url = self.url(&[section, &id.to_string()]);
+        if kind == EntryKind::Group {
+            // Else GitLab lists the group's projects too (and throttles this endpoint).
+            url.query_pairs_mut().append_pair("with_projects", "false");
+        }
         let answer = self.get_ok(url.clone()).await?;
         let entity: Entity = decode(&Method::GET, &url, &answer.body)?;
         entity

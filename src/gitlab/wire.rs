@@ -25,9 +25,19 @@ pub(crate) struct Repository {
     pub project_id: u64,
     /// `registry.example.com:5005/group/project/name`.
     pub location: String,
+    /// `delete_scheduled` or `delete_ongoing` while GitLab removes it.
+    #[serde(default)]
+    pub status: Option<String>,
     /// Its GraphQL global id, when it was listed through GraphQL.
     #[serde(skip)]
     pub graphql_id: Option<String>,
+}
+
+/// `GET /registry/repositories/:id?tags_count=true`: only the count is read.
+#[derive(Debug, Deserialize)]
+pub(super) struct RepositoryCount {
+    #[serde(default)]
+    pub tags_count: Option<u64>,
 }
 
 /// One item of a tag list; only the name is kept.
@@ -64,6 +74,7 @@ impl TagDetails {
             created,
             published: None,
             size: self.total_size,
+            deletable: None,
         }
     }
 }

@@ -16,6 +16,7 @@ fn tag(name: &str, created: TagDate) -> TagFacts {
     TagFacts {
         name: name.to_owned(),
         created,
+        protected: false,
     }
 }
 
@@ -280,9 +281,14 @@ fn arb_date() -> impl Strategy<Value = TagDate> {
 }
 
 fn arb_tags() -> impl Strategy<Value = Vec<TagFacts>> {
-    proptest::collection::btree_map("(latest|v[0-9]{1,2}|rel-[a-c]{1,3}|[a-z]{1,4})", arb_date(), 0..40).prop_map(|m| {
+    proptest::collection::btree_map(
+        "(latest|v[0-9]{1,2}|rel-[a-c]{1,3}|[a-z]{1,4})",
+        (arb_date(), proptest::bool::weighted(0.15)),
+        0..40,
+    )
+    .prop_map(|m| {
         m.into_iter()
-            .map(|(name, created)| TagFacts { name, created })
+            .map(|(name, (created, protected))| TagFacts { name, created, protected })
             .collect()
     })
 }
@@ -317,6 +323,7 @@ proptest! {
             prop_assert!(!(r.keep_latest && tag.name == "latest"));
             prop_assert!(r.name_regex_delete.as_ref().is_none_or(|re| re.is_match(&tag.name)));
             prop_assert!(r.name_regex_keep.as_ref().is_none_or(|re| !re.is_match(&tag.name)));
+            prop_assert!(!tag.protected, "deleted a protected tag");
             let created = tag.created.usable();
             prop_assert!(created.is_some(), "deleted a tag with no usable date");
             prop_assert!(created.unwrap() < cutoff, "deleted a tag younger than the limit");
@@ -328,7 +335,9 @@ proptest! {
     fn exactly_keep_n_candidates_are_kept_and_they_are_the_newest(tags in arb_tags(), r in arb_rules()) {
         let decisions = decide(&tags, &r, now());
         let candidates: Vec<usize> = (0..tags.len())
-            .filter(|&i| keep_by_name(&tags[i].name, &r).is_none() && tags[i].created.usable().is_some())
+            .filter(|&i| {
+                keep_by_name(&tags[i].name, &r).is_none() && !tags[i].protected && tags[i].created.usable().is_some()
+            })
             .collect();
         let kept_n: Vec<usize> = (0..tags.len()).filter(|&i| decisions[i] == Decision::Keep(KeepReason::KeepN)).collect();
         prop_assert_eq!(kept_n.len(), r.keep_n.min(candidates.len()));
@@ -359,6 +368,16 @@ proptest! {
         let long = decide(&tags, &longer, now());
         for (s, l) in short.iter().zip(&long) {
             prop_assert!(!(*l == Decision::Delete && *s != Decision::Delete));
+        }
+    }
+
+    #[test]
+    fn protected_tags_are_kept_as_protected_unless_a_name_rule_keeps_them(tags in arb_tags(), r in arb_rules()) {
+        for (tag, decision) in tags.iter().zip(decide(&tags, &r, now())) {
+            if tag.protected {
+                let expected = keep_by_name(&tag.name, &r).unwrap_or(KeepReason::Protected);
+                prop_assert_eq!(decision, Decision::Keep(expected));
+            }
         }
     }
 
