@@ -127,6 +127,11 @@ mod timer;
 pub use server::FakeGitlab;
 
 /// The data a fake starts with.
+///
+/// `Seed::default()` models a GitLab whose registry has **no** metadata
+/// database (`metadata_database: false`). The product's tests are moving to
+/// the metadata database, GitLab.com's setup; the default will then flip to
+/// `true`. Tests that depend on the mode should set it explicitly.
 #[derive(Clone, Debug, Default)]
 pub struct Seed {
     /// The valid token (`PRIVATE-TOKEN` header or `Authorization: Bearer`).
@@ -144,7 +149,131 @@ pub struct Seed {
     /// `publishedAt` is set and tag pages are the registry's keyset pages
     /// (with their `first > 20` pitfall); without it `publishedAt` is null
     /// and tags are paged by offset over the whole list.
+    ///
+    /// With it, `createdAt`/`created_at` is the tag's first push and
+    /// `publishedAt` its last push that changed the digest; tag cursors with
+    /// name sort are raw names; a REST `DELETE` of a missing tag is 403; tag
+    /// protection rules are allowed. Without it, tag listings show only the
+    /// first 10,000 tags.
     pub metadata_database: bool,
+    /// Tag protection rules, by project id (GitLab 17.9+; they need the
+    /// metadata database: [`FakeGitlab::start`] refuses them without it).
+    pub tag_protection_rules: BTreeMap<u64, Vec<TagProtectionRule>>,
+    /// The token user's role on every project (default Developer).
+    pub role: AccessLevel,
+    /// The token user's role on some projects, by project id, overriding `role`.
+    pub project_roles: BTreeMap<u64, AccessLevel>,
+    /// Repository status by repository id; a repository not listed has none (`null`).
+    pub repository_status: BTreeMap<u64, RepositoryStatus>,
+    /// Which tag fields GitLab's GraphQL schema has (default: both
+    /// `userPermissions` and `protection`, as GitLab 17.9+).
+    pub tag_fields: TagFields,
+}
+
+/// A role on a project, as far as deleting tags goes (GitLab's access
+/// levels from Developer up; rules only use Maintainer, Owner and Admin).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AccessLevel {
+    /// May delete tags that no rule protects.
+    #[default]
+    Developer,
+    Maintainer,
+    Owner,
+    /// An instance administrator.
+    Admin,
+}
+
+impl AccessLevel {
+    /// GraphQL's `ContainerProtectionTagRuleAccessLevel` value.
+    pub fn graphql_name(self) -> &'static str {
+        match self {
+            AccessLevel::Developer => "DEVELOPER",
+            AccessLevel::Maintainer => "MAINTAINER",
+            AccessLevel::Owner => "OWNER",
+            AccessLevel::Admin => "ADMIN",
+        }
+    }
+}
+
+/// A project's container tag protection rule (GitLab 17.9+; immutable
+/// rules 18.1+ Ultimate).
+///
+/// A tag is protected *for the token's user* when a rule's `pattern`
+/// matches its whole name and the user's role is below the rule's
+/// `minimum_access_level_for_delete`, or the rule is `immutable` (then for
+/// everyone, administrators included).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagProtectionRule {
+    /// A regex (Rust `regex` syntax, close to GitLab's RE2) that must match the whole tag name.
+    pub pattern: String,
+    /// `None` for immutable rules.
+    pub minimum_access_level_for_delete: Option<AccessLevel>,
+    /// `None` for immutable rules.
+    pub minimum_access_level_for_push: Option<AccessLevel>,
+    pub immutable: bool,
+}
+
+impl TagProtectionRule {
+    /// Tags matching `pattern` may be pushed and deleted only from `level` up.
+    pub fn at_least(pattern: impl Into<String>, level: AccessLevel) -> Self {
+        TagProtectionRule {
+            pattern: pattern.into(),
+            minimum_access_level_for_delete: Some(level),
+            minimum_access_level_for_push: Some(level),
+            immutable: false,
+        }
+    }
+
+    /// Tags matching `pattern` may not be deleted or overwritten by anyone.
+    pub fn immutable(pattern: impl Into<String>) -> Self {
+        TagProtectionRule {
+            pattern: pattern.into(),
+            minimum_access_level_for_delete: None,
+            minimum_access_level_for_push: None,
+            immutable: true,
+        }
+    }
+}
+
+/// A container repository's `status`: GitLab is removing it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RepositoryStatus {
+    DeleteScheduled,
+    DeleteFailed,
+    DeleteOngoing,
+}
+
+impl RepositoryStatus {
+    /// REST's value, e.g. `delete_scheduled`.
+    pub fn rest_name(self) -> &'static str {
+        match self {
+            RepositoryStatus::DeleteScheduled => "delete_scheduled",
+            RepositoryStatus::DeleteFailed => "delete_failed",
+            RepositoryStatus::DeleteOngoing => "delete_ongoing",
+        }
+    }
+
+    /// GraphQL's `ContainerRepositoryStatus` value, e.g. `DELETE_SCHEDULED`.
+    pub fn graphql_name(self) -> &'static str {
+        match self {
+            RepositoryStatus::DeleteScheduled => "DELETE_SCHEDULED",
+            RepositoryStatus::DeleteFailed => "DELETE_FAILED",
+            RepositoryStatus::DeleteOngoing => "DELETE_ONGOING",
+        }
+    }
+}
+
+/// Which per-tag permission fields GitLab's GraphQL schema has. A query
+/// asking for a field the schema lacks is rejected at validation (no `data`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TagFields {
+    /// GitLab 17.9+: `userPermissions` and `protection`.
+    #[default]
+    PermissionsAndProtection,
+    /// GitLab 16.7 to 17.8: `userPermissions` only.
+    PermissionsOnly,
+    /// Before 16.7: neither.
+    Neither,
 }
 
 /// Whether the fake answers GraphQL.
@@ -187,8 +316,14 @@ pub struct Tag {
     /// metadata database; `None` there means "same as `created_at`".
     pub published_at: Option<String>,
     pub total_size: Option<u64>,
-    /// A protected tag cannot be deleted (403).
+    /// A tag this token can never delete, whatever the rules and the role:
+    /// REST `DELETE` is 403, mutations drop it, GraphQL's
+    /// `userPermissions.destroyContainerRepositoryTag` is false, and its
+    /// `protection` is null (no rule). Unlike a [`TagProtectionRule`], it
+    /// never makes GitLab refuse a whole `destroyContainerRepositoryTags`.
     pub protected: bool,
+    /// The manifest digest (`sha256:…`); `None` derives one from the name.
+    pub digest: Option<String>,
 }
 
 /// A group; it covers every project whose path starts with `"<path>/"`
@@ -211,6 +346,7 @@ impl Tag {
             published_at: None,
             total_size,
             protected: false,
+            digest: None,
         }
     }
 
@@ -235,6 +371,17 @@ impl Tag {
         self.protected = true;
         self
     }
+
+    /// The same tag, pointing at this manifest digest.
+    pub fn with_digest(mut self, digest: impl Into<String>) -> Tag {
+        self.digest = Some(digest.into());
+        self
+    }
+}
+
+/// The manifest digest a tag gets when none is given: derived from its name.
+pub fn default_digest(name: &str) -> String {
+    state::digest_for(name)
 }
 
 /// Formats a timestamp the way GitLab's tag details show `created_at`:
@@ -331,6 +478,8 @@ pub enum Route {
     Project,
     /// `GET /groups/:id`
     Group,
+    /// `GET /registry/repositories/:id`
+    Repository,
     /// `POST /api/graphql` with a query
     Graphql,
     /// `POST /api/graphql` with a mutation
@@ -352,6 +501,7 @@ impl Route {
             Route::DeleteTag => "DELETE tag",
             Route::Project => "GET project",
             Route::Group => "GET group",
+            Route::Repository => "GET repository",
             Route::Graphql => "POST graphql",
             Route::GraphqlMutation => "POST graphql_mutation",
             Route::Unknown => "unknown",
@@ -395,6 +545,17 @@ pub enum Fault {
     /// when the registry fails midway: `errors: ["error while deleting
     /// tags"]` with the partial `deletedTagNames`.
     PartialDelete,
+    /// The registry fails GitLab's tag listing, which GitLab hides: the
+    /// request is performed, but every tag listing in it comes back short
+    /// with no error. GraphQL: each `tags` connection is an empty page,
+    /// `hasNextPage: false`. REST tags list: `[]`, no next page, and
+    /// `X-Total`/`X-Total-Pages` count only the pages before this one.
+    /// Counts (`tagsCount`, `tags_count`) stay whole. With
+    /// [`FaultRule::after`], the listing stops after that many pages.
+    RegistryCut,
+    /// The registry fails GitLab's count call: the request is performed,
+    /// and every `tagsCount` (GraphQL) or `tags_count` (REST) in the answer is 0.
+    TagsCountFails,
 }
 
 impl Fault {
@@ -459,7 +620,8 @@ pub struct Stats {
     /// Keyed by [`Route::key`]: `"GET tags"`, `"GET tag_detail"`,
     /// `"DELETE tag"`, `"GET project_repositories"`,
     /// `"GET group_repositories"`, `"GET version"`, `"GET project"`,
-    /// `"GET group"`, `"POST graphql"`, `"POST graphql_mutation"`, `"unknown"`.
+    /// `"GET group"`, `"GET repository"`, `"POST graphql"`,
+    /// `"POST graphql_mutation"`, `"unknown"`.
     pub by_route: BTreeMap<String, u64>,
     /// Keyed by the status answered; `0` for dropped connections.
     pub by_status: BTreeMap<u16, u64>,
@@ -484,6 +646,25 @@ pub struct RequestRecord {
     pub user_agent: Option<String>,
     pub started: Instant,
     pub finished: Instant,
+}
+
+impl RequestRecord {
+    /// The path without its query.
+    pub fn path(&self) -> &str {
+        self.path_and_query
+            .split_once('?')
+            .map_or(&self.path_and_query, |(p, _)| p)
+    }
+
+    /// A query parameter's raw (still percent-encoded) value; the last one
+    /// if repeated, `Some("")` for `?name` or `?name=`.
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        let (_, query) = self.path_and_query.split_once('?')?;
+        query.split('&').rev().find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (k == name).then_some(v)
+        })
+    }
 }
 
 impl Stats {
