@@ -9,18 +9,28 @@
 //!   are answered 200 `{"errors":[…]}` without `data`, as GitLab does; so a
 //!   query real GitLab would reject fails the tests.
 //! * Limits: query text ≤ 10,000 characters, depth ≤ 20, complexity ≤ 250
-//!   (GitLab's rule, approximated: every field 1, a resolver field +1 and +1
-//!   more with `sort`, a connection's children × `1 + min(first, max) × 0.01`).
+//!   (exactly 250 passes), scored with GitLab's `Types::BaseField` formula: a
+//!   plain field 1 plus its children; a connection (`tags`,
+//!   `containerRepositories`) its children + 1 (+1 with `sort`), then that
+//!   times `1 + min(first, last, max_page_size) × 0.01`, truncated; the
+//!   children are *not* multiplied by `first`. `queryComplexity { score
+//!   limit }` reports the score (its own 3 points included).
 //! * Page sizes: 100 for container repositories; **20 for tags**. With the
 //!   metadata database, tags come from the registry's keyset pages: the page
 //!   size sent to the registry is `first` itself, so `first > 20` returns 20
 //!   nodes but an `endCursor` after the `first`-th tag (the tags between
 //!   are silently skipped), and a missing `first` returns no tags at all.
-//!   Without it, tags are paged by offset over the whole list and `first`
-//!   is capped at 20.
+//!   With name sort the cursor is the raw name of the page's last tag and
+//!   `after` may be any string; with `PUBLISHED_AT_*` sort it is opaque.
+//!   Without it, tags are paged by offset over the first 10,000 names and
+//!   `first` is capped at 20.
+//! * Tags: `digest`/`revision` follow pushes; `userPermissions` and
+//!   `protection` follow the project's tag protection rules (see the crate
+//!   docs); the schema may lack them ([`TagFields`](crate::TagFields)).
 //! * `destroyContainerRepositoryTags`: at most 20 names ("Number of tags is
-//!   greater than 20"); protected tags are filtered out ("cannot delete
-//!   protected tag(s)" when nothing is left); a name that is already gone
+//!   greater than 20"); refused for the whole repository when a tag rule of
+//!   the project is above the user's role; protected tags are filtered out
+//!   ("cannot delete protected tag(s)" when nothing is left); a name that is already gone
 //!   counts as deleted; the [`Fault::PartialDelete`](crate::Fault) fault
 //!   gives a partial result with an error.
 //! * Authentication: a wrong token is 401 `{"errors":[{"message":"Invalid

@@ -2,24 +2,31 @@
 //!
 //! `fake-gitlab` is an in-process HTTP/1.1 server (hyper 1, its own tokio
 //! runtime on a background thread) that answers the handful of endpoints a
-//! tag-cleanup tool uses, the way a self-managed GitLab with the *legacy*
-//! container registry (no metadata database) answers them:
+//! tag-cleanup tool uses, the way GitLab 17.9+ answers them. By default
+//! ([`Seed::default`]) its registry is the *legacy* one (no metadata
+//! database); `metadata_database: true` models GitLab.com and self-managed
+//! instances with the metadata database (see [Two registries](#two-registries)).
+//! The product's tests are moving to the metadata database, and the default
+//! will flip to it: a test that depends on the mode should say which.
 //!
 //! | route | answer |
 //! |---|---|
 //! | `GET /api/v4/version` | `{"version":"17.5.0-ee","revision":"abc123"}` |
-//! | `GET /api/v4/projects/:id/registry/repositories` | repository entities, offset-paginated (`tags`, `tags_count` options supported) |
+//! | `GET /api/v4/projects/:id/registry/repositories` | repository entities (with `status`), offset-paginated (`tags`, `tags_count` options supported) |
+//! | `GET /api/v4/registry/repositories/:id` | one repository entity (`tags`, `tags_count`, `size` options); 404 `{"message":"404 Not found"}` |
 //! | `GET /api/v4/groups/:id/registry/repositories` | repositories of every project under the group, offset-paginated |
 //! | `GET /api/v4/projects/:id/registry/repositories/:repository_id/tags` | `[{name,path,location}]` sorted byte-wise by name, offset-paginated |
 //! | `GET .../tags/:tag_name` | tag details (`revision`, `short_revision`, `digest`, `created_at`, `total_size`) |
-//! | `DELETE .../tags/:tag_name` | `200` with the literal JSON body `200`; 403 for protected tags |
-//! | `GET /api/v4/projects/:id`, `GET /api/v4/groups/:id` | the entity's `path_with_namespace` / `full_path` |
+//! | `DELETE .../tags/:tag_name` | `200` with the literal JSON body `200`; 403 for protected tags (and, with the metadata database, missing ones) |
+//! | `GET /api/v4/projects/:id`, `GET /api/v4/groups/:id` | the entity's `path_with_namespace` / `full_path`; a group's own `projects` unless `with_projects=false` |
 //! | `POST /api/graphql` | `project`/`group` → `containerRepositories`, `containerRepository(id:)` → `tags`, `destroyContainerRepositoryTags`; validated against GitLab's schema (see the `graphql` module) |
 //!
 //! The state is real: a deleted tag is gone from later lists and details,
 //! and tests can inspect it ([`FakeGitlab::tag_names`],
-//! [`FakeGitlab::deleted`]) or change it while the server runs
-//! ([`FakeGitlab::add_tag`], [`FakeGitlab::add_project`]).
+//! [`FakeGitlab::deleted`], [`FakeGitlab::tag_digest`]) or change it while
+//! the server runs ([`FakeGitlab::add_tag`], [`FakeGitlab::push_tag`],
+//! [`FakeGitlab::add_project`], [`FakeGitlab::set_tag_protection_rules`],
+//! [`FakeGitlab::set_role`], [`FakeGitlab::set_repository_status`]).
 //!
 //! # What it imitates
 //!
@@ -48,7 +55,69 @@
 //! * `pagination=keyset` on the tags list gets 405, as on a GitLab whose
 //!   registry has no metadata database.
 //! * Deleting a tag that does not exist answers `200` (the legacy
-//!   registry path treats the registry's 404 as success).
+//!   registry path treats the registry's 404 as success), 403
+//!   `{"message":"403 Forbidden"}` with the metadata database.
+//! * Lists of 10,000 items or more have no `X-Total`, no `X-Total-Pages`
+//!   and no `last` link, as GitLab does not count them.
+//! * A repository's `status` is `null`, or `delete_scheduled`,
+//!   `delete_failed`, `delete_ongoing` ([`Seed::repository_status`]);
+//!   GraphQL's is `DELETE_SCHEDULED` etc.
+//! * `GET /groups/:id` lists the projects directly in the group (not its
+//!   subgroups') as `projects`, with `shared_projects: []`, unless
+//!   `with_projects=false`. [`RequestRecord::query_param`] shows what a
+//!   client asked.
+//!
+//! # Two registries
+//!
+//! | | legacy (default) | metadata database |
+//! |---|---|---|
+//! | `createdAt` (GraphQL), `created_at` (REST details) | the image's build time ([`Tag::created_at`], may be null) | the tag's first push ([`Tag::created_at`]) |
+//! | `publishedAt` (GraphQL) | null | the last push that changed the digest ([`Tag::published_at`], else `created_at`) |
+//! | [`FakeGitlab::push_tag`] of a new digest | moves the digest and `created_at` (a new build) | moves the digest and `publishedAt` only |
+//! | GraphQL tag pages | offset cursors over the whole list, `first` capped at 20 | the registry's keyset pages: `first > 20` skips tags, no `first` lists nothing (see the `graphql` module) |
+//! | tag cursors, name sort | opaque | the raw name of the page's last tag; `after` may be any string (tags whose name sorts after it); an `after` without a word character (`""`, `"-"`) is an empty last page, no error |
+//! | tag listings (REST and GraphQL) | only the first 10,000 tags by name | all tags |
+//! | REST `DELETE` of a missing tag | 200 | 403 |
+//! | tag protection rules | refused at start | see below |
+//!
+//! Names sort byte-wise everywhere for now; one function of the `state`
+//! module decides it, for a later collation.
+//!
+//! Counts (GraphQL `tagsCount` on both repository types, REST `tags_count`)
+//! come from another registry call: `min(tags, 10000)`, and 0 when that call
+//! fails ([`Fault::TagsCountFails`]).
+//!
+//! # Protected and immutable tags
+//!
+//! [`Seed::tag_protection_rules`] gives a project [`TagProtectionRule`]s
+//! (GitLab 17.9+, metadata database only); [`Seed::role`] and
+//! [`Seed::project_roles`] the token user's [`AccessLevel`] (Developer by
+//! default). A tag is protected for the user when a rule matches its whole
+//! name and the user's role is below the rule's delete level, or the rule
+//! is immutable (then for everyone). Then:
+//!
+//! * GraphQL `userPermissions { destroyContainerRepositoryTag }` is false;
+//!   `protection { minimumAccessLevelForDelete minimumAccessLevelForPush
+//!   immutable }` is the most restrictive matching rule (null when none
+//!   matches, whatever the role);
+//! * REST `DELETE` is authorised per tag: 403 `{"message":"403 Forbidden -
+//!   cannot delete protected tag(s)"}` for a protected one, 200 for another
+//!   tag of the same repository;
+//! * `destroyContainerRepositoryTags` is refused for the **whole
+//!   repository** (top-level error "The resource that you are attempting to
+//!   access does not exist or you don't have permission to perform this
+//!   action", the field null, nothing deleted) when any rule of the project
+//!   is above the user's role or immutable and the repository has tags,
+//!   whatever names are sent.
+//!
+//! [`Tag::protected`] is older and simpler: a tag this token can never
+//! delete (REST 403, dropped from mutations, `userPermissions` false,
+//! `protection` null), without refusing the whole repository.
+//!
+//! [`Seed::tag_fields`] imitates an older GitLab whose schema lacks the
+//! experiment fields ([`TagFields`]): a query asking for `protection`
+//! (before 17.9) or the tag's `userPermissions` (before 16.7) is rejected at
+//! validation, with no `data`.
 //!
 //! # Fault model
 //!
@@ -82,6 +151,14 @@
 //!   * [`Fault::Delay`]: answer normally, after the extra delay.
 //!   * [`Fault::LinkElsewhere`]: answer normally, but with the next page
 //!     announced only by a `Link` to another host.
+//!   * [`Fault::RegistryCut`]: perform the request with every tag listing in
+//!     it cut short *silently*, as GitLab hides a registry failure: GraphQL
+//!     `tags` is an empty page with `hasNextPage: false` and no error; a REST
+//!     tags page is `[]` with no next page and totals that count only the
+//!     pages before. Counts stay whole. `FaultRule::always(Route::Tags,
+//!     Fault::RegistryCut).after(2)` ends a listing after two pages.
+//!   * [`Fault::TagsCountFails`]: perform the request with every tag count
+//!     in it 0.
 //!
 //! State changes take effect when the request arrives; latency and delays
 //! only hold back the *response*. So a client that times out on a slow
