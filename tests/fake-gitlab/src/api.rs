@@ -6,7 +6,7 @@ use hyper::Method;
 use serde::Serialize;
 
 use crate::Route;
-use crate::state::{RepoState, Shared, TagState, digest_for, revision_for};
+use crate::state::{Registry, RepoState, Shared, TagState};
 
 /// The answer to one request, before it becomes a hyper response.
 pub(crate) struct Reply {
@@ -51,6 +51,7 @@ pub(crate) enum Target {
     Graphql,
     ProjectRepos { id: String },
     GroupRepos { id: String },
+    Repository { id: String },
     Tags { id: String, rid: String },
     TagDetail { id: String, rid: String, name: String },
     DeleteTag { id: String, rid: String, name: String },
@@ -82,6 +83,13 @@ pub(crate) fn classify(method: &Method, raw_path: &str) -> (Route, Target) {
         ["version"] => return (Route::Unknown, Target::MethodNotAllowed),
         ["projects", id] if get => (Route::Project, Target::Project { id: id.to_string() }),
         ["groups", id] if get => (Route::Group, Target::Group { id: id.to_string() }),
+        // GitLab's route requirement `id: /[0-9]*/`: anything else is the catch-all 404.
+        ["registry", "repositories", id] if id.bytes().all(|b| b.is_ascii_digit()) => {
+            if !get {
+                return (Route::Unknown, Target::MethodNotAllowed);
+            }
+            (Route::Repository, Target::Repository { id: id.to_string() })
+        }
         ["projects", id, "registry", "repositories"] => {
             if !get {
                 return (Route::Unknown, Target::MethodNotAllowed);
@@ -132,8 +140,19 @@ pub(crate) struct Ctx<'a> {
     pub token: Option<&'a str>,
     /// The request body (read for `POST /api/graphql` only).
     pub body: &'a [u8],
-    /// The `PartialDelete` fault is on for this request.
+    /// The faults that change how this request is performed.
+    pub faults: RequestFaults,
+}
+
+/// Faults that act inside the request rather than in place of it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RequestFaults {
+    /// [`crate::Fault::PartialDelete`]
     pub partial_delete: bool,
+    /// [`crate::Fault::RegistryCut`]
+    pub registry_cut: bool,
+    /// [`crate::Fault::TagsCountFails`]
+    pub tags_count_fails: bool,
 }
 
 impl Ctx<'_> {
@@ -222,7 +241,7 @@ pub(crate) fn execute(shared: &Shared, target: &Target, ctx: &Ctx<'_>) -> Reply 
                 Some(t) if shared.read_only_token.as_deref() == Some(t) => Some(Scope::ReadApi),
                 Some(_) => return Reply::json(401, r#"{"errors":[{"message":"Invalid token"}]}"#),
             };
-            return crate::graphql::execute(&mut registry, scope, ctx.body, ctx.partial_delete);
+            return crate::graphql::execute(&mut registry, scope, ctx.body, ctx.faults);
         }
         _ => {}
     }
@@ -240,7 +259,8 @@ pub(crate) fn execute(shared: &Shared, target: &Target, ctx: &Ctx<'_>) -> Reply 
     match target {
         Target::Version => Reply::json(200, r#"{"version":"17.5.0-ee","revision":"abc123"}"#),
         Target::Project { id } => project(shared, id),
-        Target::Group { id } => group(shared, id),
+        Target::Group { id } => group(shared, ctx, id),
+        Target::Repository { id } => repository(shared, ctx, id),
         Target::ProjectRepos { id } => project_repositories(shared, ctx, id),
         Target::GroupRepos { id } => group_repositories(shared, ctx, id),
         Target::Tags { id, rid } => tags(shared, ctx, id, rid),
@@ -335,7 +355,11 @@ fn paginate(reply: &mut Reply, ctx: &Ctx<'_>, p: Pagination, total: u64) {
         links.push(format!("<{}>; rel=\"next\"", href(n)));
     }
     links.push(format!("<{}>; rel=\"first\"", href(1)));
-    links.push(format!("<{}>; rel=\"last\"", href(last)));
+    // GitLab does not count lists this long: no totals, no `last` link.
+    let counted = total < COUNT_LIMIT;
+    if counted {
+        links.push(format!("<{}>; rel=\"last\"", href(last)));
+    }
     let opt = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
     reply.headers.extend([
         ("x-per-page", p.per_page.to_string()),
@@ -343,10 +367,16 @@ fn paginate(reply: &mut Reply, ctx: &Ctx<'_>, p: Pagination, total: u64) {
         ("x-next-page", opt(next)),
         ("x-prev-page", opt(prev)),
         ("link", links.join(", ")),
-        ("x-total", total.to_string()),
-        ("x-total-pages", last.to_string()),
     ]);
+    if counted {
+        reply
+            .headers
+            .extend([("x-total", total.to_string()), ("x-total-pages", last.to_string())]);
+    }
 }
+
+/// From this many items on, GitLab's offset pagination omits `X-Total` and `X-Total-Pages`.
+const COUNT_LIMIT: u64 = 10_000;
 
 #[derive(Serialize)]
 struct RepoEntity<'a> {
@@ -361,11 +391,21 @@ struct RepoEntity<'a> {
     tags_count: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tags: Option<Vec<TagEntity<'a>>>,
-    status: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<Option<u64>>,
+    status: Option<&'static str>,
+}
+
+/// Which optional fields a repository entity has.
+#[derive(Clone, Copy, Default)]
+struct RepoOptions {
+    tags: bool,
+    tags_count: bool,
+    size: bool,
 }
 
 impl<'a> RepoEntity<'a> {
-    fn new(r: &'a RepoState, tags: bool, tags_count: bool) -> Self {
+    fn new(reg: &'a Registry, r: &'a RepoState, options: RepoOptions, faults: RequestFaults) -> Self {
         RepoEntity {
             id: r.id,
             name: &r.name,
@@ -374,9 +414,21 @@ impl<'a> RepoEntity<'a> {
             location: &r.location,
             created_at: &r.created_at,
             cleanup_policy_started_at: None,
-            tags_count: tags_count.then_some(r.tags.len()),
-            tags: tags.then(|| r.tags.keys().map(|n| TagEntity::new(r, n)).collect()),
-            status: None,
+            tags_count: options
+                .tags_count
+                .then(|| Registry::tags_count(r, faults.tags_count_fails)),
+            tags: options.tags.then(|| {
+                reg.listed_names(r)
+                    .into_iter()
+                    .map(|(n, _)| TagEntity::new(r, n))
+                    .collect()
+            }),
+            // Only a registry with the metadata database knows a repository's size.
+            size: options.size.then(|| {
+                reg.metadata_database
+                    .then(|| r.tags.values().filter_map(|t| t.total_size).sum())
+            }),
+            status: r.status.map(crate::RepositoryStatus::rest_name),
         }
     }
 }
@@ -403,9 +455,9 @@ struct TagDetails<'a> {
     name: &'a str,
     path: String,
     location: String,
-    revision: String,
-    short_revision: String,
-    digest: String,
+    revision: &'a str,
+    short_revision: &'a str,
+    digest: &'a str,
     created_at: Option<&'a str>,
     total_size: Option<u64>,
 }
@@ -424,30 +476,77 @@ fn project(shared: &Shared, id: &str) -> Reply {
     let Some(project) = reg.find_project(id) else {
         return project_not_found();
     };
-    let name = project.path.rsplit('/').next().unwrap_or(&project.path);
-    Reply::serialize(&serde_json::json!({
-        "id": project.id,
-        "name": name,
-        "path": name,
-        "path_with_namespace": project.path,
-        "name_with_namespace": project.path.replace('/', " / "),
-        "container_registry_enabled": true,
-    }))
+    Reply::serialize(&project_entity(&project.path, project.id))
 }
 
-/// `GET /groups/:id`.
-fn group(shared: &Shared, id: &str) -> Reply {
+fn project_entity(path: &str, id: u64) -> serde_json::Value {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    serde_json::json!({
+        "id": id,
+        "name": name,
+        "path": name,
+        "path_with_namespace": path,
+        "name_with_namespace": path.replace('/', " / "),
+        "container_registry_enabled": true,
+    })
+}
+
+/// `GET /groups/:id`: with the group's own projects (not its subgroups')
+/// unless `with_projects=false`.
+fn group(shared: &Shared, ctx: &Ctx<'_>, id: &str) -> Reply {
     let reg = shared.registry();
     let Some(group) = reg.find_group(id) else {
         return Reply::message(404, "404 Group Not Found");
     };
+    let mut errors = Vec::new();
+    let with_projects = match ctx.param("with_projects") {
+        None | Some("") => true,
+        Some(_) => bool_param(ctx, "with_projects", &mut errors),
+    };
+    if let Err(r) = validation(errors) {
+        return r;
+    }
     let name = group.path.rsplit('/').next().unwrap_or(&group.path);
-    Reply::serialize(&serde_json::json!({
+    let mut entity = serde_json::json!({
         "id": group.id,
         "name": name,
         "path": name,
         "full_path": group.path,
-    }))
+    });
+    if with_projects {
+        let projects: Vec<serde_json::Value> = reg
+            .projects
+            .values()
+            .filter(|p| {
+                p.lower_path
+                    .rsplit_once('/')
+                    .is_some_and(|(parent, _)| parent == group.lower_path)
+            })
+            .map(|p| project_entity(&p.path, p.id))
+            .collect();
+        entity["projects"] = projects.into();
+        entity["shared_projects"] = serde_json::json!([]);
+    }
+    Reply::serialize(&entity)
+}
+
+/// `GET /registry/repositories/:id` (options `tags`, `tags_count`, `size`).
+fn repository(shared: &Shared, ctx: &Ctx<'_>, id: &str) -> Reply {
+    let reg = shared.registry();
+    let mut errors = Vec::new();
+    let options = RepoOptions {
+        tags: bool_param(ctx, "tags", &mut errors),
+        tags_count: bool_param(ctx, "tags_count", &mut errors),
+        size: bool_param(ctx, "size", &mut errors),
+    };
+    if let Err(r) = validation(errors) {
+        return r;
+    }
+    // `ContainerRepository.find`'s RecordNotFound, rendered by GitLab's API.
+    let Some(repo) = id.parse::<u64>().ok().and_then(|id| reg.repos.get(&id)) else {
+        return Reply::message(404, "404 Not found");
+    };
+    Reply::serialize(&RepoEntity::new(&reg, repo, options, ctx.faults))
 }
 
 fn project_repositories(shared: &Shared, ctx: &Ctx<'_>, id: &str) -> Reply {
@@ -456,8 +555,11 @@ fn project_repositories(shared: &Shared, ctx: &Ctx<'_>, id: &str) -> Reply {
         return project_not_found();
     };
     let mut errors = Vec::new();
-    let tags = bool_param(ctx, "tags", &mut errors);
-    let tags_count = bool_param(ctx, "tags_count", &mut errors);
+    let options = RepoOptions {
+        tags: bool_param(ctx, "tags", &mut errors),
+        tags_count: bool_param(ctx, "tags_count", &mut errors),
+        size: false,
+    };
     let p = pagination(ctx, &mut errors);
     if let Err(r) = validation(errors) {
         return r;
@@ -468,7 +570,7 @@ fn project_repositories(shared: &Shared, ctx: &Ctx<'_>, id: &str) -> Reply {
         .skip(p.offset())
         .take(p.limit())
         .filter_map(|rid| reg.repos.get(rid))
-        .map(|r| RepoEntity::new(r, tags, tags_count))
+        .map(|r| RepoEntity::new(&reg, r, options, ctx.faults))
         .collect();
     let mut reply = Reply::serialize(&page);
     paginate(&mut reply, ctx, p, project.repos.len() as u64);
@@ -491,7 +593,7 @@ fn group_repositories(shared: &Shared, ctx: &Ctx<'_>, id: &str) -> Reply {
         .skip(p.offset())
         .take(p.limit())
         .filter_map(|rid| reg.repos.get(rid))
-        .map(|r| RepoEntity::new(r, false, false))
+        .map(|r| RepoEntity::new(&reg, r, RepoOptions::default(), ctx.faults))
         .collect();
     let mut reply = Reply::serialize(&page);
     paginate(&mut reply, ctx, p, ids.len() as u64);
@@ -528,15 +630,22 @@ fn tags(shared: &Shared, ctx: &Ctx<'_>, id: &str, rid: &str) -> Reply {
         // A registry without the metadata database cannot page by key.
         return Reply::message(405, "405 Method Not Allowed");
     }
-    let page: Vec<TagEntity<'_>> = repo
-        .tags
-        .keys()
+    if ctx.faults.registry_cut {
+        // GitLab turns the registry's failure into an empty list: the
+        // listing ends here, and the totals count only what came before.
+        let mut reply = Reply::serialize(&[] as &[TagEntity<'_>]);
+        paginate(&mut reply, ctx, p, p.offset() as u64);
+        return reply;
+    }
+    let listed = reg.listed_names(repo);
+    let page: Vec<TagEntity<'_>> = listed
+        .iter()
         .skip(p.offset())
         .take(p.limit())
-        .map(|n| TagEntity::new(repo, n))
+        .map(|(n, _)| TagEntity::new(repo, n))
         .collect();
     let mut reply = Reply::serialize(&page);
-    paginate(&mut reply, ctx, p, repo.tags.len() as u64);
+    paginate(&mut reply, ctx, p, listed.len() as u64);
     reply
 }
 
@@ -560,16 +669,19 @@ fn tag_detail(shared: &Shared, id: &str, rid: &str, name: &str) -> Reply {
         return Reply::message(404, "404 Tag Not Found");
     };
     let TagState {
-        created_at, total_size, ..
+        created_at,
+        total_size,
+        digest,
+        revision,
+        ..
     } = tag;
-    let revision = revision_for(name);
     Reply::serialize(&TagDetails {
         name,
         path: format!("{}:{name}", repo.path),
         location: format!("{}:{name}", repo.location),
-        short_revision: revision[..9].to_owned(),
+        short_revision: &revision[..9],
         revision,
-        digest: digest_for(name),
+        digest,
         created_at: created_at.as_deref(),
         total_size: *total_size,
     })
@@ -586,24 +698,29 @@ fn delete_tag(shared: &Shared, id: &str, rid: &str, name: &str) -> Reply {
         return r;
     }
     let Some(repo) = rid
-        .and_then(|rid| reg.repos.get_mut(&rid))
+        .and_then(|rid| reg.repos.get(&rid))
         .filter(|r| r.project_id == project_id)
     else {
         return repository_not_found();
     };
     match repo.tags.get(name) {
-        Some(tag) if tag.protected => {
-            return Reply::message(403, "403 Forbidden - cannot delete protected tag(s)");
+        // Authorised per tag, whatever the project's other rules.
+        Some(tag) if !reg.may_delete_tag(repo, name, tag) => {
+            Reply::message(403, "403 Forbidden - cannot delete protected tag(s)")
         }
         Some(_) => {
-            repo.tags.remove(name);
             let rid = repo.id;
+            if let Some(repo) = reg.repos.get_mut(&rid) {
+                repo.tags.remove(name);
+            }
             reg.deleted.push((rid, name.to_owned()));
+            Reply::json(200, "200")
         }
+        // With the metadata database, the missing tag fails the permission check.
+        None if reg.metadata_database => Reply::message(403, "403 Forbidden"),
         // The legacy registry path treats the registry's 404 as success.
-        None => {}
+        None => Reply::json(200, "200"),
     }
-    Reply::json(200, "200")
 }
 
 #[cfg(test)]

@@ -9,18 +9,28 @@
 //!   are answered 200 `{"errors":[…]}` without `data`, as GitLab does; so a
 //!   query real GitLab would reject fails the tests.
 //! * Limits: query text ≤ 10,000 characters, depth ≤ 20, complexity ≤ 250
-//!   (GitLab's rule, approximated: every field 1, a resolver field +1 and +1
-//!   more with `sort`, a connection's children × `1 + min(first, max) × 0.01`).
+//!   (exactly 250 passes), scored with GitLab's `Types::BaseField` formula: a
+//!   plain field 1 plus its children; a connection (`tags`,
+//!   `containerRepositories`) its children + 1 (+1 with `sort`), then that
+//!   times `1 + min(first, last, max_page_size) × 0.01`, truncated; the
+//!   children are *not* multiplied by `first`. `queryComplexity { score
+//!   limit }` reports the score (its own 3 points included).
 //! * Page sizes: 100 for container repositories; **20 for tags**. With the
 //!   metadata database, tags come from the registry's keyset pages: the page
 //!   size sent to the registry is `first` itself, so `first > 20` returns 20
 //!   nodes but an `endCursor` after the `first`-th tag (the tags between
 //!   are silently skipped), and a missing `first` returns no tags at all.
-//!   Without it, tags are paged by offset over the whole list and `first`
-//!   is capped at 20.
+//!   With name sort the cursor is the raw name of the page's last tag and
+//!   `after` may be any string; with `PUBLISHED_AT_*` sort it is opaque.
+//!   Without it, tags are paged by offset over the first 10,000 names and
+//!   `first` is capped at 20.
+//! * Tags: `digest`/`revision` follow pushes; `userPermissions` and
+//!   `protection` follow the project's tag protection rules (see the crate
+//!   docs); the schema may lack them ([`TagFields`](crate::TagFields)).
 //! * `destroyContainerRepositoryTags`: at most 20 names ("Number of tags is
-//!   greater than 20"); protected tags are filtered out ("cannot delete
-//!   protected tag(s)" when nothing is left); a name that is already gone
+//!   greater than 20"); refused for the whole repository when a tag rule of
+//!   the project is above the user's role; protected tags are filtered out
+//!   ("cannot delete protected tag(s)" when nothing is left); a name that is already gone
 //!   counts as deleted; the [`Fault::PartialDelete`](crate::Fault) fault
 //!   gives a partial result with an error.
 //! * Authentication: a wrong token is 401 `{"errors":[{"message":"Invalid
@@ -37,8 +47,10 @@ use apollo_compiler::validation::Valid;
 use apollo_compiler::{ExecutableDocument, Schema};
 use serde::Deserialize;
 
-use crate::api::{Reply, Scope};
-use crate::state::{GroupState, ProjectState, Registry, RepoState, TagState, digest_for, revision_for};
+use crate::TagFields;
+use crate::TagProtectionRule;
+use crate::api::{Reply, RequestFaults, Scope};
+use crate::state::{GroupState, ProjectState, Registry, RepoState, TagState, name_order};
 
 const SCHEMA_SDL: &str = include_str!("gitlab-schema-subset.graphql");
 /// GitLab's `default_max_page_size`.
@@ -53,10 +65,28 @@ const MAX_QUERY_LENGTH: usize = 10_000;
 const NO_PERMISSION: &str =
     "The resource that you are attempting to access does not exist or you don't have permission to perform this action";
 
+/// The schema of the newest GitLab imitated.
 fn schema() -> &'static Valid<Schema> {
-    static SCHEMA: OnceLock<Valid<Schema>> = OnceLock::new();
-    SCHEMA.get_or_init(|| {
-        Schema::parse_and_validate(SCHEMA_SDL, "gitlab-schema-subset.graphql").expect("the schema subset is valid SDL")
+    schema_for(TagFields::PermissionsAndProtection)
+}
+
+/// The schema of a GitLab with these tag fields: older ones lack the
+/// experiment fields, so a query asking for them fails validation.
+fn schema_for(tag_fields: TagFields) -> &'static Valid<Schema> {
+    static SCHEMAS: [OnceLock<Valid<Schema>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    const PROTECTION: &str = "  protection: ContainerProtectionAccessLevel\n";
+    const PERMISSIONS: &str = "  userPermissions: ContainerRepositoryTagPermissions!\n";
+    let (slot, removed): (usize, &[&str]) = match tag_fields {
+        TagFields::PermissionsAndProtection => (0, &[]),
+        TagFields::PermissionsOnly => (1, &[PROTECTION]),
+        TagFields::Neither => (2, &[PROTECTION, PERMISSIONS]),
+    };
+    SCHEMAS[slot].get_or_init(|| {
+        let sdl = removed.iter().fold(SCHEMA_SDL.to_owned(), |sdl, line| {
+            assert!(sdl.contains(line), "the schema subset has {line:?}");
+            sdl.replace(line, "")
+        });
+        Schema::parse_and_validate(sdl, "gitlab-schema-subset.graphql").expect("the schema subset is valid SDL")
     })
 }
 
@@ -88,8 +118,9 @@ fn errors(messages: &[&str]) -> Reply {
     Reply::json(200, serde_json::json!({ "errors": errors }).to_string())
 }
 
-/// Answers one GraphQL request. `partial_delete` is the fault.
-pub(crate) fn execute(registry: &mut Registry, scope: Option<Scope>, body: &[u8], partial_delete: bool) -> Reply {
+/// Answers one GraphQL request, with the faults that act inside it.
+pub(crate) fn execute(registry: &mut Registry, scope: Option<Scope>, body: &[u8], faults: RequestFaults) -> Reply {
+    let schema = schema_for(registry.tag_fields);
     let request: Request = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(_) => return Reply::json(400, r#"{"errors":[{"message":"Invalid JSON body"}]}"#),
@@ -100,7 +131,7 @@ pub(crate) fn execute(registry: &mut Registry, scope: Option<Scope>, body: &[u8]
     if query.len() > MAX_QUERY_LENGTH {
         return errors(&["Query too large"]);
     }
-    let document = match ExecutableDocument::parse_and_validate(schema(), query, "query.graphql") {
+    let document = match ExecutableDocument::parse_and_validate(schema, query, "query.graphql") {
         Ok(doc) => doc,
         Err(with_errors) => {
             let errors: Vec<serde_json::Value> = with_errors
@@ -126,27 +157,29 @@ pub(crate) fn execute(registry: &mut Registry, scope: Option<Scope>, body: &[u8]
             "Query has depth of {depth}, which exceeds max depth of {MAX_DEPTH}"
         )]);
     }
-    let complexity = limits.complexity(&operation.selection_set.selections).round() as u64;
+    let complexity = limits.complexity(&operation.selection_set.selections);
     if complexity > MAX_COMPLEXITY {
         return errors(&[&format!(
             "Query has complexity of {complexity}, which exceeds max complexity of {MAX_COMPLEXITY}"
         )]);
     }
-    let execution = Execution::new(schema(), &document)
+    let execution = Execution::new(schema, &document)
         .operation(operation)
         .raw_variable_values(&variables);
     let response = if operation.operation_type.is_mutation() {
         let root = MutationRoot {
             registry: RefCell::new(registry),
             scope,
-            partial_delete,
+            partial_delete: faults.partial_delete,
         };
         execution.execute_sync(&root)
     } else {
+        let env = Env { reg: registry, faults };
         let root = Obj::Query {
-            reg: registry,
+            env: &env,
             visible: scope.is_some(),
             can_delete: matches!(scope, Some(Scope::Api)),
+            complexity,
         };
         execution.execute_sync(&root)
     };
@@ -200,38 +233,32 @@ impl<'a> Limits<'a> {
             .unwrap_or(0)
     }
 
-    fn complexity(&self, selections: &'a [Selection]) -> f64 {
+    fn complexity(&self, selections: &'a [Selection]) -> u64 {
         self.fields(selections).iter().map(|f| self.field_complexity(f)).sum()
     }
 
-    fn field_complexity(&self, field: &'a Field) -> f64 {
-        let name = field.name.as_str();
-        let resolver = matches!(
-            name,
-            "project" | "group" | "containerRepository" | "containerRepositories" | "tags"
-        );
-        let mut own = 1.0;
-        if resolver {
-            own += 1.0;
-            if field.arguments.iter().any(|a| a.name == "sort") {
-                own += 1.0;
-            }
-        }
+    /// GitLab's `Types::BaseField` formula: a plain field costs 1 plus its
+    /// children; a resolver-backed field its children plus the resolver's
+    /// cost (1, +1 with `sort`), and a connection then 1 % more per item it
+    /// may return (`min(first, last, max_page_size)`), truncated. Children
+    /// are not multiplied by the page size.
+    fn field_complexity(&self, field: &'a Field) -> u64 {
         let children = self.complexity(&field.selection_set.selections);
-        let max = match name {
-            "tags" => Some(TAGS_MAX_PAGE_SIZE),
-            "containerRepositories" => Some(MAX_PAGE_SIZE),
-            _ => None,
+        // `project`, `group` and `containerRepository` have resolvers too,
+        // without `sort`: they cost what a plain field costs.
+        let max_page_size = match field.name.as_str() {
+            "tags" => TAGS_MAX_PAGE_SIZE,
+            "containerRepositories" => MAX_PAGE_SIZE,
+            _ => return children + 1,
         };
-        match max {
-            Some(max) => {
-                let first = self
-                    .int_argument(field, "first")
-                    .map_or(max, |n| n.clamp(0, max as i64) as usize);
-                own + children * (1.0 + first.min(max) as f64 * 0.01)
-            }
-            None => own + children,
-        }
+        let resolver = 1 + u64::from(field.arguments.iter().any(|a| a.name == "sort"));
+        let cost = children + resolver;
+        let items = ["first", "last"]
+            .iter()
+            .filter_map(|name| self.int_argument(field, name))
+            .map(|n| n.clamp(0, max_page_size as i64) as u64)
+            .fold(max_page_size as u64, u64::min);
+        cost + cost * items / 100
     }
 
     fn int_argument(&self, field: &Field, name: &str) -> Option<i64> {
@@ -312,42 +339,44 @@ struct PageInfo {
 /// One object of the query's result tree.
 enum Obj<'r> {
     Query {
-        reg: &'r Registry,
+        env: &'r Env<'r>,
         visible: bool,
         can_delete: bool,
+        /// The query's complexity score.
+        complexity: u64,
     },
     Project {
-        reg: &'r Registry,
+        env: &'r Env<'r>,
         project: &'r ProjectState,
         can_delete: bool,
     },
     Group {
-        reg: &'r Registry,
+        env: &'r Env<'r>,
         group: &'r GroupState,
         can_delete: bool,
     },
     RepositoryConnection {
-        reg: &'r Registry,
+        env: &'r Env<'r>,
         page: Vec<(String, &'r RepoState)>,
         page_info: PageInfo,
         can_delete: bool,
     },
     /// `ContainerRepository`, or `ContainerRepositoryDetails` when `details`.
     Repository {
-        reg: &'r Registry,
+        env: &'r Env<'r>,
         repo: &'r RepoState,
         details: bool,
         can_delete: bool,
     },
     TagConnection {
-        reg: &'r Registry,
+        env: &'r Env<'r>,
         repo: &'r RepoState,
         page: Vec<(String, &'r str, &'r TagState)>,
         page_info: PageInfo,
         can_delete: bool,
     },
     Tag {
-        reg: &'r Registry,
+        env: &'r Env<'r>,
         repo: &'r RepoState,
         name: &'r str,
         tag: &'r TagState,
@@ -360,11 +389,21 @@ enum Obj<'r> {
     PageInfo(PageInfo),
     RepositoryPermissions(bool),
     TagPermissions(bool),
+    /// A tag's `protection`: the most restrictive matching rule.
+    Protection(&'r TagProtectionRule),
+    /// `queryComplexity`, with the query's score.
+    QueryComplexity(u64),
+}
+
+/// What every object of one query's result tree shares.
+struct Env<'r> {
+    reg: &'r Registry,
+    faults: RequestFaults,
 }
 
 impl<'r> Obj<'r> {
-    fn repositories(reg: &'r Registry, ids: &[u64], info: &ResolveInfo<'_>, can_delete: bool) -> Obj<'r> {
-        let mut repos: Vec<&RepoState> = ids.iter().filter_map(|id| reg.repos.get(id)).collect();
+    fn repositories(env: &'r Env<'r>, ids: &[u64], info: &ResolveInfo<'_>, can_delete: bool) -> Obj<'r> {
+        let mut repos: Vec<&RepoState> = ids.iter().filter_map(|id| env.reg.repos.get(id)).collect();
         match str_arg(info, "sort") {
             Some("NAME_ASC") => repos.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id))),
             Some("NAME_DESC") => repos.sort_by(|a, b| (&b.name, b.id).cmp(&(&a.name, a.id))),
@@ -390,64 +429,52 @@ impl<'r> Obj<'r> {
             has_previous_page: start > 0,
         };
         Obj::RepositoryConnection {
-            reg,
+            env,
             page,
             page_info,
             can_delete,
         }
     }
 
-    fn tags(reg: &'r Registry, repo: &'r RepoState, info: &ResolveInfo<'_>, can_delete: bool) -> Obj<'r> {
-        let mut tags: Vec<(&'r str, &'r TagState)> = repo.tags.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    fn tags(env: &'r Env<'r>, repo: &'r RepoState, info: &ResolveInfo<'_>, can_delete: bool) -> Obj<'r> {
+        let reg = env.reg;
+        let after = str_arg(info, "after");
+        let connection = |page: Vec<(String, &'r str, &'r TagState)>, end_cursor: Option<String>, has_next_page| {
+            let page_info = PageInfo {
+                start_cursor: page.first().map(|(c, _, _)| c.clone()),
+                end_cursor,
+                has_next_page,
+                has_previous_page: after.is_some(),
+            };
+            Obj::TagConnection {
+                env,
+                repo,
+                page,
+                page_info,
+                can_delete,
+            }
+        };
+        if env.faults.registry_cut {
+            // GitLab turns the registry's failure into an empty last page, without an error.
+            return connection(Vec::new(), None, false);
+        }
+        let mut tags = reg.listed_names(repo);
         if let Some(name) = str_arg(info, "name") {
             tags.retain(|(n, _)| n.contains(name));
         }
         let sort = str_arg(info, "sort");
-        if reg.metadata_database && matches!(sort, Some("PUBLISHED_AT_ASC" | "PUBLISHED_AT_DESC")) {
-            tags.sort_by_key(|(n, t)| (published(t).and_then(|p| p.parse::<jiff::Timestamp>().ok()), *n));
+        let by_published = matches!(sort, Some("PUBLISHED_AT_ASC" | "PUBLISHED_AT_DESC"));
+        if reg.metadata_database && by_published {
+            tags.sort_by(|(a, ta), (b, tb)| {
+                let when = |t: &TagState| published(t).and_then(|p| p.parse::<jiff::Timestamp>().ok());
+                when(ta).cmp(&when(tb)).then_with(|| name_order(a, b))
+            });
         }
         if matches!(sort, Some("NAME_DESC" | "PUBLISHED_AT_DESC")) {
             tags.reverse();
         }
         let first = int_arg(info, "first");
-        let after = str_arg(info, "after");
-        let (page, end_cursor, has_next_page) = if reg.metadata_database {
-            // The registry's keyset page: `first` goes to the registry as
-            // the page size unchecked; the connection then keeps 20 nodes.
-            let size = first.max(int_arg(info, "last")).unwrap_or(0);
-            if !(1..=1000).contains(&size) {
-                (Vec::new(), None, false)
-            } else {
-                let start = match after
-                    .and_then(decode_cursor)
-                    .and_then(|c| c.strip_prefix("n:").map(str::to_owned))
-                {
-                    // The registry lists the names after the marker, whether or
-                    // not the marker's own tag is still there.
-                    Some(marker) => match sort {
-                        Some("NAME_DESC") => tags.iter().position(|(n, _)| *n < marker.as_str()),
-                        Some("PUBLISHED_AT_ASC" | "PUBLISHED_AT_DESC") => {
-                            tags.iter().position(|(n, _)| *n == marker).map(|i| i + 1)
-                        }
-                        _ => tags.iter().position(|(n, _)| *n > marker.as_str()),
-                    }
-                    .unwrap_or(tags.len()),
-                    None => 0,
-                };
-                let fetched: Vec<(&str, &TagState)> = tags.iter().skip(start).take(size as usize).copied().collect();
-                let more = start + fetched.len() < tags.len();
-                let end = more
-                    .then(|| fetched.last().map(|(n, _)| encode_cursor(&format!("n:{n}"))))
-                    .flatten();
-                let page = fetched
-                    .iter()
-                    .take(TAGS_MAX_PAGE_SIZE.min(size as usize))
-                    .map(|(n, t)| (encode_cursor(&format!("n:{n}")), *n, *t))
-                    .collect();
-                let has_next = end.is_some();
-                (page, end, has_next)
-            }
-        } else {
+        if !reg.metadata_database {
             let size = first.map_or(TAGS_MAX_PAGE_SIZE, |n| n.clamp(0, TAGS_MAX_PAGE_SIZE as i64) as usize);
             let start = offset_after(after);
             let page: Vec<(String, &str, &TagState)> = tags
@@ -459,21 +486,55 @@ impl<'r> Obj<'r> {
                 .collect();
             let end = page.last().map(|(c, _, _)| c.clone());
             let has_next = start + page.len() < tags.len();
-            (page, end, has_next)
-        };
-        let page_info = PageInfo {
-            start_cursor: page.first().map(|(c, _, _)| c.clone()),
-            end_cursor,
-            has_next_page,
-            has_previous_page: after.is_some(),
-        };
-        Obj::TagConnection {
-            reg,
-            repo,
-            page,
-            page_info,
-            can_delete,
+            return connection(page, end, has_next);
         }
+        // The registry's keyset page: `first` goes to the registry as the
+        // page size unchecked; the connection then keeps 20 nodes.
+        let size = first.max(int_arg(info, "last")).unwrap_or(0);
+        if !(1..=1000).contains(&size) {
+            return connection(Vec::new(), None, false);
+        }
+        let start = match after {
+            None => 0,
+            // With name sort the cursor is a raw name, and any string is a
+            // start point: the registry lists the names after it, whether
+            // or not a tag of that name exists.
+            Some(marker) if !by_published => {
+                if !marker.chars().any(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    // The registry answers 400, which GitLab turns into an empty page.
+                    return connection(Vec::new(), None, false);
+                }
+                let past = match sort {
+                    Some("NAME_DESC") => std::cmp::Ordering::Less,
+                    _ => std::cmp::Ordering::Greater,
+                };
+                tags.iter()
+                    .position(|(n, _)| name_order(n, marker) == past)
+                    .unwrap_or(tags.len())
+            }
+            // With publication sort it is opaque, and names the last tag seen.
+            Some(cursor) => decode_cursor(cursor)
+                .and_then(|c| c.strip_prefix("n:").map(str::to_owned))
+                .and_then(|marker| tags.iter().position(|(n, _)| *n == marker))
+                .map_or(tags.len(), |i| i + 1),
+        };
+        let cursor = |name: &str| {
+            if by_published {
+                encode_cursor(&format!("n:{name}"))
+            } else {
+                name.to_owned()
+            }
+        };
+        let fetched: Vec<(&str, &TagState)> = tags.iter().skip(start).take(size as usize).copied().collect();
+        let more = start + fetched.len() < tags.len();
+        let end = more.then(|| fetched.last().map(|(n, _)| cursor(n))).flatten();
+        let page = fetched
+            .iter()
+            .take(TAGS_MAX_PAGE_SIZE.min(size as usize))
+            .map(|(n, t)| (encode_cursor(&format!("n:{n}")), *n, *t))
+            .collect();
+        let has_next = end.is_some();
+        connection(page, end, has_next)
     }
 }
 
@@ -501,6 +562,8 @@ impl ObjectValue for Obj<'_> {
             Obj::PageInfo(_) => "PageInfo",
             Obj::RepositoryPermissions(_) => "ContainerRepositoryPermissions",
             Obj::TagPermissions(_) => "ContainerRepositoryTagPermissions",
+            Obj::Protection(_) => "ContainerProtectionAccessLevel",
+            Obj::QueryComplexity(_) => "QueryComplexity",
         }
     }
 
@@ -509,9 +572,10 @@ impl ObjectValue for Obj<'_> {
         let leaf = |v: JsonValue| Ok(ResolvedValue::leaf(v));
         match self {
             Obj::Query {
-                reg,
+                env,
                 visible,
                 can_delete,
+                complexity,
             } => {
                 // An anonymous user sees nothing: every root field is null.
                 if !*visible {
@@ -520,27 +584,28 @@ impl ObjectValue for Obj<'_> {
                 let can_delete = *can_delete;
                 match field {
                     "project" => {
-                        let project = str_arg(info, "fullPath").and_then(|p| reg.find_project_by_path(p));
+                        let project = str_arg(info, "fullPath").and_then(|p| env.reg.find_project_by_path(p));
                         Ok(ResolvedValue::nullable_object(project.map(|project| Obj::Project {
-                            reg,
+                            env,
                             project,
                             can_delete,
                         })))
                     }
                     "group" => {
-                        let group = str_arg(info, "fullPath").and_then(|p| reg.find_group_by_path(p));
+                        let group = str_arg(info, "fullPath").and_then(|p| env.reg.find_group_by_path(p));
                         Ok(ResolvedValue::nullable_object(group.map(|group| Obj::Group {
-                            reg,
+                            env,
                             group,
                             can_delete,
                         })))
                     }
+                    "queryComplexity" => Ok(ResolvedValue::object(Obj::QueryComplexity(*complexity))),
                     "containerRepository" => {
                         let repo = str_arg(info, "id")
                             .and_then(|id| parse_gid("ContainerRepository", id))
-                            .and_then(|id| reg.repos.get(&id));
+                            .and_then(|id| env.reg.repos.get(&id));
                         Ok(ResolvedValue::nullable_object(repo.map(|repo| Obj::Repository {
-                            reg,
+                            env,
                             repo,
                             details: true,
                             can_delete,
@@ -550,7 +615,7 @@ impl ObjectValue for Obj<'_> {
                 }
             }
             Obj::Project {
-                reg,
+                env,
                 project,
                 can_delete,
             } => match field {
@@ -558,33 +623,33 @@ impl ObjectValue for Obj<'_> {
                 "fullPath" => leaf(project.path.as_str().into()),
                 "containerRepositoriesCount" => leaf((project.repos.len() as i64).into()),
                 "containerRepositories" => Ok(ResolvedValue::object(Obj::repositories(
-                    reg,
+                    env,
                     &project.repos,
                     info,
                     *can_delete,
                 ))),
                 _ => Err(self.unknown_field_error(info)),
             },
-            Obj::Group { reg, group, can_delete } => match field {
+            Obj::Group { env, group, can_delete } => match field {
                 "id" => leaf(gid("Group", group.id).into()),
                 "fullPath" => leaf(group.path.as_str().into()),
-                "containerRepositoriesCount" => leaf((reg.group_repo_ids(group).len() as i64).into()),
+                "containerRepositoriesCount" => leaf((env.reg.group_repo_ids(group).len() as i64).into()),
                 "containerRepositories" => Ok(ResolvedValue::object(Obj::repositories(
-                    reg,
-                    &reg.group_repo_ids(group),
+                    env,
+                    &env.reg.group_repo_ids(group),
                     info,
                     *can_delete,
                 ))),
                 _ => Err(self.unknown_field_error(info)),
             },
             Obj::RepositoryConnection {
-                reg,
+                env,
                 page,
                 page_info,
                 can_delete,
             } => {
                 let node = |repo: &'a RepoState| Obj::Repository {
-                    reg,
+                    env,
                     repo,
                     details: false,
                     can_delete: *can_delete,
@@ -604,7 +669,7 @@ impl ObjectValue for Obj<'_> {
                 }
             }
             Obj::Repository {
-                reg,
+                env,
                 repo,
                 details,
                 can_delete,
@@ -614,12 +679,12 @@ impl ObjectValue for Obj<'_> {
                 "path" => leaf(repo.path.as_str().into()),
                 "location" => leaf(repo.location.as_str().into()),
                 "createdAt" | "updatedAt" => leaf(graphql_time(&repo.created_at)),
-                "tagsCount" => leaf((repo.tags.len() as i64).into()),
-                "status" => leaf(JsonValue::Null),
+                "tagsCount" => leaf((Registry::tags_count(repo, env.faults.tags_count_fails) as i64).into()),
+                "status" => leaf(repo.status.map_or(JsonValue::Null, |s| s.graphql_name().into())),
                 "protectionRuleExists" => leaf(false.into()),
-                "project" => match reg.projects.get(&repo.project_id) {
+                "project" => match env.reg.projects.get(&repo.project_id) {
                     Some(project) => Ok(ResolvedValue::object(Obj::Project {
-                        reg,
+                        env,
                         project,
                         can_delete: *can_delete,
                     })),
@@ -628,7 +693,7 @@ impl ObjectValue for Obj<'_> {
                     }),
                 },
                 "userPermissions" => Ok(ResolvedValue::object(Obj::RepositoryPermissions(*can_delete))),
-                "lastPublishedAt" if *details => leaf(if reg.metadata_database {
+                "lastPublishedAt" if *details => leaf(if env.reg.metadata_database {
                     optional_time(
                         repo.tags
                             .values()
@@ -639,18 +704,18 @@ impl ObjectValue for Obj<'_> {
                     JsonValue::Null
                 }),
                 "size" | "manifest" if *details => leaf(JsonValue::Null),
-                "tags" if *details => Ok(ResolvedValue::object(Obj::tags(reg, repo, info, *can_delete))),
+                "tags" if *details => Ok(ResolvedValue::object(Obj::tags(env, repo, info, *can_delete))),
                 _ => Err(self.unknown_field_error(info)),
             },
             Obj::TagConnection {
-                reg,
+                env,
                 repo,
                 page,
                 page_info,
                 can_delete,
             } => {
                 let node = |name: &'a str, tag: &'a TagState| Obj::Tag {
-                    reg,
+                    env,
                     repo,
                     name,
                     tag,
@@ -671,7 +736,7 @@ impl ObjectValue for Obj<'_> {
                 }
             }
             Obj::Tag {
-                reg,
+                env,
                 repo,
                 name,
                 tag,
@@ -680,19 +745,24 @@ impl ObjectValue for Obj<'_> {
                 "name" => leaf((*name).into()),
                 "path" => leaf(format!("{}:{name}", repo.path).into()),
                 "location" => leaf(format!("{}:{name}", repo.location).into()),
-                "digest" => leaf(digest_for(name).into()),
-                "revision" => leaf(revision_for(name).into()),
-                "shortRevision" => leaf(revision_for(name)[..9].to_owned().into()),
+                "digest" => leaf(tag.digest.as_str().into()),
+                "revision" => leaf(tag.revision.as_str().into()),
+                "shortRevision" => leaf(tag.revision[..9].into()),
                 "mediaType" => leaf("application/vnd.oci.image.manifest.v1+json".into()),
                 "createdAt" => leaf(optional_time(tag.created_at.as_deref())),
-                "publishedAt" => leaf(if reg.metadata_database {
+                "publishedAt" => leaf(if env.reg.metadata_database {
                     optional_time(published(tag))
                 } else {
                     JsonValue::Null
                 }),
                 // BigInt is serialized as a string.
                 "totalSize" => leaf(tag.total_size.map_or(JsonValue::Null, |s| s.to_string().into())),
-                "userPermissions" => Ok(ResolvedValue::object(Obj::TagPermissions(*can_delete))),
+                "userPermissions" => Ok(ResolvedValue::object(Obj::TagPermissions(
+                    *can_delete && env.reg.may_delete_tag(repo, name, tag),
+                ))),
+                "protection" => Ok(ResolvedValue::nullable_object(
+                    env.reg.tag_protection(repo, name).map(Obj::Protection),
+                )),
                 _ => Err(self.unknown_field_error(info)),
             },
             Obj::Edge { cursor, node } => match field {
@@ -715,6 +785,20 @@ impl ObjectValue for Obj<'_> {
                 "destroyContainerRepositoryTag" => leaf((*can).into()),
                 _ => Err(self.unknown_field_error(info)),
             },
+            Obj::Protection(rule) => {
+                let level = |l: Option<crate::AccessLevel>| l.map_or(JsonValue::Null, |l| l.graphql_name().into());
+                match field {
+                    "minimumAccessLevelForDelete" => leaf(level(rule.minimum_access_level_for_delete)),
+                    "minimumAccessLevelForPush" => leaf(level(rule.minimum_access_level_for_push)),
+                    "immutable" => leaf(rule.immutable.into()),
+                    _ => Err(self.unknown_field_error(info)),
+                }
+            }
+            Obj::QueryComplexity(score) => match field {
+                "score" => leaf((*score as i64).into()),
+                "limit" => leaf((MAX_COMPLEXITY as i64).into()),
+                _ => Err(self.unknown_field_error(info)),
+            },
         }
     }
 }
@@ -724,24 +808,24 @@ impl<'r> Obj<'r> {
     fn clone_ref(node: &Obj<'r>) -> Obj<'r> {
         match node {
             Obj::Repository {
-                reg,
+                env,
                 repo,
                 details,
                 can_delete,
             } => Obj::Repository {
-                reg,
+                env,
                 repo,
                 details: *details,
                 can_delete: *can_delete,
             },
             Obj::Tag {
-                reg,
+                env,
                 repo,
                 name,
                 tag,
                 can_delete,
             } => Obj::Tag {
-                reg,
+                env,
                 repo,
                 name,
                 tag,
@@ -806,12 +890,18 @@ impl ObjectValue for MutationRoot<'_> {
                     .map(str::to_owned);
                 let mut registry = self.registry.borrow_mut();
                 let registry = &mut **registry;
-                let repo = registry.repos.get_mut(&id).ok_or_else(no_permission)?;
+                let repo = registry.repos.get(&id).ok_or_else(no_permission)?;
+                // The project's tag rules may refuse the whole repository,
+                // whatever names are asked.
+                if registry.refuses_bulk_delete(repo) {
+                    return Err(no_permission());
+                }
                 let mut allowed: Vec<String> = names
                     .iter()
-                    .filter(|n| !repo.tags.get(*n).is_some_and(|t| t.protected))
+                    .filter(|n| repo.tags.get(*n).is_none_or(|t| registry.may_delete_tag(repo, n, t)))
                     .cloned()
                     .collect();
+                let repo = registry.repos.get_mut(&id).ok_or_else(no_permission)?;
                 let mut errors = Vec::new();
                 if allowed.is_empty() && !names.is_empty() {
                     errors.push("cannot delete protected tag(s)".to_owned());

@@ -2,24 +2,31 @@
 //!
 //! `fake-gitlab` is an in-process HTTP/1.1 server (hyper 1, its own tokio
 //! runtime on a background thread) that answers the handful of endpoints a
-//! tag-cleanup tool uses, the way a self-managed GitLab with the *legacy*
-//! container registry (no metadata database) answers them:
+//! tag-cleanup tool uses, the way GitLab 17.9+ answers them. By default
+//! ([`Seed::default`]) its registry is the *legacy* one (no metadata
+//! database); `metadata_database: true` models GitLab.com and self-managed
+//! instances with the metadata database (see [Two registries](#two-registries)).
+//! The product's tests are moving to the metadata database, and the default
+//! will flip to it: a test that depends on the mode should say which.
 //!
 //! | route | answer |
 //! |---|---|
 //! | `GET /api/v4/version` | `{"version":"17.5.0-ee","revision":"abc123"}` |
-//! | `GET /api/v4/projects/:id/registry/repositories` | repository entities, offset-paginated (`tags`, `tags_count` options supported) |
+//! | `GET /api/v4/projects/:id/registry/repositories` | repository entities (with `status`), offset-paginated (`tags`, `tags_count` options supported) |
+//! | `GET /api/v4/registry/repositories/:id` | one repository entity (`tags`, `tags_count`, `size` options); 404 `{"message":"404 Not found"}` |
 //! | `GET /api/v4/groups/:id/registry/repositories` | repositories of every project under the group, offset-paginated |
 //! | `GET /api/v4/projects/:id/registry/repositories/:repository_id/tags` | `[{name,path,location}]` sorted byte-wise by name, offset-paginated |
 //! | `GET .../tags/:tag_name` | tag details (`revision`, `short_revision`, `digest`, `created_at`, `total_size`) |
-//! | `DELETE .../tags/:tag_name` | `200` with the literal JSON body `200`; 403 for protected tags |
-//! | `GET /api/v4/projects/:id`, `GET /api/v4/groups/:id` | the entity's `path_with_namespace` / `full_path` |
+//! | `DELETE .../tags/:tag_name` | `200` with the literal JSON body `200`; 403 for protected tags (and, with the metadata database, missing ones) |
+//! | `GET /api/v4/projects/:id`, `GET /api/v4/groups/:id` | the entity's `path_with_namespace` / `full_path`; a group's own `projects` unless `with_projects=false` |
 //! | `POST /api/graphql` | `project`/`group` → `containerRepositories`, `containerRepository(id:)` → `tags`, `destroyContainerRepositoryTags`; validated against GitLab's schema (see the `graphql` module) |
 //!
 //! The state is real: a deleted tag is gone from later lists and details,
 //! and tests can inspect it ([`FakeGitlab::tag_names`],
-//! [`FakeGitlab::deleted`]) or change it while the server runs
-//! ([`FakeGitlab::add_tag`], [`FakeGitlab::add_project`]).
+//! [`FakeGitlab::deleted`], [`FakeGitlab::tag_digest`]) or change it while
+//! the server runs ([`FakeGitlab::add_tag`], [`FakeGitlab::push_tag`],
+//! [`FakeGitlab::add_project`], [`FakeGitlab::set_tag_protection_rules`],
+//! [`FakeGitlab::set_role`], [`FakeGitlab::set_repository_status`]).
 //!
 //! # What it imitates
 //!
@@ -48,7 +55,69 @@
 //! * `pagination=keyset` on the tags list gets 405, as on a GitLab whose
 //!   registry has no metadata database.
 //! * Deleting a tag that does not exist answers `200` (the legacy
-//!   registry path treats the registry's 404 as success).
+//!   registry path treats the registry's 404 as success), 403
+//!   `{"message":"403 Forbidden"}` with the metadata database.
+//! * Lists of 10,000 items or more have no `X-Total`, no `X-Total-Pages`
+//!   and no `last` link, as GitLab does not count them.
+//! * A repository's `status` is `null`, or `delete_scheduled`,
+//!   `delete_failed`, `delete_ongoing` ([`Seed::repository_status`]);
+//!   GraphQL's is `DELETE_SCHEDULED` etc.
+//! * `GET /groups/:id` lists the projects directly in the group (not its
+//!   subgroups') as `projects`, with `shared_projects: []`, unless
+//!   `with_projects=false`. [`RequestRecord::query_param`] shows what a
+//!   client asked.
+//!
+//! # Two registries
+//!
+//! | | legacy (default) | metadata database |
+//! |---|---|---|
+//! | `createdAt` (GraphQL), `created_at` (REST details) | the image's build time ([`Tag::created_at`], may be null) | the tag's first push ([`Tag::created_at`]) |
+//! | `publishedAt` (GraphQL) | null | the last push that changed the digest ([`Tag::published_at`], else `created_at`) |
+//! | [`FakeGitlab::push_tag`] of a new digest | moves the digest and `created_at` (a new build) | moves the digest and `publishedAt` only |
+//! | GraphQL tag pages | offset cursors over the whole list, `first` capped at 20 | the registry's keyset pages: `first > 20` skips tags, no `first` lists nothing (see the `graphql` module) |
+//! | tag cursors, name sort | opaque | the raw name of the page's last tag; `after` may be any string (tags whose name sorts after it); an `after` without a word character (`""`, `"-"`) is an empty last page, no error |
+//! | tag listings (REST and GraphQL) | only the first 10,000 tags by name | all tags |
+//! | REST `DELETE` of a missing tag | 200 | 403 |
+//! | tag protection rules | refused at start | see below |
+//!
+//! Names sort byte-wise everywhere for now; one function of the `state`
+//! module decides it, for a later collation.
+//!
+//! Counts (GraphQL `tagsCount` on both repository types, REST `tags_count`)
+//! come from another registry call: `min(tags, 10000)`, and 0 when that call
+//! fails ([`Fault::TagsCountFails`]).
+//!
+//! # Protected and immutable tags
+//!
+//! [`Seed::tag_protection_rules`] gives a project [`TagProtectionRule`]s
+//! (GitLab 17.9+, metadata database only); [`Seed::role`] and
+//! [`Seed::project_roles`] the token user's [`AccessLevel`] (Developer by
+//! default). A tag is protected for the user when a rule matches its whole
+//! name and the user's role is below the rule's delete level, or the rule
+//! is immutable (then for everyone). Then:
+//!
+//! * GraphQL `userPermissions { destroyContainerRepositoryTag }` is false;
+//!   `protection { minimumAccessLevelForDelete minimumAccessLevelForPush
+//!   immutable }` is the most restrictive matching rule (null when none
+//!   matches, whatever the role);
+//! * REST `DELETE` is authorised per tag: 403 `{"message":"403 Forbidden -
+//!   cannot delete protected tag(s)"}` for a protected one, 200 for another
+//!   tag of the same repository;
+//! * `destroyContainerRepositoryTags` is refused for the **whole
+//!   repository** (top-level error "The resource that you are attempting to
+//!   access does not exist or you don't have permission to perform this
+//!   action", the field null, nothing deleted) when any rule of the project
+//!   is above the user's role or immutable and the repository has tags,
+//!   whatever names are sent.
+//!
+//! [`Tag::protected`] is older and simpler: a tag this token can never
+//! delete (REST 403, dropped from mutations, `userPermissions` false,
+//! `protection` null), without refusing the whole repository.
+//!
+//! [`Seed::tag_fields`] imitates an older GitLab whose schema lacks the
+//! experiment fields ([`TagFields`]): a query asking for `protection`
+//! (before 17.9) or the tag's `userPermissions` (before 16.7) is rejected at
+//! validation, with no `data`.
 //!
 //! # Fault model
 //!
@@ -82,6 +151,14 @@
 //!   * [`Fault::Delay`]: answer normally, after the extra delay.
 //!   * [`Fault::LinkElsewhere`]: answer normally, but with the next page
 //!     announced only by a `Link` to another host.
+//!   * [`Fault::RegistryCut`]: perform the request with every tag listing in
+//!     it cut short *silently*, as GitLab hides a registry failure: GraphQL
+//!     `tags` is an empty page with `hasNextPage: false` and no error; a REST
+//!     tags page is `[]` with no next page and totals that count only the
+//!     pages before. Counts stay whole. `FaultRule::always(Route::Tags,
+//!     Fault::RegistryCut).after(2)` ends a listing after two pages.
+//!   * [`Fault::TagsCountFails`]: perform the request with every tag count
+//!     in it 0.
 //!
 //! State changes take effect when the request arrives; latency and delays
 //! only hold back the *response*. So a client that times out on a slow
@@ -127,6 +204,11 @@ mod timer;
 pub use server::FakeGitlab;
 
 /// The data a fake starts with.
+///
+/// `Seed::default()` models a GitLab whose registry has **no** metadata
+/// database (`metadata_database: false`). The product's tests are moving to
+/// the metadata database, GitLab.com's setup; the default will then flip to
+/// `true`. Tests that depend on the mode should set it explicitly.
 #[derive(Clone, Debug, Default)]
 pub struct Seed {
     /// The valid token (`PRIVATE-TOKEN` header or `Authorization: Bearer`).
@@ -144,7 +226,131 @@ pub struct Seed {
     /// `publishedAt` is set and tag pages are the registry's keyset pages
     /// (with their `first > 20` pitfall); without it `publishedAt` is null
     /// and tags are paged by offset over the whole list.
+    ///
+    /// With it, `createdAt`/`created_at` is the tag's first push and
+    /// `publishedAt` its last push that changed the digest; tag cursors with
+    /// name sort are raw names; a REST `DELETE` of a missing tag is 403; tag
+    /// protection rules are allowed. Without it, tag listings show only the
+    /// first 10,000 tags.
     pub metadata_database: bool,
+    /// Tag protection rules, by project id (GitLab 17.9+; they need the
+    /// metadata database: [`FakeGitlab::start`] refuses them without it).
+    pub tag_protection_rules: BTreeMap<u64, Vec<TagProtectionRule>>,
+    /// The token user's role on every project (default Developer).
+    pub role: AccessLevel,
+    /// The token user's role on some projects, by project id, overriding `role`.
+    pub project_roles: BTreeMap<u64, AccessLevel>,
+    /// Repository status by repository id; a repository not listed has none (`null`).
+    pub repository_status: BTreeMap<u64, RepositoryStatus>,
+    /// Which tag fields GitLab's GraphQL schema has (default: both
+    /// `userPermissions` and `protection`, as GitLab 17.9+).
+    pub tag_fields: TagFields,
+}
+
+/// A role on a project, as far as deleting tags goes (GitLab's access
+/// levels from Developer up; rules only use Maintainer, Owner and Admin).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AccessLevel {
+    /// May delete tags that no rule protects.
+    #[default]
+    Developer,
+    Maintainer,
+    Owner,
+    /// An instance administrator.
+    Admin,
+}
+
+impl AccessLevel {
+    /// GraphQL's `ContainerProtectionTagRuleAccessLevel` value.
+    pub fn graphql_name(self) -> &'static str {
+        match self {
+            AccessLevel::Developer => "DEVELOPER",
+            AccessLevel::Maintainer => "MAINTAINER",
+            AccessLevel::Owner => "OWNER",
+            AccessLevel::Admin => "ADMIN",
+        }
+    }
+}
+
+/// A project's container tag protection rule (GitLab 17.9+; immutable
+/// rules 18.1+ Ultimate).
+///
+/// A tag is protected *for the token's user* when a rule's `pattern`
+/// matches its whole name and the user's role is below the rule's
+/// `minimum_access_level_for_delete`, or the rule is `immutable` (then for
+/// everyone, administrators included).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagProtectionRule {
+    /// A regex (Rust `regex` syntax, close to GitLab's RE2) that must match the whole tag name.
+    pub pattern: String,
+    /// `None` for immutable rules.
+    pub minimum_access_level_for_delete: Option<AccessLevel>,
+    /// `None` for immutable rules.
+    pub minimum_access_level_for_push: Option<AccessLevel>,
+    pub immutable: bool,
+}
+
+impl TagProtectionRule {
+    /// Tags matching `pattern` may be pushed and deleted only from `level` up.
+    pub fn at_least(pattern: impl Into<String>, level: AccessLevel) -> Self {
+        TagProtectionRule {
+            pattern: pattern.into(),
+            minimum_access_level_for_delete: Some(level),
+            minimum_access_level_for_push: Some(level),
+            immutable: false,
+        }
+    }
+
+    /// Tags matching `pattern` may not be deleted or overwritten by anyone.
+    pub fn immutable(pattern: impl Into<String>) -> Self {
+        TagProtectionRule {
+            pattern: pattern.into(),
+            minimum_access_level_for_delete: None,
+            minimum_access_level_for_push: None,
+            immutable: true,
+        }
+    }
+}
+
+/// A container repository's `status`: GitLab is removing it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RepositoryStatus {
+    DeleteScheduled,
+    DeleteFailed,
+    DeleteOngoing,
+}
+
+impl RepositoryStatus {
+    /// REST's value, e.g. `delete_scheduled`.
+    pub fn rest_name(self) -> &'static str {
+        match self {
+            RepositoryStatus::DeleteScheduled => "delete_scheduled",
+            RepositoryStatus::DeleteFailed => "delete_failed",
+            RepositoryStatus::DeleteOngoing => "delete_ongoing",
+        }
+    }
+
+    /// GraphQL's `ContainerRepositoryStatus` value, e.g. `DELETE_SCHEDULED`.
+    pub fn graphql_name(self) -> &'static str {
+        match self {
+            RepositoryStatus::DeleteScheduled => "DELETE_SCHEDULED",
+            RepositoryStatus::DeleteFailed => "DELETE_FAILED",
+            RepositoryStatus::DeleteOngoing => "DELETE_ONGOING",
+        }
+    }
+}
+
+/// Which per-tag permission fields GitLab's GraphQL schema has. A query
+/// asking for a field the schema lacks is rejected at validation (no `data`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TagFields {
+    /// GitLab 17.9+: `userPermissions` and `protection`.
+    #[default]
+    PermissionsAndProtection,
+    /// GitLab 16.7 to 17.8: `userPermissions` only.
+    PermissionsOnly,
+    /// Before 16.7: neither.
+    Neither,
 }
 
 /// Whether the fake answers GraphQL.
@@ -187,8 +393,14 @@ pub struct Tag {
     /// metadata database; `None` there means "same as `created_at`".
     pub published_at: Option<String>,
     pub total_size: Option<u64>,
-    /// A protected tag cannot be deleted (403).
+    /// A tag this token can never delete, whatever the rules and the role:
+    /// REST `DELETE` is 403, mutations drop it, GraphQL's
+    /// `userPermissions.destroyContainerRepositoryTag` is false, and its
+    /// `protection` is null (no rule). Unlike a [`TagProtectionRule`], it
+    /// never makes GitLab refuse a whole `destroyContainerRepositoryTags`.
     pub protected: bool,
+    /// The manifest digest (`sha256:…`); `None` derives one from the name.
+    pub digest: Option<String>,
 }
 
 /// A group; it covers every project whose path starts with `"<path>/"`
@@ -211,6 +423,7 @@ impl Tag {
             published_at: None,
             total_size,
             protected: false,
+            digest: None,
         }
     }
 
@@ -235,6 +448,17 @@ impl Tag {
         self.protected = true;
         self
     }
+
+    /// The same tag, pointing at this manifest digest.
+    pub fn with_digest(mut self, digest: impl Into<String>) -> Tag {
+        self.digest = Some(digest.into());
+        self
+    }
+}
+
+/// The manifest digest a tag gets when none is given: derived from its name.
+pub fn default_digest(name: &str) -> String {
+    state::digest_for(name)
 }
 
 /// Formats a timestamp the way GitLab's tag details show `created_at`:
@@ -331,6 +555,8 @@ pub enum Route {
     Project,
     /// `GET /groups/:id`
     Group,
+    /// `GET /registry/repositories/:id`
+    Repository,
     /// `POST /api/graphql` with a query
     Graphql,
     /// `POST /api/graphql` with a mutation
@@ -352,6 +578,7 @@ impl Route {
             Route::DeleteTag => "DELETE tag",
             Route::Project => "GET project",
             Route::Group => "GET group",
+            Route::Repository => "GET repository",
             Route::Graphql => "POST graphql",
             Route::GraphqlMutation => "POST graphql_mutation",
             Route::Unknown => "unknown",
@@ -395,6 +622,17 @@ pub enum Fault {
     /// when the registry fails midway: `errors: ["error while deleting
     /// tags"]` with the partial `deletedTagNames`.
     PartialDelete,
+    /// The registry fails GitLab's tag listing, which GitLab hides: the
+    /// request is performed, but every tag listing in it comes back short
+    /// with no error. GraphQL: each `tags` connection is an empty page,
+    /// `hasNextPage: false`. REST tags list: `[]`, no next page, and
+    /// `X-Total`/`X-Total-Pages` count only the pages before this one.
+    /// Counts (`tagsCount`, `tags_count`) stay whole. With
+    /// [`FaultRule::after`], the listing stops after that many pages.
+    RegistryCut,
+    /// The registry fails GitLab's count call: the request is performed,
+    /// and every `tagsCount` (GraphQL) or `tags_count` (REST) in the answer is 0.
+    TagsCountFails,
 }
 
 impl Fault {
@@ -459,7 +697,8 @@ pub struct Stats {
     /// Keyed by [`Route::key`]: `"GET tags"`, `"GET tag_detail"`,
     /// `"DELETE tag"`, `"GET project_repositories"`,
     /// `"GET group_repositories"`, `"GET version"`, `"GET project"`,
-    /// `"GET group"`, `"POST graphql"`, `"POST graphql_mutation"`, `"unknown"`.
+    /// `"GET group"`, `"GET repository"`, `"POST graphql"`,
+    /// `"POST graphql_mutation"`, `"unknown"`.
     pub by_route: BTreeMap<String, u64>,
     /// Keyed by the status answered; `0` for dropped connections.
     pub by_status: BTreeMap<u16, u64>,
@@ -484,6 +723,25 @@ pub struct RequestRecord {
     pub user_agent: Option<String>,
     pub started: Instant,
     pub finished: Instant,
+}
+
+impl RequestRecord {
+    /// The path without its query.
+    pub fn path(&self) -> &str {
+        self.path_and_query
+            .split_once('?')
+            .map_or(&self.path_and_query, |(p, _)| p)
+    }
+
+    /// A query parameter's raw (still percent-encoded) value; the last one
+    /// if repeated, `Some("")` for `?name` or `?name=`.
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        let (_, query) = self.path_and_query.split_once('?')?;
+        query.split('&').rev().find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (k == name).then_some(v)
+        })
+    }
 }
 
 impl Stats {

@@ -19,7 +19,9 @@ use tokio::sync::oneshot;
 
 use crate::api::{self, Ctx, JSON, Reply};
 use crate::state::{FaultState, Shared, lock};
-use crate::{Fault, Faults, Project, RequestRecord, Route, Seed, Stats, Tag};
+use crate::{
+    AccessLevel, Fault, Faults, Project, RepositoryStatus, RequestRecord, Route, Seed, Stats, Tag, TagProtectionRule,
+};
 
 /// A running fake GitLab.
 ///
@@ -170,6 +172,74 @@ impl FakeGitlab {
             }
         };
         assert!(found, "fake-gitlab: no repository with id {repository_id}");
+    }
+
+    /// Pushes `digest` as tag `name`, now; see [`FakeGitlab::push_tag_at`].
+    ///
+    /// # Panics
+    /// If the repository does not exist.
+    pub fn push_tag(&self, repository_id: u64, name: &str, digest: &str) {
+        self.push_tag_at(repository_id, name, digest, jiff::Timestamp::now());
+    }
+
+    /// Pushes `digest` as tag `name` at `at`, as the registry records it:
+    ///
+    /// * a new tag is created at `at` (`createdAt` = `publishedAt` = `at`);
+    /// * a new digest on an existing tag moves the digest (REST `digest`
+    ///   and `revision`, GraphQL `digest`) and, with the metadata database,
+    ///   only `publishedAt` (the first push stays `createdAt`); without it,
+    ///   `created_at` (the new image's build time);
+    /// * the same digest again changes nothing.
+    ///
+    /// [`default_digest`](crate::default_digest) gives the digest a seeded tag has.
+    ///
+    /// # Panics
+    /// If the repository does not exist.
+    pub fn push_tag_at(&self, repository_id: u64, name: &str, digest: &str, at: jiff::Timestamp) {
+        let result = self.shared.registry().push_tag(repository_id, name, digest, at);
+        if let Err(e) = result {
+            panic!("fake-gitlab: cannot push: {e}");
+        }
+    }
+
+    /// A tag's current manifest digest, if the tag exists.
+    pub fn tag_digest(&self, repository_id: u64, name: &str) -> Option<String> {
+        let registry = self.shared.registry();
+        Some(registry.repos.get(&repository_id)?.tags.get(name)?.digest.clone())
+    }
+
+    /// Replaces a project's tag protection rules.
+    ///
+    /// # Panics
+    /// If the project does not exist, a pattern is no valid regex, or there
+    /// are rules without the metadata database.
+    pub fn set_tag_protection_rules(&self, project_id: u64, rules: Vec<TagProtectionRule>) {
+        let result = self.shared.registry().set_tag_protection_rules(project_id, rules);
+        if let Err(e) = result {
+            panic!("fake-gitlab: cannot set tag protection rules: {e}");
+        }
+    }
+
+    /// Sets the token user's role on one project (`None`: back to [`Seed::role`]).
+    ///
+    /// # Panics
+    /// If the project does not exist.
+    pub fn set_role(&self, project_id: u64, role: Option<AccessLevel>) {
+        let result = self.shared.registry().set_role(project_id, role);
+        if let Err(e) = result {
+            panic!("fake-gitlab: cannot set the role: {e}");
+        }
+    }
+
+    /// Sets a repository's status (`None`: not being removed).
+    ///
+    /// # Panics
+    /// If the repository does not exist.
+    pub fn set_repository_status(&self, repository_id: u64, status: Option<RepositoryStatus>) {
+        let result = self.shared.registry().set_repository_status(repository_id, status);
+        if let Err(e) = result {
+            panic!("fake-gitlab: cannot set the status: {e}");
+        }
     }
 
     /// Adds a project with its repositories.
@@ -331,7 +401,7 @@ async fn handle(
         host: host.as_deref().unwrap_or(&local_host),
         token: token.as_deref(),
         body: &body,
-        partial_delete: false,
+        faults: api::RequestFaults::default(),
     };
 
     let mut delay = latency;
@@ -389,7 +459,15 @@ async fn handle(
             reply
         }
         Some(Fault::PartialDelete) => {
-            ctx.partial_delete = true;
+            ctx.faults.partial_delete = true;
+            api::execute(&shared, &target, &ctx)
+        }
+        Some(Fault::RegistryCut) => {
+            ctx.faults.registry_cut = true;
+            api::execute(&shared, &target, &ctx)
+        }
+        Some(Fault::TagsCountFails) => {
+            ctx.faults.tags_count_fails = true;
             api::execute(&shared, &target, &ctx)
         }
         Some(Fault::LinkElsewhere(base)) => {

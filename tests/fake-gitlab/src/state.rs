@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::{Fault, Faults, Project, RequestRecord, Route, Seed, Stats, Tag};
+use crate::{
+    AccessLevel, Fault, Faults, Project, RepositoryStatus, RequestRecord, Route, Seed, Stats, Tag, TagFields,
+    TagProtectionRule,
+};
 
 /// Everything shared by the connections of one server.
 pub(crate) struct Shared {
@@ -30,11 +33,23 @@ impl Shared {
             deleted: Vec::new(),
             graphql: seed.graphql,
             metadata_database: seed.metadata_database,
+            role: seed.role,
+            tag_fields: seed.tag_fields,
         };
+        let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
         for project in seed.projects {
+            registry.add_project(project).map_err(invalid)?;
+        }
+        for (project_id, rules) in seed.tag_protection_rules {
+            registry.set_tag_protection_rules(project_id, rules).map_err(invalid)?;
+        }
+        for (project_id, role) in seed.project_roles {
+            registry.set_role(project_id, Some(role)).map_err(invalid)?;
+        }
+        for (repository_id, status) in seed.repository_status {
             registry
-                .add_project(project)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                .set_repository_status(repository_id, Some(status))
+                .map_err(invalid)?;
         }
         for group in seed.groups {
             registry.groups.push(GroupState {
@@ -181,6 +196,32 @@ pub(crate) struct ProjectState {
     pub lower_path: String,
     /// Sorted repository ids.
     pub repos: Vec<u64>,
+    /// The token user's role here, when it differs from [`Registry::role`].
+    pub role: Option<AccessLevel>,
+    pub tag_rules: Vec<CompiledRule>,
+}
+
+/// A tag protection rule with its pattern compiled for whole-name matches.
+pub(crate) struct CompiledRule {
+    pub rule: TagProtectionRule,
+    pub regex: regex::Regex,
+}
+
+impl CompiledRule {
+    fn new(rule: TagProtectionRule) -> Result<CompiledRule, String> {
+        let regex = regex::Regex::new(&format!("^(?:{})$", rule.pattern))
+            .map_err(|e| format!("invalid tag protection pattern {:?}: {e}", rule.pattern))?;
+        Ok(CompiledRule { rule, regex })
+    }
+
+    /// Whether this rule keeps a user with `role` from deleting what it matches.
+    fn forbids_delete(&self, role: AccessLevel) -> bool {
+        self.rule.immutable
+            || self
+                .rule
+                .minimum_access_level_for_delete
+                .is_some_and(|level| role < level)
+    }
 }
 
 pub(crate) struct GroupState {
@@ -197,30 +238,57 @@ pub(crate) struct RepoState {
     pub path: String,
     pub location: String,
     pub created_at: String,
-    /// Keyed by name: iteration order is GitLab's byte-wise sort.
+    /// Keyed by name: iteration order is byte-wise (see [`name_order`]).
     pub tags: BTreeMap<String, TagState>,
+    pub status: Option<RepositoryStatus>,
 }
 
 pub(crate) struct TagState {
+    /// The image's build time without the metadata database; its first
+    /// push with it.
     pub created_at: Option<String>,
+    /// The last push that changed the digest (metadata database only);
+    /// `None` means "same as `created_at`".
     pub published_at: Option<String>,
     pub total_size: Option<u64>,
     pub protected: bool,
+    /// The manifest digest, `sha256:…`.
+    pub digest: String,
+    /// The config digest's hex (`revision`).
+    pub revision: String,
 }
 
 impl From<Tag> for (String, TagState) {
     fn from(t: Tag) -> Self {
-        (
-            t.name,
-            TagState {
-                created_at: t.created_at,
-                published_at: t.published_at,
-                total_size: t.total_size,
-                protected: t.protected,
-            },
-        )
+        let (digest, revision) = match t.digest {
+            Some(digest) => {
+                let revision = hex64(1, &digest);
+                (digest, revision)
+            }
+            None => (digest_for(&t.name), revision_for(&t.name)),
+        };
+        let state = TagState {
+            created_at: t.created_at,
+            published_at: t.published_at,
+            total_size: t.total_size,
+            protected: t.protected,
+            digest,
+            revision,
+        };
+        (t.name, state)
     }
 }
+
+/// The order of tag names wherever GitLab sorts or compares them (listings,
+/// name cursors). Byte order for now; GitLab's registry uses its
+/// database's collation, which a later change may imitate here.
+pub(crate) fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.as_bytes().cmp(b.as_bytes())
+}
+
+/// How many tags GitLab gets from the registry's v2 tag list (`n=10000`):
+/// the cap of every tag count, and of listings without the metadata database.
+pub(crate) const V2_TAG_LIST_LIMIT: usize = 10_000;
 
 /// The registry data.
 pub(crate) struct Registry {
@@ -232,6 +300,9 @@ pub(crate) struct Registry {
     pub deleted: Vec<(u64, String)>,
     pub graphql: crate::GraphqlSupport,
     pub metadata_database: bool,
+    /// The token user's role on projects that do not override it.
+    pub role: AccessLevel,
+    pub tag_fields: TagFields,
 }
 
 impl Registry {
@@ -268,6 +339,7 @@ impl Registry {
                     path,
                     location,
                     tags: r.tags.into_iter().map(Into::into).collect(),
+                    status: None,
                 },
             );
         }
@@ -280,8 +352,154 @@ impl Registry {
                 path: project.path,
                 lower_path,
                 repos: repo_ids,
+                role: None,
+                tag_rules: Vec::new(),
             },
         );
+        Ok(())
+    }
+
+    pub fn set_tag_protection_rules(&mut self, project_id: u64, rules: Vec<TagProtectionRule>) -> Result<(), String> {
+        if !rules.is_empty() && !self.metadata_database {
+            return Err("tag protection rules need the metadata database (Seed.metadata_database)".to_owned());
+        }
+        let compiled = rules
+            .into_iter()
+            .map(CompiledRule::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        let project = self
+            .projects
+            .get_mut(&project_id)
+            .ok_or_else(|| format!("no project with id {project_id}"))?;
+        project.tag_rules = compiled;
+        Ok(())
+    }
+
+    pub fn set_role(&mut self, project_id: u64, role: Option<AccessLevel>) -> Result<(), String> {
+        let project = self
+            .projects
+            .get_mut(&project_id)
+            .ok_or_else(|| format!("no project with id {project_id}"))?;
+        project.role = role;
+        Ok(())
+    }
+
+    pub fn set_repository_status(
+        &mut self,
+        repository_id: u64,
+        status: Option<RepositoryStatus>,
+    ) -> Result<(), String> {
+        let repo = self
+            .repos
+            .get_mut(&repository_id)
+            .ok_or_else(|| format!("no repository with id {repository_id}"))?;
+        repo.status = status;
+        Ok(())
+    }
+
+    fn role_on(&self, project: &ProjectState) -> AccessLevel {
+        project.role.unwrap_or(self.role)
+    }
+
+    /// The most restrictive rule of the repository's project that matches
+    /// the tag name (immutable first, then the highest delete level).
+    pub fn tag_protection(&self, repo: &RepoState, name: &str) -> Option<&TagProtectionRule> {
+        let project = self.projects.get(&repo.project_id)?;
+        project
+            .tag_rules
+            .iter()
+            .filter(|r| r.regex.is_match(name))
+            .map(|r| &r.rule)
+            .max_by_key(|r| {
+                (
+                    r.immutable,
+                    r.minimum_access_level_for_delete,
+                    r.minimum_access_level_for_push,
+                )
+            })
+    }
+
+    /// Whether the token's user may delete this tag, as far as protection
+    /// goes (the token's scope is checked elsewhere).
+    pub fn may_delete_tag(&self, repo: &RepoState, name: &str, tag: &TagState) -> bool {
+        if tag.protected {
+            return false;
+        }
+        let Some(project) = self.projects.get(&repo.project_id) else {
+            return true;
+        };
+        let role = self.role_on(project);
+        !project
+            .tag_rules
+            .iter()
+            .any(|r| r.forbids_delete(role) && r.regex.is_match(name))
+    }
+
+    /// GitLab's `ContainerRepositoryPolicy`: bulk deletion of a repository's
+    /// tags is refused outright when any rule of its project is above the
+    /// user's role (or immutable) and the repository has tags, whatever
+    /// names are asked.
+    pub fn refuses_bulk_delete(&self, repo: &RepoState) -> bool {
+        let Some(project) = self.projects.get(&repo.project_id) else {
+            return false;
+        };
+        let role = self.role_on(project);
+        !repo.tags.is_empty() && project.tag_rules.iter().any(|r| r.forbids_delete(role))
+    }
+
+    /// GitLab's count of a repository's tags (the v2 list's, capped).
+    pub fn tags_count(repo: &RepoState, count_fails: bool) -> usize {
+        if count_fails {
+            0
+        } else {
+            repo.tags.len().min(V2_TAG_LIST_LIMIT)
+        }
+    }
+
+    /// The names GitLab's tag listings see, sorted by [`name_order`]:
+    /// without the metadata database, only the first 10,000 (the v2 list).
+    pub fn listed_names<'r>(&self, repo: &'r RepoState) -> Vec<(&'r str, &'r TagState)> {
+        let mut tags: Vec<(&str, &TagState)> = repo.tags.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        tags.sort_by(|a, b| name_order(a.0, b.0));
+        if !self.metadata_database {
+            tags.truncate(V2_TAG_LIST_LIMIT);
+        }
+        tags
+    }
+
+    /// Pushes `digest` as tag `name` at `at` (see [`crate::FakeGitlab::push_tag`]).
+    pub fn push_tag(
+        &mut self,
+        repository_id: u64,
+        name: &str,
+        digest: &str,
+        at: jiff::Timestamp,
+    ) -> Result<(), String> {
+        let metadata_database = self.metadata_database;
+        let repo = self
+            .repos
+            .get_mut(&repository_id)
+            .ok_or_else(|| format!("no repository with id {repository_id}"))?;
+        let when = crate::gitlab_time(at);
+        match repo.tags.get_mut(name) {
+            None => {
+                let (name, state) = Tag::new(name, Some(when)).with_digest(digest).into();
+                repo.tags.insert(name, state);
+            }
+            Some(tag) if tag.digest == digest => {}
+            Some(tag) => {
+                tag.digest = digest.to_owned();
+                tag.revision = hex64(1, digest);
+                tag.total_size = Some(size_for(digest));
+                if metadata_database {
+                    // The registry's `updated_at`: the first push stays `created_at`.
+                    tag.published_at = Some(when);
+                } else {
+                    // A new image, built now.
+                    tag.created_at = Some(when);
+                }
+            }
+        }
         Ok(())
     }
 
