@@ -420,7 +420,9 @@ impl EntryApi<'_> {
             .map(|b| {
                 let range = b * DELETE_BATCH..((b + 1) * DELETE_BATCH).min(names.len());
                 async move {
-                    let outcome = self.delete_batch(repository, gid, &names[range.clone()], refused_here).await;
+                    let outcome = self
+                        .delete_batch(repository, gid, &names[range.clone()], refused_here)
+                        .await;
                     (range, outcome)
                 }
             })
@@ -528,7 +530,11 @@ impl EntryApi<'_> {
     /// 5xx), a 404, or a 403 — GitLab's answer for a tag already gone with
     /// the registry metadata database — is checked with one GET.
     async fn delete_one(&self, repository: &Repository, name: &str) -> DeleteResult {
-        let err = match self.client().delete_tag(repository.project_id, repository.id, name).await {
+        let err = match self
+            .client()
+            .delete_tag(repository.project_id, repository.id, name)
+            .await
+        {
             Ok(()) => return DeleteResult::Deleted,
             Err(ApiError::Cancelled) => return DeleteResult::NotSent,
             Err(err) => err,
@@ -599,7 +605,10 @@ mod tests {
     #[test]
     fn a_listing_is_cut_short_only_below_both_counts_that_prove_something() {
         assert!(is_cut_short(30, 50, 50));
-        assert!(is_cut_short(0, 5, 5), "an empty listing of a repository GitLab counts tags in");
+        assert!(
+            is_cut_short(0, 5, 5),
+            "an empty listing of a repository GitLab counts tags in"
+        );
         assert!(!is_cut_short(50, 50, 50));
         assert!(!is_cut_short(30, 50, 30), "others deleted 20 tags meanwhile");
         assert!(!is_cut_short(30, 25, 50), "others pushed 25 tags meanwhile");

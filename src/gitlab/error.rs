@@ -144,9 +144,9 @@ impl ApiError {
             }
             ApiError::Status {
                 status: 403, message, ..
-            } if message.contains("protected") => {
-                Some("the tag is protected by a tag protection rule: only the role it names (Maintainer, Owner or Admin) may delete it, and nobody an immutable tag")
-            }
+            } if message.contains("protected") => Some(
+                "the tag is protected by a tag protection rule: only the role it names (Maintainer, Owner or Admin) may delete it, and nobody an immutable tag",
+            ),
             ApiError::Status { status: 403, .. } => {
                 Some("the token's user lacks the role: Reporter or higher to list, Developer or higher to delete tags")
             }

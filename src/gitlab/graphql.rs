@@ -160,12 +160,17 @@ impl TagNode {
     pub(super) fn into_record(self) -> TagRecord {
         let created = date_field(&self.name, "createdAt", self.created_at.as_ref()).unwrap_or(TagDate::Missing);
         let published = date_field(&self.name, "publishedAt", self.published_at.as_ref());
-        // Only GitLab's word makes a tag undeletable; its silence leaves it to the DELETE.
-        let immutable = self.protection.as_ref().and_then(|p| p.immutable) == Some(true);
-        let deletable = match self.user_permissions.as_ref().and_then(|p| p.destroy_container_repository_tag) {
-            Some(allowed) => Some(allowed && !immutable),
-            None => immutable.then_some(false),
-        };
+        // Protected: a protection rule covers the tag, and GitLab says the
+        // user may not delete it (or the rule is immutable). A `false`
+        // without a rule is a role or scope problem: the DELETE tells.
+        let deletable = self.protection.as_ref().map(|rule| {
+            let allowed = self
+                .user_permissions
+                .as_ref()
+                .and_then(|p| p.destroy_container_repository_tag)
+                .unwrap_or(true);
+            allowed && rule.immutable != Some(true)
+        });
         TagRecord {
             deletable,
             size: self.size(),
@@ -355,9 +360,12 @@ impl GitlabClient {
             let data: TagsData = match self.graphql(OPERATION, query, variables.clone()).await {
                 // An older schema without the permission fields: ask again
                 // without them, and remember it only if that works.
-                Err(err @ ApiError::Graphql { kind: GraphqlFailure::Rejected, .. })
-                    if permissions && TAG_PERMISSIONS.load(Ordering::Relaxed) == UNKNOWN =>
-                {
+                Err(
+                    err @ ApiError::Graphql {
+                        kind: GraphqlFailure::Rejected,
+                        ..
+                    },
+                ) if permissions && TAG_PERMISSIONS.load(Ordering::Relaxed) == UNKNOWN => {
                     let plain = REPOSITORY_TAGS[usize::from(first)][0];
                     let data = self.graphql(OPERATION, plain, variables).await?;
                     tracing::info!(
@@ -672,9 +680,19 @@ mod tests {
         for query in REPOSITORY_TAGS.iter().flatten() {
             assert!(query.contains("tags(first: 20,"), "{query}");
         }
-        assert!(REPOSITORY_TAGS[1].iter().all(|q| q.contains("tagsCount")), "the first page counts");
-        assert!(REPOSITORY_TAGS[0].iter().all(|q| !q.contains("tagsCount")), "later pages do not");
-        assert!(REPOSITORY_TAGS.iter().all(|pair| pair[1].contains("protection") && !pair[0].contains("protection")));
+        assert!(
+            REPOSITORY_TAGS[1].iter().all(|q| q.contains("tagsCount")),
+            "the first page counts"
+        );
+        assert!(
+            REPOSITORY_TAGS[0].iter().all(|q| !q.contains("tagsCount")),
+            "later pages do not"
+        );
+        assert!(
+            REPOSITORY_TAGS
+                .iter()
+                .all(|pair| pair[1].contains("protection") && !pair[0].contains("protection"))
+        );
         assert_eq!(TAGS_PER_PAGE, 20);
         assert_eq!(DELETE_BATCH, 20);
     }

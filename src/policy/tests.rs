@@ -288,7 +288,11 @@ fn arb_tags() -> impl Strategy<Value = Vec<TagFacts>> {
     )
     .prop_map(|m| {
         m.into_iter()
-            .map(|(name, (created, protected))| TagFacts { name, created, protected })
+            .map(|(name, (created, protected))| TagFacts {
+                name,
+                created,
+                protected,
+            })
             .collect()
     })
 }

@@ -489,9 +489,20 @@ fn prometheus_metrics_after_a_pass() {
         )],
     )]))
     .unwrap();
+    // One DELETE fails outright (a 400, not retried): a delete error. One
+    // request at a time, so it is the first tag's (a1), not the protected one's.
+    fake.set_faults(Faults {
+        rules: vec![FaultRule::times(Route::DeleteTag, Fault::status(400), 1)],
+        ..Faults::default()
+    });
     let config =
         json!({"schedule": "@hourly", "run_on_start": true, "projects": {"a": {"id": 1, "delete_older_than": "1d"}}});
-    let mut daemon = Daemon::start(&fake, &config, &["--metrics-listen", "127.0.0.1:0"], &[]);
+    let mut daemon = Daemon::start(
+        &fake,
+        &config,
+        &["--metrics-listen", "127.0.0.1:0", "--concurrency", "1"],
+        &[],
+    );
     daemon.wait_for_count("pass_finished", 1);
     let listening = daemon.first("metrics_listening");
     let addr = listening["address"].as_str().unwrap().to_owned();
@@ -499,8 +510,16 @@ fn prometheus_metrics_after_a_pass() {
     let (status, text) = http_get(&addr, "/metrics");
     assert_eq!(status, 200);
     let p = "gitlab_registry_cleaner_";
-    assert_eq!(metric(&text, &format!("{p}tags_deleted_total{{project=\"a\"}}")), 2.0);
+    assert_eq!(metric(&text, &format!("{p}tags_deleted_total{{project=\"a\"}}")), 1.0);
     assert_eq!(metric(&text, &format!("{p}delete_errors_total{{project=\"a\"}}")), 1.0);
+    assert_eq!(
+        metric(
+            &text,
+            &format!("{p}tags_kept_total{{project=\"a\",reason=\"protected\"}}")
+        ),
+        1.0,
+        "REST learns it from the DELETE's 403 and a GET: kept, not an error"
+    );
     assert_eq!(
         metric(
             &text,
@@ -523,7 +542,7 @@ fn prometheus_metrics_after_a_pass() {
             &text,
             &format!("{p}api_requests_total{{method=\"DELETE\",status=\"200\"}}")
         ),
-        2.0,
+        1.0,
         "{:?}",
         stats.by_status
     );
@@ -531,6 +550,13 @@ fn prometheus_metrics_after_a_pass() {
         metric(
             &text,
             &format!("{p}api_requests_total{{method=\"DELETE\",status=\"403\"}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            &format!("{p}api_requests_total{{method=\"DELETE\",status=\"400\"}}")
         ),
         1.0
     );
@@ -601,8 +627,12 @@ fn last_success_timestamp_is_set_by_a_successful_pass_only() {
     let success = metric(&text, &format!("{p}last_success_timestamp_seconds"));
     assert!((unix_now() - success).abs() < 60.0, "{success} is not now");
 
-    // A tag that cannot be deleted: from now on every pass fails.
-    fake.add_tag(10, old("guarded").protected());
+    // A tag whose DELETE always fails: from now on every pass fails.
+    fake.set_faults(Faults {
+        rules: vec![FaultRule::always(Route::DeleteTag, Fault::status(400))],
+        ..Faults::default()
+    });
+    fake.add_tag(10, old("doomed"));
     let failed = |n: usize| {
         move |d: &Daemon| {
             d.events()

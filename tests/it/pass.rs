@@ -279,27 +279,35 @@ fn max_deletions_fuse_keeps_the_whole_project() {
 }
 
 #[test]
-fn protected_tag_fails_alone() {
-    let fake = FakeGitlab::start(seed(vec![project(
-        1,
-        "g/p",
-        vec![repo(10, "img", vec![old("a"), old("guarded").protected(), old("b")])],
-    )]))
-    .unwrap();
-    let r = once(&fake, &json!({"p": {"id": 1, "delete_older_than": "1d"}}), &[]);
-    assert_eq!(r.code, 1, "{}", r.all());
-    assert_eq!(r.tags("deleted"), sorted(&["g/p/img:a", "g/p/img:b"]));
-    let failed = r.ops("delete_failed");
-    assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0]["tag_name"], "guarded");
-    assert_eq!(failed[0]["level"], "ERROR");
-    assert!(
-        failed[0]["error"].as_str().unwrap().contains("protected"),
-        "{}",
-        failed[0]
-    );
-    assert_eq!(fake.tag_names(10), vec!["guarded"]);
-    assert_eq!(r.finished()["errors"], 1);
+fn a_protected_tag_is_kept_alone_and_is_no_error() {
+    // REST learns it from the DELETE's 403 and one GET; GraphQL before deleting anything.
+    for api in ["rest", "graphql"] {
+        let fake = FakeGitlab::start(seed(vec![project(
+            1,
+            "g/p",
+            vec![repo(10, "img", vec![old("a"), old("guarded").protected(), old("b")])],
+        )]))
+        .unwrap();
+        let r = once(
+            &fake,
+            &json!({"p": {"id": 1, "delete_older_than": "1d"}}),
+            &["--api", api],
+        );
+        assert_eq!(r.code, 0, "{api}: {}", r.all());
+        assert_eq!(r.tags("deleted"), sorted(&["g/p/img:a", "g/p/img:b"]), "{api}");
+        assert!(r.ops("delete_failed").is_empty(), "{api}: {}", r.all());
+        let kept: Vec<_> = r
+            .ops("kept")
+            .into_iter()
+            .filter(|e| e["reason"] == "protected")
+            .collect();
+        assert_eq!(kept.len(), 1, "{api}: {}", r.all());
+        assert_eq!(kept[0]["tag_name"], "guarded");
+        assert_eq!(fake.tag_names(10), vec!["guarded"]);
+        assert_eq!(r.finished()["errors"], 0);
+        let deletes = fake.stats().deletes();
+        assert_eq!(deletes, if api == "rest" { 3 } else { 0 }, "{api}");
+    }
 }
 
 #[test]
@@ -376,6 +384,7 @@ fn every_tag_event_has_the_kibana_fields_once() {
                 "img",
                 vec![
                     old("a"),
+                    old("c"),
                     old("guarded").protected(),
                     young("b"),
                     Tag::new("undated", None),
@@ -384,6 +393,14 @@ fn every_tag_event_has_the_kibana_fields_once() {
             )],
         )]))
         .unwrap();
+        fake.set_faults(Faults {
+            // One deletion fails outright, one goes.
+            rules: vec![
+                FaultRule::times(Route::DeleteTag, Fault::status(400), 1),
+                FaultRule::always(Route::GraphqlMutation, Fault::PartialDelete),
+            ],
+            ..Faults::default()
+        });
         let mut args = vec!["--api", api];
         if dry_run {
             args.push("--dry-run");

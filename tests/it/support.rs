@@ -82,7 +82,7 @@ pub fn young(name: &str) -> Tag {
 /// seconds: tags made at one age have one date, through REST (milliseconds)
 /// and GraphQL (seconds) alike, so `keep_n`'s ties break by name in both
 /// however slowly a loaded machine builds a seed.
-fn tag_aged(name: &str, age: std::time::Duration) -> Tag {
+pub fn tag_aged(name: &str, age: std::time::Duration) -> Tag {
     static NOW: std::sync::LazyLock<jiff::Timestamp> = std::sync::LazyLock::new(|| {
         jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).expect("now is a valid timestamp")
     });

@@ -59,6 +59,15 @@ const MAX_PAGE_SIZE: usize = 100;
 const TAGS_MAX_PAGE_SIZE: usize = 20;
 /// `DestroyTags::LIMIT`.
 const DESTROY_LIMIT: usize = 20;
+/// What GitLab shows for a [`crate::Tag::protected`] tag: a tag it refuses
+/// to delete as protected is one a rule covers (Maintainer and up).
+static PROTECTED_TAG_RULE: crate::TagProtectionRule = crate::TagProtectionRule {
+    pattern: String::new(),
+    minimum_access_level_for_delete: Some(crate::AccessLevel::Maintainer),
+    minimum_access_level_for_push: Some(crate::AccessLevel::Maintainer),
+    immutable: false,
+};
+
 const MAX_COMPLEXITY: u64 = 250;
 const MAX_DEPTH: usize = 20;
 const MAX_QUERY_LENGTH: usize = 10_000;
@@ -761,7 +770,10 @@ impl ObjectValue for Obj<'_> {
                     *can_delete && env.reg.may_delete_tag(repo, name, tag),
                 ))),
                 "protection" => Ok(ResolvedValue::nullable_object(
-                    env.reg.tag_protection(repo, name).map(Obj::Protection),
+                    env.reg
+                        .tag_protection(repo, name)
+                        .or(tag.protected.then_some(&PROTECTED_TAG_RULE))
+                        .map(Obj::Protection),
                 )),
                 _ => Err(self.unknown_field_error(info)),
             },

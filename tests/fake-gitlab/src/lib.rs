@@ -3,11 +3,10 @@
 //! `fake-gitlab` is an in-process HTTP/1.1 server (hyper 1, its own tokio
 //! runtime on a background thread) that answers the handful of endpoints a
 //! tag-cleanup tool uses, the way GitLab 17.9+ answers them. By default
-//! ([`Seed::default`]) its registry is the *legacy* one (no metadata
-//! database); `metadata_database: true` models GitLab.com and self-managed
-//! instances with the metadata database (see [Two registries](#two-registries)).
-//! The product's tests are moving to the metadata database, and the default
-//! will flip to it: a test that depends on the mode should say which.
+//! ([`Seed::default`]) its registry has the metadata database, as on
+//! GitLab.com and the self-managed instances that enabled it;
+//! `metadata_database: false` models the legacy registry (see
+//! [Two registries](#two-registries)). A test that depends on the mode says which.
 //!
 //! | route | answer |
 //! |---|---|
@@ -69,7 +68,7 @@
 //!
 //! # Two registries
 //!
-//! | | legacy (default) | metadata database |
+//! | | legacy | metadata database (default) |
 //! |---|---|---|
 //! | `createdAt` (GraphQL), `created_at` (REST details) | the image's build time ([`Tag::created_at`], may be null) | the tag's first push ([`Tag::created_at`]) |
 //! | `publishedAt` (GraphQL) | null | the last push that changed the digest ([`Tag::published_at`], else `created_at`) |
@@ -205,11 +204,10 @@ pub use server::FakeGitlab;
 
 /// The data a fake starts with.
 ///
-/// `Seed::default()` models a GitLab whose registry has **no** metadata
-/// database (`metadata_database: false`). The product's tests are moving to
-/// the metadata database, GitLab.com's setup; the default will then flip to
-/// `true`. Tests that depend on the mode should set it explicitly.
-#[derive(Clone, Debug, Default)]
+/// `Seed::default()` models GitLab.com's setup: a registry with the metadata
+/// database (`metadata_database: true`), GraphQL available, a Developer
+/// token, no protection rules. Tests that depend on the mode say which.
+#[derive(Clone, Debug)]
 pub struct Seed {
     /// The valid token (`PRIVATE-TOKEN` header or `Authorization: Bearer`).
     pub token: String,
@@ -245,6 +243,25 @@ pub struct Seed {
     /// Which tag fields GitLab's GraphQL schema has (default: both
     /// `userPermissions` and `protection`, as GitLab 17.9+).
     pub tag_fields: TagFields,
+}
+
+impl Default for Seed {
+    fn default() -> Seed {
+        Seed {
+            token: String::new(),
+            read_only_token: None,
+            registry_host: String::new(),
+            projects: Vec::new(),
+            groups: Vec::new(),
+            graphql: GraphqlSupport::default(),
+            metadata_database: true,
+            tag_protection_rules: BTreeMap::new(),
+            role: AccessLevel::default(),
+            project_roles: BTreeMap::new(),
+            repository_status: BTreeMap::new(),
+            tag_fields: TagFields::default(),
+        }
+    }
 }
 
 /// A role on a project, as far as deleting tags goes (GitLab's access
@@ -443,7 +460,12 @@ impl Tag {
         self
     }
 
-    /// The same tag, protected.
+    /// The same tag, protected: this token may never delete it (REST 403
+    /// "cannot delete protected tag(s)", dropped from mutations,
+    /// `userPermissions.destroyContainerRepositoryTag` false), and GraphQL's
+    /// `protection` shows a Maintainer rule. Unlike a project's
+    /// [`TagProtectionRule`]s it never makes GitLab refuse a whole
+    /// repository's batch deletion.
     pub fn protected(mut self) -> Tag {
         self.protected = true;
         self

@@ -200,6 +200,9 @@ fn seed() -> Seed {
                 path: "empty".into(),
             },
         ],
+        // These tests describe the legacy registry's REST answers;
+        // tests/modern.rs covers the metadata database's.
+        metadata_database: false,
         ..Seed::default()
     }
 }
