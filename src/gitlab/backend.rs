@@ -431,7 +431,10 @@ impl EntryApi<'_> {
             match outcome {
                 BatchOutcome::Done(results) => {
                     for (i, result) in range.zip(results) {
-                        done(i, result);
+                        match result {
+                            Some(result) => done(i, result),
+                            None => fallen_back.push(i),
+                        }
                     }
                 }
                 BatchOutcome::UseRest => fallen_back.extend(range),
@@ -463,19 +466,22 @@ impl EntryApi<'_> {
                 } else {
                     outcome.errors.join("; ")
                 };
-                let protected = outcome.errors.iter().any(|e| e.contains("protected"));
+                // GitLab drops protected names from a mutation silently (and
+                // says "cannot delete protected tag(s)" only when it deleted
+                // none): REST, authorised tag by tag, tells which they were.
+                let silent = outcome.errors.iter().all(|e| e.contains("protected"));
                 BatchOutcome::Done(
                     batch
                         .iter()
-                        .map(|name| match (deleted.contains(name), protected) {
-                            (true, _) => DeleteResult::Deleted,
-                            (false, true) => DeleteResult::Protected(why.clone()),
-                            (false, false) => DeleteResult::Failed(why.clone()),
+                        .map(|name| match (deleted.contains(name), silent) {
+                            (true, _) => Some(DeleteResult::Deleted),
+                            (false, true) => None,
+                            (false, false) => Some(DeleteResult::Failed(why.clone())),
                         })
                         .collect(),
                 )
             }
-            Err(ApiError::Cancelled) => BatchOutcome::Done(vec![DeleteResult::NotSent; batch.len()]),
+            Err(ApiError::Cancelled) => BatchOutcome::Done(vec![Some(DeleteResult::NotSent); batch.len()]),
             Err(err) if self.falls_back(&err) => {
                 self.fall_back(&err, "GraphQL cannot delete this entry's tags; using the REST API");
                 BatchOutcome::UseRest
@@ -498,13 +504,13 @@ impl EntryApi<'_> {
                 let (err, explained) = (&err, &err.explain());
                 let checks = (0..batch.len()).map(|i| async move {
                     let name = batch[i];
-                    match ambiguous && self.is_gone(repository, name).await {
+                    Some(match ambiguous && self.is_gone(repository, name).await {
                         true => {
                             tracing::debug!(tag_name = %name, error = %err, "the deletion failed, but the tag is gone");
                             DeleteResult::AlreadyGone
                         }
                         false => DeleteResult::Failed(explained.clone()),
-                    }
+                    })
                 });
                 BatchOutcome::Done(stream::iter(checks).buffered(self.concurrency()).collect().await)
             }
@@ -575,8 +581,8 @@ fn is_cut_short(listed: u64, before: u64, after: u64) -> bool {
 
 /// What one deletion mutation came to.
 enum BatchOutcome {
-    /// A result per name, in order.
-    Done(Vec<DeleteResult>),
+    /// A result per name, in order; `None`: ask REST about that name.
+    Done(Vec<Option<DeleteResult>>),
     /// GraphQL is not usable for deletions here: these names go through REST.
     UseRest,
 }

@@ -5,6 +5,7 @@ mod cli;
 mod daemon;
 mod faults;
 mod graphql;
+mod modern;
 mod pass;
 mod secrets;
 mod support;
