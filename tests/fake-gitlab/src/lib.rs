@@ -857,6 +857,58 @@ pub fn demo_seed() -> Seed {
     }
 }
 
+/// Today's GitLab.com, to try by hand (`fake-gitlab --scenario modern`):
+/// project 1 `acme/web`, whose tags `v*` a rule protects from Developers
+/// (the token's role); repository `app` holds old builds, two old releases,
+/// `staging` (first pushed 60 days ago, pushed again an hour ago) and
+/// `latest`; repository `cache` (id 2) holds 150 old tags, and
+/// [`modern_faults`] makes the registry cut its listing short.
+pub fn modern_seed() -> Seed {
+    let day = Duration::from_secs(86_400);
+    let mut app: Vec<Tag> = (1..=5).map(|i| Tag::aged(format!("build-{i}"), 40 * day)).collect();
+    app.push(Tag::aged("v1.0.0", 300 * day));
+    app.push(Tag::aged("v1.1.0", 200 * day));
+    app.push(Tag::aged("staging", 60 * day).published(Duration::from_secs(3_600)));
+    app.push(Tag::aged("latest", 40 * day));
+    let cache = (0..150).map(|i| Tag::aged(format!("cache-{i:03}"), 10 * day)).collect();
+    Seed {
+        token: "demo-token".into(),
+        registry_host: "registry.acme.test:5005".into(),
+        projects: vec![Project {
+            id: 1,
+            path: "acme/web".into(),
+            repositories: vec![
+                Repository {
+                    id: 1,
+                    name: "app".into(),
+                    tags: app,
+                },
+                Repository {
+                    id: 2,
+                    name: "cache".into(),
+                    tags: cache,
+                },
+            ],
+        }],
+        tag_protection_rules: [(1, vec![TagProtectionRule::at_least("v.*", AccessLevel::Maintainer)])].into(),
+        ..Seed::default()
+    }
+}
+
+/// The registry of [`modern_seed`] fails tag listings after a few requests,
+/// and GitLab hides it. Listed one request at a time (`--concurrency 1`),
+/// that is `cache`'s second page: through GraphQL after the repository
+/// list, `app`'s page and `cache`'s first; through REST after two pages.
+pub fn modern_faults() -> Faults {
+    Faults {
+        rules: vec![
+            FaultRule::always(Route::Graphql, Fault::RegistryCut).after(3),
+            FaultRule::always(Route::Tags, Fault::RegistryCut).after(2),
+        ],
+        ..Faults::default()
+    }
+}
+
 /// The article's config for [`demo_seed`] (the legacy form): keep 2 days in
 /// `repo_1`, 50 minutes in `repo_2`, 2 minutes in `repo_3`. So a pass
 /// deletes repo_2's hour-old tags and all of repo_3, and keeps repo_1.

@@ -1,34 +1,42 @@
 //! `fake-gitlab`: serves the demo data set on a port of your choice.
 //!
 //! ```text
-//! fake-gitlab [--listen 127.0.0.1:8080] [--latency-ms N]
+//! fake-gitlab [--listen 127.0.0.1:8080] [--latency-ms N] [--scenario demo|modern]
 //! ```
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use fake_gitlab::{FakeGitlab, Faults, demo_seed};
+use fake_gitlab::{FakeGitlab, Faults, demo_seed, modern_faults, modern_seed};
 
 const USAGE: &str = "\
-usage: fake-gitlab [--listen ADDR:PORT] [--latency-ms N]
+usage: fake-gitlab [--listen ADDR:PORT] [--latency-ms N] [--scenario demo|modern]
 
-Serves a fake GitLab container registry API with the demo data set
-(token: demo-token) until interrupted with Ctrl-C.
+Serves a fake GitLab container registry API (token: demo-token) until
+interrupted with Ctrl-C.
 
   --listen ADDR:PORT   address to listen on (default 127.0.0.1:8080)
   --latency-ms N       delay every response by N milliseconds (default 0)
+  --scenario NAME      demo: the article's three projects (default);
+                       modern: today's GitLab.com — project acme/web with a
+                       tag protection rule (v*, Maintainer), a tag re-pushed
+                       an hour ago after 60 days, and a registry that cuts
+                       every tag listing short after its first page in
+                       repository acme/web/cache
 ";
 
 struct Args {
     listen: SocketAddr,
     latency: Duration,
+    modern: bool,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     let mut parsed = Args {
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         latency: Duration::ZERO,
+        modern: false,
     };
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -54,6 +62,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 let ms: u64 = v.parse().map_err(|e| format!("--latency-ms {v}: {e}"))?;
                 parsed.latency = Duration::from_millis(ms);
             }
+            "--scenario" => {
+                parsed.modern = match value("--scenario")?.as_str() {
+                    "demo" => false,
+                    "modern" => true,
+                    other => return Err(format!("--scenario {other}: expected demo or modern")),
+                };
+            }
             other => return Err(format!("unknown argument: {other}")),
         }
     }
@@ -72,7 +87,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let seed = demo_seed();
+    let seed = if args.modern { modern_seed() } else { demo_seed() };
     let token = seed.token.clone();
     let fake = match FakeGitlab::start_on(args.listen, seed) {
         Ok(f) => f,
@@ -81,12 +96,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if !args.latency.is_zero() {
-        fake.set_faults(Faults {
-            latency: args.latency,
-            ..Faults::default()
-        });
-    }
+    let faults = if args.modern {
+        modern_faults()
+    } else {
+        Faults::default()
+    };
+    fake.set_faults(Faults {
+        latency: args.latency,
+        ..faults
+    });
     println!("fake GitLab listening on {} (token: {token})", fake.url());
     // Serve until the process is interrupted (SIGINT's default action).
     loop {
