@@ -50,10 +50,12 @@
 //! ## Invariants
 //!
 //! - **Only `policy::decide` chooses deletions**, and only for a tag with a
-//!   usable date older than the limit that no keep rule protects. Every other
+//!   usable date older than the limit that no keep rule protects and that
+//!   GitLab does not call protected. Every other
 //!   path — an error, an odd date, a tripped fuse, a dry run — keeps the tag.
 //! - **All tags of a repository are listed before any of them is deleted**,
-//!   and a listing that did not reach its end deletes nothing. Deleting while
+//!   and a listing that did not reach its end, or that falls short of
+//!   GitLab's own count of the repository's tags, deletes nothing. Deleting while
 //!   paging by offset would shift pages and skip tags. A GraphQL tag page is
 //!   never asked for more than 20 tags (GitLab skips tags past 20 silently),
 //!   and an answer with `errors` is never half-trusted.

@@ -214,7 +214,28 @@ fn api_errors_never_carry_the_token_and_give_hints() {
         status: 403,
         message: "403 Forbidden - cannot delete protected tag(s)".into(),
     };
-    assert!(err.explain().contains("protected"));
+    let hint = err.hint().unwrap();
+    for role in ["Maintainer", "Owner", "Admin", "immutable"] {
+        assert!(hint.contains(role), "{hint}");
+    }
+    assert!(err.says_protected() && !err.is_scope_error());
+    let scope = ApiError::Status {
+        method: Method::DELETE,
+        path: "/x".into(),
+        status: 403,
+        message: "insufficient_scope: The request requires higher privileges".into(),
+    };
+    assert!(scope.is_scope_error() && !scope.says_protected());
+    let cut = ApiError::ListingIncomplete {
+        listed: 20,
+        before: 150,
+        after: 149,
+    };
+    let text = cut.explain();
+    assert!(
+        text.contains("20") && text.contains("150") && text.contains("149") && text.contains("kept"),
+        "{text}"
+    );
 }
 
 mod decoders_never_panic {

@@ -791,7 +791,7 @@ mod tests {
         let s = &scenarios[0];
         assert_eq!((s.projects, s.repos, s.tags, s.concurrency), (1, 10, 1000, 32));
         assert_eq!(s.latency, Duration::from_millis(5));
-        assert_eq!(s.minimum_total(Api::Rest), 1 + 100 + 10_000 + 5_000);
+        assert_eq!(s.minimum_total(Api::Rest), 1 + 100 + 10_000 + 5_000 + 10);
         assert_eq!(s.minimum_total(Api::Graphql), 1 + 1 + 500 + 250);
         assert_eq!(a.rounds, 3);
         assert_eq!(a.python_rounds(), 3);

@@ -98,6 +98,9 @@ impl Scenario {
                 ("GET tags".to_owned(), self.repositories() * pages(self.tags, PER_PAGE)),
                 ("GET tag_detail".to_owned(), self.total_tags()),
                 ("DELETE tag".to_owned(), self.total_expired()),
+                // GitLab's own count of each repository's tags, for the
+                // completeness check (GraphQL has it with the first page).
+                ("GET repository".to_owned(), self.repositories()),
             ]),
             Api::Graphql => BTreeMap::from([
                 ("GET project".to_owned(), self.projects),
@@ -495,7 +498,8 @@ mod tests {
         assert_eq!(m["GET tags"], 6 * 10);
         assert_eq!(m["GET tag_detail"], 6000);
         assert_eq!(m["DELETE tag"], 3000);
-        assert_eq!(s.minimum_total(Api::Rest), 2 + 60 + 6000 + 3000);
+        assert_eq!(m["GET repository"], 6);
+        assert_eq!(s.minimum_total(Api::Rest), 2 + 60 + 6000 + 3000 + 6);
         // 1001 tags: 11 pages; none: still one page.
         assert_eq!(scenario(1001, 0.5).minimum_requests(Api::Rest)["GET tags"], 66);
         assert_eq!(scenario(0, 0.5).minimum_requests(Api::Rest)["GET tags"], 6);
