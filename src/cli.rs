@@ -149,6 +149,10 @@ pub struct Options {
     #[arg(long, env = "GITLAB_API", global = true, value_enum)]
     pub api: Option<ApiArg>,
 
+    /// A pass that runs longer stops starting work, e.g. 30m [default: the config's, else none].
+    #[arg(long, env = "PASS_TIMEOUT", global = true, value_parser = parse_pass_timeout, value_name = "DURATION")]
+    pub pass_timeout: Option<Duration>,
+
     /// First retry delay in milliseconds, doubled per attempt (for tests and benchmarks).
     #[arg(long, env = "RETRY_BASE_MS", global = true, hide = true)]
     pub retry_base_ms: Option<u64>,
@@ -246,6 +250,10 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         return Err("must be more than 0 and at most 3600 seconds".to_owned());
     }
     Ok(Duration::from_secs_f64(seconds))
+}
+
+fn parse_pass_timeout(text: &str) -> Result<Duration, String> {
+    crate::duration::parse_age_str(text).map_err(|err| err.to_string())
 }
 
 #[cfg(test)]

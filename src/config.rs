@@ -19,6 +19,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use regex::Regex;
 use serde_json::{Map, Value};
@@ -41,6 +42,9 @@ pub struct Config {
     pub run_on_start: bool,
     /// Most HTTP requests in flight (overridden by `--concurrency`).
     pub concurrency: Option<usize>,
+    /// How long a pass may run before it stops starting work (overridden
+    /// by `--pass-timeout`); none by default.
+    pub pass_timeout: Option<Duration>,
     /// Which GitLab API to use (overridden by `--api`).
     pub api: Option<ApiMode>,
     /// Every entry, enabled or not, projects first, in file order.

@@ -39,6 +39,8 @@ pub(crate) struct PassOptions {
     pub concurrency: NonZeroUsize,
     /// TLS verification is off: warn.
     pub insecure: bool,
+    /// At this age the pass stops starting work (none: it runs to the end).
+    pub pass_timeout: Option<std::time::Duration>,
 }
 
 /// What a pass did. Also what one entry did, summed into the pass's.
@@ -62,20 +64,27 @@ pub struct PassReport {
     pub bytes_freed: u64,
     /// Shutdown stopped the pass before it was done.
     pub interrupted: bool,
+    /// The pass reached its `pass_timeout` and stopped starting work.
+    pub timed_out: bool,
 }
 
 impl PassReport {
-    /// Everything was done: no failure and no tripped fuse.
+    /// Everything was done: no failure, no tripped fuse, no stop.
     pub fn is_complete(&self) -> bool {
-        self.errors == 0 && self.fuses_tripped == 0 && !self.interrupted
+        self.errors == 0 && self.fuses_tripped == 0 && !self.interrupted && !self.timed_out
     }
 
-    /// `success`, `failed` or `interrupted`, as logged.
+    /// `success`, `failed`, `incomplete` (the deadline came) or
+    /// `interrupted` (a stop signal), as logged.
     pub fn result(&self) -> &'static str {
-        match (self.interrupted, self.is_complete()) {
-            (true, _) => "interrupted",
-            (false, true) => "success",
-            (false, false) => "failed",
+        if self.interrupted {
+            "interrupted"
+        } else if self.errors > 0 || self.fuses_tripped > 0 {
+            "failed"
+        } else if self.timed_out {
+            "incomplete"
+        } else {
+            "success"
         }
     }
 
@@ -89,6 +98,7 @@ impl PassReport {
         self.fuses_tripped += other.fuses_tripped;
         self.bytes_freed = self.bytes_freed.saturating_add(other.bytes_freed);
         self.interrupted |= other.interrupted;
+        self.timed_out |= other.timed_out;
     }
 }
 
@@ -143,6 +153,10 @@ pub(crate) async fn run_pass(backend: &Backend, config: &Config, options: &PassO
             "TLS certificate verification is OFF (--insecure): GitLab's identity and the token are not protected"
         );
     }
+    let deadline = options
+        .pass_timeout
+        .map(|timeout| tokio::time::Instant::now() + timeout);
+    let backend = &backend.for_pass(deadline);
     let apis: Vec<EntryApi<'_>> = entries.iter().map(|entry| backend.entry(owner(entry))).collect();
     let spans: Vec<Span> = entries.iter().map(|entry| entry_span(entry)).collect();
 
@@ -176,6 +190,15 @@ pub(crate) async fn run_pass(backend: &Backend, config: &Config, options: &PassO
         total.add(report);
     }
     total.interrupted |= backend.is_cancelled();
+    if total.timed_out
+        && let Some(timeout) = options.pass_timeout
+    {
+        tracing::warn!(
+            operation = "pass_timeout",
+            pass_timeout = %crate::duration::format_age(timeout),
+            "the pass reached its pass_timeout: it started no new request; what it did not decide keeps its tags"
+        );
+    }
     metrics().pass_finished(total.result(), total.is_complete(), started.elapsed());
     let duration_ms = started.elapsed().as_millis() as u64;
     let result = total.result();
@@ -221,6 +244,7 @@ async fn run_entry(
     };
     match listing {
         Err(ApiError::Cancelled) => report.interrupted = true,
+        Err(ApiError::Deadline) => report.timed_out = true,
         Err(err) => {
             report.errors += 1;
             tracing::error!(
@@ -401,6 +425,15 @@ async fn decide_repository(
             report.interrupted = true;
             return Vec::new();
         }
+        Err(ApiError::Deadline) => {
+            // The deadline came before the listing was whole: nothing is decided.
+            report.timed_out = true;
+            report.kept += candidates.facts.len() as u64;
+            for tag in &candidates.facts {
+                log_kept(entry, repository, &tag.name, KeepReason::PassTimeout);
+            }
+            return Vec::new();
+        }
         Err(err @ ApiError::ListingIncomplete { listed, before, after }) => {
             report.errors += 1;
             report.kept += candidates.facts.len() as u64;
@@ -427,6 +460,18 @@ async fn decide_repository(
             );
             return Vec::new();
         }
+    }
+    // An entry that asked for the last push must never be aged by the first:
+    // whatever path led here, a listing without push dates decides nothing.
+    if entry.age_from == AgeFrom::Published && entry.age_from_set && !listing.push_dates {
+        report.errors += 1;
+        report.kept += candidates.facts.len() as u64;
+        tracing::error!(
+            operation = "repository_failed",
+            error = "age_from \"published\" needs GraphQL's push dates, and these tags were listed through REST; nothing is deleted",
+            "cannot age the tags by their last push; keeping them all"
+        );
+        return Vec::new();
     }
     // Through REST (an `auto` fallback) no tag has one, and `api_fallback` said so.
     if candidates.unpublished > 0 && listing.push_dates {
@@ -543,6 +588,11 @@ async fn delete_plan(api: &EntryApi<'_>, entry: &Entry, plan: &RepositoryPlan, o
             }
             DeleteResult::Failed(error) => report.add(&delete_failed(entry, repository, doomed, &error)),
             DeleteResult::NotSent => report.interrupted = true,
+            DeleteResult::TimedOut => {
+                report.timed_out = true;
+                report.kept += 1;
+                log_kept(entry, repository, &doomed.name, KeepReason::PassTimeout);
+            }
         }
     };
     api.delete(repository, &names, &mut done)

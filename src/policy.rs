@@ -98,6 +98,9 @@ pub(crate) enum KeepReason {
     MaxDeletions,
     /// GitLab cut the repository's listing short (decided by the pass, not here).
     ListingIncomplete,
+    /// The pass reached its `pass_timeout` before the tag was decided or
+    /// deleted (decided by the pass, not here).
+    PassTimeout,
 }
 
 impl KeepReason {
@@ -113,6 +116,7 @@ impl KeepReason {
             KeepReason::TooNew => "too_new",
             KeepReason::MaxDeletions => "max_deletions",
             KeepReason::ListingIncomplete => "listing_incomplete",
+            KeepReason::PassTimeout => "pass_timeout",
         }
     }
 }

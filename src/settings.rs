@@ -147,6 +147,7 @@ impl ConfigSettings {
             dry_run: options.dry_run,
             concurrency: self.concurrency,
             insecure: options.insecure,
+            pass_timeout: options.pass_timeout.or(self.config.pass_timeout),
         }
     }
 

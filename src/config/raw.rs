@@ -50,6 +50,8 @@ pub(super) struct RawFull {
     pub(super) concurrency: Option<usize>,
     #[serde(default, deserialize_with = "optional")]
     pub(super) api: Option<ApiMode>,
+    #[serde(default, deserialize_with = "optional")]
+    pub(super) pass_timeout: Option<Duration>,
     pub(super) defaults: Option<Object<RawFields>>,
     pub(super) projects: Option<Named<RawEntry>>,
     pub(super) groups: Option<Named<RawEntry>>,

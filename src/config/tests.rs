@@ -310,7 +310,7 @@ fn unknown_keys_list_the_known_ones() {
     );
     assert_eq!(
         err(json!({"projects": {}, "shedule": "x"})),
-        "shedule: unknown key (expected one of: schedule, run_on_start, concurrency, api, defaults, projects, groups)"
+        "shedule: unknown key (expected one of: schedule, run_on_start, concurrency, api, pass_timeout, defaults, projects, groups)"
     );
     assert!(
         err(json!({"projects": {"web": {"id": 1, "delete_older_than": "1d", "keepn": 1}}}))
@@ -398,7 +398,7 @@ fn a_bad_default_is_named_at_defaults_even_if_unused() {
 #[test]
 fn every_value_and_setting_is_read() {
     let config = load(json!({
-        "schedule": "@daily", "run_on_start": true, "concurrency": 1024, "api": "graphql",
+        "schedule": "@daily", "run_on_start": true, "concurrency": 1024, "api": "graphql", "pass_timeout": "30m",
         "defaults": {"age_from": "published", "max_deletions": 7},
         "projects": {"a": {"id": " 12 ", "delete_older_than": {"weeks": 1}, "keep_latest": false}},
         "groups": {"g": {"id": "team/sub", "delete_older_than": "1d", "age_from": "created", "keep_n": 4}}
@@ -406,6 +406,7 @@ fn every_value_and_setting_is_read() {
     .unwrap();
     assert!(config.run_on_start && config.schedule.is_some());
     assert_eq!((config.concurrency, config.api), (Some(1024), Some(ApiMode::Graphql)));
+    assert_eq!(config.pass_timeout, Some(Duration::from_secs(30 * 60)));
     let [a, g] = &config.entries[..] else { panic!() };
     assert_eq!(
         (a.target.clone(), a.age_from, a.max_deletions),
@@ -422,6 +423,10 @@ fn every_value_and_setting_is_read() {
         err(json!({"projects": {}, "concurrency": 1025})),
         "concurrency: must be an integer from 1 to 1024"
     );
+    let bad = err(json!({"projects": {"a": {"id": 1, "delete_older_than": "1d"}}, "pass_timeout": "soon"}));
+    assert!(bad.starts_with("pass_timeout: "), "{bad}");
+    let none = load(json!({"projects": {"a": {"id": 1, "delete_older_than": "1d"}}, "pass_timeout": null})).unwrap();
+    assert_eq!(none.pass_timeout, None);
 }
 
 #[test]

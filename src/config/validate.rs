@@ -23,6 +23,7 @@ pub(super) fn legacy(Named(entries): Named<RawEntry>) -> Result<Config, Problem>
         schedule: None,
         run_on_start: false,
         concurrency: None,
+        pass_timeout: None,
         api: None,
         entries,
     })
@@ -46,6 +47,7 @@ pub(super) fn full(raw: RawFull) -> Result<Config, Problem> {
         schedule: raw.schedule,
         run_on_start: raw.run_on_start.unwrap_or(false),
         concurrency: raw.concurrency,
+        pass_timeout: raw.pass_timeout,
         api: raw.api,
         entries,
     })

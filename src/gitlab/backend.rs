@@ -72,6 +72,10 @@ pub(crate) struct EntryApi<'a> {
     /// GraphQL refused this entry after its repositories were listed: the
     /// rest of the entry goes through REST.
     graphql_refused: AtomicBool,
+    /// GraphQL refused this entry's deletions: they go through REST. Kept
+    /// apart from `graphql_refused`, so that it never changes how tags are
+    /// listed (and so which date ages them).
+    deletions_refused: AtomicBool,
 }
 
 /// How far a repository's listing got.
@@ -115,6 +119,8 @@ pub(crate) enum DeleteResult {
     Failed(String),
     /// Not tried: shutting down.
     NotSent,
+    /// Not tried: the pass reached its `pass_timeout`.
+    TimedOut,
 }
 
 impl Backend {
@@ -124,6 +130,15 @@ impl Backend {
             client,
             api,
             concurrency,
+        }
+    }
+
+    /// The backend for one pass: no request starts at or after `deadline`,
+    /// and what it knows of GitLab's schema is learned afresh.
+    pub(crate) fn for_pass(&self, deadline: Option<tokio::time::Instant>) -> Backend {
+        Backend {
+            client: self.client.for_pass(deadline),
+            ..self.clone()
         }
     }
 
@@ -143,6 +158,7 @@ impl Backend {
             backend: self,
             owner,
             graphql_refused: AtomicBool::new(false),
+            deletions_refused: AtomicBool::new(false),
         }
     }
 }
@@ -162,7 +178,8 @@ impl EntryApi<'_> {
         self.backend.api == ApiMode::Auto && err.graphql_unavailable()
     }
 
-    /// Records the fallback to REST; the first caller logs it.
+    /// Records the fallback to REST for the rest of the entry; the first
+    /// caller logs it.
     fn fall_back(&self, err: &ApiError, message: &'static str) {
         if self.graphql_refused.swap(true, Ordering::Relaxed) {
             return;
@@ -276,6 +293,21 @@ impl EntryApi<'_> {
         let hasher = RandomState::new();
         let gid = match &repository.graphql_id {
             Some(gid) if !self.graphql_refused.load(Ordering::Relaxed) => gid,
+            // Listed through GraphQL, but the entry has fallen back to REST:
+            // only where the entry can do without push dates.
+            Some(_) if self.owner.push_date == PushDate::Required => {
+                let refused = ApiError::Graphql {
+                    operation: "RepositoryTags",
+                    kind: GraphqlFailure::Rejected,
+                    message: "GraphQL refused this entry earlier in the pass".to_owned(),
+                };
+                return TagListing {
+                    seen: 0,
+                    push_dates: false,
+                    count: None,
+                    complete: Err(self.no_push_date(&refused)),
+                };
+            }
             _ => return self.tags_rest(repository, wanted, take, &hasher, &HashMap::new()).await,
         };
         let (listing, answers) = self.tags_graphql(gid, wanted, take, &hasher).await;
@@ -359,7 +391,7 @@ impl EntryApi<'_> {
         // can come twice; it is one tag. Hashes, not names, are kept; a
         // collision would only leave a tag out of this pass, never delete one.
         let mut seen_names: HashSet<u64> = HashSet::new();
-        let mut cancelled = false;
+        let mut not_sent: Option<ApiError> = None;
         let fetching = stream::poll_fn(move |cx| names_rx.poll_recv(cx))
             .filter(|name| {
                 let hash = hasher.hash_one(name);
@@ -376,7 +408,7 @@ impl EntryApi<'_> {
                     // A record at once: an answer's JSON is not kept a moment longer.
                     Ok(Some(details)) => take(Listed::Record(details.into_record(name))),
                     Ok(None) => tracing::debug!(tag_name = %name, "tag disappeared between listing and details"),
-                    Err(ApiError::Cancelled) => cancelled = true,
+                    Err(err) if err.not_sent() => not_sent = Some(err),
                     Err(err) => take(Listed::Unreadable(name, err)),
                 }
                 std::future::ready(())
@@ -395,7 +427,7 @@ impl EntryApi<'_> {
             count,
             // A failed listing says more than a cancelled detail read.
             complete: match listed {
-                Ok(()) if cancelled => Err(ApiError::Cancelled),
+                Ok(()) => not_sent.map_or(Ok(()), Err),
                 other => other,
             },
         }
@@ -410,7 +442,11 @@ impl EntryApi<'_> {
         done: &mut (dyn FnMut(usize, DeleteResult) + Send),
     ) {
         let gid = match &repository.graphql_id {
-            Some(gid) if !self.graphql_refused.load(Ordering::Relaxed) => gid,
+            Some(gid)
+                if !self.graphql_refused.load(Ordering::Relaxed) && !self.deletions_refused.load(Ordering::Relaxed) =>
+            {
+                gid
+            }
             _ => return self.delete_rest(repository, 0..names.len(), names, done).await,
         };
         let batches = names.len().div_ceil(DELETE_BATCH);
@@ -455,7 +491,10 @@ impl EntryApi<'_> {
         batch: &[&str],
         refused_here: &AtomicBool,
     ) -> BatchOutcome {
-        if self.graphql_refused.load(Ordering::Relaxed) || refused_here.load(Ordering::Relaxed) {
+        if self.graphql_refused.load(Ordering::Relaxed)
+            || self.deletions_refused.load(Ordering::Relaxed)
+            || refused_here.load(Ordering::Relaxed)
+        {
             return BatchOutcome::UseRest;
         }
         match self.client().destroy_tags(gid, batch).await {
@@ -482,8 +521,15 @@ impl EntryApi<'_> {
                 )
             }
             Err(ApiError::Cancelled) => BatchOutcome::Done(vec![Some(DeleteResult::NotSent); batch.len()]),
+            Err(ApiError::Deadline) => BatchOutcome::Done(vec![Some(DeleteResult::TimedOut); batch.len()]),
             Err(err) if self.falls_back(&err) => {
-                self.fall_back(&err, "GraphQL cannot delete this entry's tags; using the REST API");
+                if !self.deletions_refused.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        operation = "api_fallback",
+                        reason = %err.explain(),
+                        "GraphQL cannot delete this entry's tags; deleting them through the REST API"
+                    );
+                }
                 BatchOutcome::UseRest
             }
             // GitLab refuses the mutation for a whole repository when the
@@ -543,6 +589,7 @@ impl EntryApi<'_> {
         {
             Ok(()) => return DeleteResult::Deleted,
             Err(ApiError::Cancelled) => return DeleteResult::NotSent,
+            Err(ApiError::Deadline) => return DeleteResult::TimedOut,
             Err(err) => err,
         };
         let forbidden = err.status() == Some(403);
@@ -560,10 +607,10 @@ impl EntryApi<'_> {
     /// Whether GitLab says the tag is not there (`GET …/tags/:name` is a 404);
     /// a failed check is "not known to be gone".
     async fn is_gone(&self, repository: &Repository, name: &str) -> bool {
+        // A deletion already sent is seen through, past the pass's deadline too.
+        let client = self.client().with_deadline(None);
         matches!(
-            self.client()
-                .tag_details(repository.project_id, repository.id, name)
-                .await,
+            client.tag_details(repository.project_id, repository.id, name).await,
             Ok(None)
         )
     }

@@ -87,6 +87,12 @@ pub(crate) struct GitlabClient {
     limiter: Arc<Semaphore>,
     retry: RetryPolicy,
     cancel: CancellationToken,
+    /// No request starts at or after this instant (a pass's `pass_timeout`);
+    /// retries of a request already sent go on.
+    deadline: Option<tokio::time::Instant>,
+    /// Whether this GitLab's GraphQL schema has the tag permission fields,
+    /// learned by the first tags query of a pass (see `graphql.rs`).
+    pub(super) tag_permissions: Arc<std::sync::atomic::AtomicU8>,
 }
 
 impl GitlabClient {
@@ -137,12 +143,38 @@ impl GitlabClient {
             limiter: Arc::new(Semaphore::new(options.concurrency.get())),
             retry: options.retry.clone(),
             cancel,
+            deadline: None,
+            tag_permissions: Arc::default(),
         })
     }
 
     /// Whether shutdown was requested: no request is sent any more.
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
+    }
+
+    /// The same client (same pool, limit and cancellation), starting no
+    /// request at or after `deadline`; `None` lifts it.
+    pub(crate) fn with_deadline(&self, deadline: Option<tokio::time::Instant>) -> GitlabClient {
+        GitlabClient {
+            deadline,
+            ..self.clone()
+        }
+    }
+
+    /// The client for one pass: its deadline, and what it knows of GitLab's
+    /// schema learned afresh (GitLab may have been upgraded since).
+    pub(crate) fn for_pass(&self, deadline: Option<tokio::time::Instant>) -> GitlabClient {
+        GitlabClient {
+            deadline,
+            tag_permissions: Arc::default(),
+            ..self.clone()
+        }
+    }
+
+    /// Whether the deadline has come: no new request starts.
+    pub(crate) fn past_deadline(&self) -> bool {
+        self.deadline.is_some_and(|d| tokio::time::Instant::now() >= d)
     }
 
     pub(super) fn url(&self, segments: &[&str]) -> Url {
@@ -210,11 +242,18 @@ impl GitlabClient {
             if self.cancel.is_cancelled() {
                 return Err(ApiError::Cancelled);
             }
+            if attempt == 1 && self.past_deadline() {
+                return Err(ApiError::Deadline);
+            }
             let outcome = {
                 // Held while the request is in flight, released before any backoff.
                 let _permit = self.limiter.acquire().await.map_err(|_| ApiError::Cancelled)?;
                 if self.cancel.is_cancelled() {
                     return Err(ApiError::Cancelled);
+                }
+                // It may have waited for its permit past the deadline.
+                if attempt == 1 && self.past_deadline() {
+                    return Err(ApiError::Deadline);
                 }
                 tracing::trace!(method = %method, path = url.path(), attempt, "request");
                 self.attempt(method.clone(), url.clone(), body.clone()).await

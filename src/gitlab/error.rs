@@ -81,9 +81,17 @@ pub(crate) enum ApiError {
     /// Shutdown was requested; the request was not sent.
     #[error("not sent: shutting down")]
     Cancelled,
+    /// The pass reached its `pass_timeout`; the request was not sent.
+    #[error("not sent: the pass reached its pass_timeout")]
+    Deadline,
 }
 
 impl ApiError {
+    /// Not sent at all: shutdown, or the pass's deadline.
+    pub(crate) fn not_sent(&self) -> bool {
+        matches!(self, ApiError::Cancelled | ApiError::Deadline)
+    }
+
     /// The HTTP status, if GitLab answered.
     pub(crate) fn status(&self) -> Option<u16> {
         match self {

@@ -9,7 +9,7 @@
 //! and never above 20 (above it, tags are silently skipped).
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 
 use reqwest::Method;
 use serde::Deserialize;
@@ -100,9 +100,10 @@ const REPOSITORY_TAGS_COUNT: &str = "query RepositoryTagsCount($id: ContainerRep
   containerRepository(id: $id) { tagsCount }
 }";
 
-/// Whether this GitLab's schema has the tag permission fields: unknown until
-/// the first tags query, then remembered for the process (one GitLab a process).
-static TAG_PERMISSIONS: AtomicU8 = AtomicU8::new(UNKNOWN);
+/// Whether this GitLab's schema has the tag permission fields
+/// (`GitlabClient::tag_permissions`): unknown until a tags query with them
+/// works or is refused while the same query without them works; learned
+/// afresh each pass.
 const UNKNOWN: u8 = 0;
 const SUPPORTED: u8 = 1;
 const UNSUPPORTED: u8 = 2;
@@ -355,31 +356,35 @@ impl GitlabClient {
         for page in 0..MAX_PAGES {
             let first = page == 0;
             let variables = serde_json::json!({ "id": repository_gid, "after": after });
-            let permissions = TAG_PERMISSIONS.load(Ordering::Relaxed) != UNSUPPORTED;
+            let known = &self.tag_permissions;
+            let permissions = known.load(Ordering::Relaxed) != UNSUPPORTED;
             let query = REPOSITORY_TAGS[usize::from(first)][usize::from(permissions)];
             let data: TagsData = match self.graphql(OPERATION, query, variables.clone()).await {
                 // An older schema without the permission fields: ask again
-                // without them, and remember it only if that works.
+                // without them — every query that asked for them and was
+                // refused, not only the first (several may be in flight) —
+                // and remember it only if that works.
                 Err(
                     err @ ApiError::Graphql {
                         kind: GraphqlFailure::Rejected,
                         ..
                     },
-                ) if permissions && TAG_PERMISSIONS.load(Ordering::Relaxed) == UNKNOWN => {
+                ) if permissions && known.load(Ordering::Relaxed) != SUPPORTED => {
                     let plain = REPOSITORY_TAGS[usize::from(first)][0];
                     let data = self.graphql(OPERATION, plain, variables).await?;
-                    tracing::info!(
-                        operation = "graphql_without_tag_permissions",
-                        reason = %err,
-                        "this GitLab has no tag permission fields (before 17.8?): protected tags are found by their DELETE"
-                    );
-                    TAG_PERMISSIONS.store(UNSUPPORTED, Ordering::Relaxed);
+                    if known.swap(UNSUPPORTED, Ordering::Relaxed) != UNSUPPORTED {
+                        tracing::info!(
+                            operation = "graphql_without_tag_permissions",
+                            reason = %err,
+                            "this GitLab has no tag permission fields (before 17.8?): protected tags are found by their DELETE"
+                        );
+                    }
                     data
                 }
                 other => other?,
             };
             if permissions {
-                let _ = TAG_PERMISSIONS.compare_exchange(UNKNOWN, SUPPORTED, Ordering::Relaxed, Ordering::Relaxed);
+                let _ = known.compare_exchange(UNKNOWN, SUPPORTED, Ordering::Relaxed, Ordering::Relaxed);
             }
             let owner = data
                 .container_repository

@@ -53,7 +53,7 @@ impl GitlabClient {
             .await
     }
 
-    /// A tag's details; `None` if the tag is gone (404).
+    /// A tag's details; `None` if the tag is gone (404 Tag Not Found).
     pub(crate) async fn tag_details(
         &self,
         project_id: u64,
@@ -62,7 +62,12 @@ impl GitlabClient {
     ) -> Result<Option<TagDetails>, ApiError> {
         let url = self.tags_url(project_id, repository_id, Some(tag));
         let answer = self.send(Method::GET, url.clone(), None).await?;
-        if answer.status == StatusCode::NOT_FOUND {
+        // Only GitLab's "404 Tag Not Found" says the tag is gone; a 404 for
+        // the project or the repository (access lost, a proxy) says nothing
+        // of the tag, and a tag reported gone would be reported deleted.
+        if answer.status == StatusCode::NOT_FOUND
+            && wire::error_message(&answer.headers, &answer.body).contains("Tag Not Found")
+        {
             return Ok(None);
         }
         let answer = ok_or_error(&Method::GET, &url, answer)?;

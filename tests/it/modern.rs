@@ -359,3 +359,113 @@ fn repositories_being_deleted_are_skipped_and_groups_are_read_without_projects()
         }
     }
 }
+
+fn repushed_repos(n: u64) -> Vec<Repository> {
+    (0..n)
+        .map(|i| {
+            repo(
+                10 + i,
+                &format!("img{i}"),
+                vec![tag_aged("staging", 60 * DAY), tag_aged("stale", 60 * DAY)],
+            )
+        })
+        .collect()
+}
+
+fn repush_all(fake: &FakeGitlab, n: u64) {
+    for i in 0..n {
+        fake.push_tag(
+            10 + i,
+            "staging",
+            "sha256:0000000000000000000000000000000000000000000000000000000000000001",
+        );
+    }
+}
+
+/// Several first tag queries refused at once by a GitLab without the
+/// permission fields: each is asked again without them, so no entry falls
+/// back to REST, and re-pushed tags stay aged by their last push.
+#[test]
+fn refused_permission_fields_in_parallel_never_change_the_age_basis() {
+    for api in ["auto", "graphql"] {
+        let fake = FakeGitlab::start(Seed {
+            tag_fields: TagFields::Neither,
+            ..seed(vec![project(1, "g/p", repushed_repos(6))])
+        })
+        .unwrap();
+        repush_all(&fake, 6);
+        let r = once(
+            &fake,
+            &json!({"p": {"id": "g/p", "delete_older_than": "30d"}}),
+            &["--api", api, "--concurrency", "8", "--dry-run"],
+        );
+        assert_eq!(r.code, 0, "{api}: {}", r.all());
+        assert!(r.ops("api_fallback").is_empty(), "{api}: {}", r.all());
+        assert_eq!(r.ops("graphql_without_tag_permissions").len(), 1, "{api}: {}", r.all());
+        let doomed = r.tags("dry_run");
+        assert_eq!(doomed.len(), 6, "{api}: {doomed:?}");
+        assert!(doomed.iter().all(|t| t.ends_with(":stale")), "{api}: {doomed:?}");
+    }
+}
+
+/// An explicit `age_from: "published"` is never served by REST's first-push
+/// dates, also not after GitLab refused a deletion mutation (which sends
+/// only the entry's deletions through REST).
+#[test]
+fn a_refused_mutation_never_changes_how_tags_are_aged() {
+    let fake = FakeGitlab::start(seed(vec![project(1, "g/p", repushed_repos(3))])).unwrap();
+    repush_all(&fake, 3);
+    fake.set_faults(Faults {
+        rules: vec![FaultRule::times(
+            Route::GraphqlMutation,
+            Fault::GraphqlError("Field 'destroyContainerRepositoryTags' doesn't accept argument 'input'".into()),
+            1,
+        )],
+        ..Faults::default()
+    });
+    let r = once(
+        &fake,
+        &json!({"p": {"id": "g/p", "delete_older_than": "30d", "age_from": "published"}}),
+        &["--api", "auto", "--concurrency", "1"],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(
+        r.tags("deleted"),
+        ["g/p/img0:stale", "g/p/img1:stale", "g/p/img2:stale"],
+        "{}",
+        r.all()
+    );
+    for i in 0..3 {
+        assert_eq!(fake.tag_names(10 + i), ["staging"]);
+    }
+}
+
+/// Only GitLab's "404 Tag Not Found" says a tag is gone: a DELETE refused
+/// and a GET answered with the project's 404 (access lost) is a failure,
+/// never a deletion reported for a tag that is still there.
+#[test]
+fn only_tag_not_found_means_gone() {
+    let fake = FakeGitlab::start(one_repo(vec![old("a"), old("b")])).unwrap();
+    let json_error = |status: u16, message: &str| Fault::Status {
+        status,
+        retry_after: None,
+        body: format!("{{\"message\":\"{message}\"}}"),
+        content_type: "application/json",
+    };
+    fake.set_faults(Faults {
+        rules: vec![
+            FaultRule::always(Route::DeleteTag, json_error(403, "403 Forbidden")),
+            FaultRule::always(Route::TagDetail, json_error(404, "404 Project Not Found")).after(2),
+        ],
+        ..Faults::default()
+    });
+    let r = once(
+        &fake,
+        &json!({"p": {"id": "g/p", "delete_older_than": "1d"}}),
+        &["--api", "rest"],
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.ops("deleted").is_empty(), "{}", r.all());
+    assert_eq!(r.ops("delete_failed").len(), 2);
+    assert_eq!(fake.tag_names(10), ["a", "b"]);
+}

@@ -438,3 +438,81 @@ fn every_tag_event_has_the_kibana_fields_once() {
         );
     }
 }
+
+/// `pass_timeout`: at the deadline no new request starts; what was listed
+/// but not decided keeps its tags (`kept`, reason `pass_timeout`), the pass
+/// ends `incomplete` and exits 1. A deletion already sent is seen through.
+#[test]
+fn a_pass_timeout_stops_starting_work_and_keeps_the_rest() {
+    let repos = (0..4)
+        .map(|r| {
+            repo(
+                10 + r,
+                &format!("img{r}"),
+                (0..30).map(|i| old(&format!("t{i:02}"))).collect(),
+            )
+        })
+        .collect();
+    let fake = FakeGitlab::start(seed(vec![project(1, "g/p", repos)])).unwrap();
+    fake.set_faults(Faults {
+        latency: std::time::Duration::from_millis(20),
+        ..Faults::default()
+    });
+    let started = std::time::Instant::now();
+    let r = once(
+        &fake,
+        &json!({"p": {"id": 1, "delete_older_than": "1d"}}),
+        &["--api", "rest", "--concurrency", "1", "--pass-timeout", "1s"],
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    let finished = r.finished();
+    assert_eq!(finished["result"], "incomplete", "{finished}");
+    assert_eq!(finished["errors"], 0);
+    assert_eq!(r.ops("pass_timeout").len(), 1, "{}", r.all());
+    assert_eq!(r.ops("pass_timeout")[0]["pass_timeout"], "1 second");
+    let deleted = r.ops("deleted").len();
+    assert!(deleted > 0 && deleted < 120, "some work was done, not all: {deleted}");
+    let timed_out: Vec<_> = r
+        .ops("kept")
+        .into_iter()
+        .filter(|e| e["reason"] == "pass_timeout")
+        .collect();
+    assert!(
+        !timed_out.is_empty(),
+        "listed tags left undecided are kept as such: {}",
+        r.all()
+    );
+    assert_eq!(
+        fake.deleted().len(),
+        deleted,
+        "the registry lost exactly what was reported"
+    );
+    // No request started after the deadline (1 s after the pass began; the
+    // process starts within the slack).
+    let stats = fake.stats();
+    let late = stats
+        .requests
+        .iter()
+        .filter(|q| q.started > started + std::time::Duration::from_millis(1_500))
+        .count();
+    assert_eq!(late, 0, "requests after the deadline");
+
+    // The config's pass_timeout, and a DELETE sent before the deadline whose
+    // answer comes after it: seen through, reported deleted.
+    let fake = FakeGitlab::start(seed(vec![project(1, "g/p", vec![repo(10, "img", vec![old("a")])])])).unwrap();
+    fake.set_faults(Faults {
+        rules: vec![FaultRule::always(
+            Route::DeleteTag,
+            Fault::Delay(std::time::Duration::from_millis(1_500)),
+        )],
+        ..Faults::default()
+    });
+    let r = once(
+        &fake,
+        &json!({"pass_timeout": "1s", "projects": {"p": {"id": 1, "delete_older_than": "1d"}}}),
+        &["--api", "rest"],
+    );
+    assert_eq!(r.code, 0, "everything was done: {}", r.all());
+    assert_eq!(r.finished()["result"], "success");
+    assert_eq!(r.tags("deleted"), ["g/p/img:a"]);
+}

@@ -69,7 +69,7 @@ and prints a markdown report.
 ";
 
 /// Environment variables either tool reads; never passed on to the children.
-const TOOL_VARS: [&str; 20] = [
+const TOOL_VARS: [&str; 21] = [
     "GITLAB_TOKEN",
     "GITLAB_TOKEN_FILE",
     "GITLAB_URL",
@@ -85,6 +85,7 @@ const TOOL_VARS: [&str; 20] = [
     "INSECURE",
     "METRICS_LISTEN",
     "GITLAB_API",
+    "PASS_TIMEOUT",
     "RETRY_BASE_MS",
     "RUST_LOG",
     "HTTP_PROXY",
