@@ -198,6 +198,7 @@ mod api;
 mod graphql;
 mod server;
 mod state;
+mod throttle;
 mod timer;
 
 pub use server::FakeGitlab;
@@ -243,6 +244,9 @@ pub struct Seed {
     /// Which tag fields GitLab's GraphQL schema has (default: both
     /// `userPermissions` and `protection`, as GitLab 17.9+).
     pub tag_fields: TagFields,
+    /// GitLab's authenticated API rate limit (default none, as on a
+    /// self-managed GitLab); see [Rate limits](crate#rate-limits).
+    pub throttle: Option<Throttle>,
 }
 
 impl Default for Seed {
@@ -260,8 +264,65 @@ impl Default for Seed {
             project_roles: BTreeMap::new(),
             repository_status: BTreeMap::new(),
             tag_fields: TagFields::default(),
+            throttle: None,
         }
     }
+}
+
+/// GitLab's authenticated API throttle: at most `limit` requests per token
+/// in each fixed `window`; see [Rate limits](crate#rate-limits).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Throttle {
+    /// Requests a token may make in one window; the next one gets 429.
+    pub limit: u32,
+    /// The window's length, from a fraction of a second to hours. Not zero.
+    pub window: Duration,
+    /// Which answers carry `RateLimit-*` headers.
+    pub headers: ThrottleHeaders,
+}
+
+impl Throttle {
+    /// `limit` requests per `window`, with [`ThrottleHeaders::Full`].
+    pub fn new(limit: u32, window: Duration) -> Throttle {
+        Throttle {
+            limit,
+            window,
+            headers: ThrottleHeaders::Full,
+        }
+    }
+
+    /// GitLab.com's authenticated API limit: 2,000 requests a minute, with
+    /// headers on every answer.
+    pub fn gitlab_com() -> Throttle {
+        Throttle::new(2000, Duration::from_secs(60))
+    }
+
+    /// The same throttle, with these headers.
+    pub fn with_headers(mut self, headers: ThrottleHeaders) -> Throttle {
+        self.headers = headers;
+        self
+    }
+
+    /// `limit` normalised to a minute and rounded up, as GitLab's
+    /// `RateLimit-Limit` shows it (e.g. 7,200 per hour is 120).
+    pub fn limit_per_minute(&self) -> u64 {
+        throttle::per_minute(self.limit, self.window)
+    }
+}
+
+/// Which answers of a throttled GitLab carry rate-limit headers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ThrottleHeaders {
+    /// GitLab 18.6+ with `rate_limiting_headers_for_unthrottled_requests`:
+    /// `RateLimit-Name`, `-Limit`, `-Observed`, `-Remaining`, `-Reset` on
+    /// every answer, plus `RateLimit-ResetTime` and `Retry-After` on a 429.
+    #[default]
+    Full,
+    /// Older GitLab: the headers on 429s only.
+    OnlyOnThrottle,
+    /// A bare 429 without any header, as application-level limits and some
+    /// proxies answer.
+    None,
 }
 
 /// A role on a project, as far as deleting tags goes (GitLab's access
@@ -778,6 +839,38 @@ impl Stats {
     /// `DELETE` tag requests, whatever they answered.
     pub fn deletes(&self) -> u64 {
         self.count(Route::DeleteTag)
+    }
+
+    /// Requests answered 429, by the throttle or by a fault.
+    pub fn throttled(&self) -> u64 {
+        self.by_status.get(&429).copied().unwrap_or(0)
+    }
+
+    /// When each request arrived, earliest first.
+    pub fn arrivals(&self) -> Vec<Instant> {
+        let mut arrivals: Vec<Instant> = self.requests.iter().map(|r| r.started).collect();
+        arrivals.sort();
+        arrivals
+    }
+
+    /// The most requests that arrived within any `window` (a sliding one:
+    /// arrivals less than `window` apart): the rate a client really kept,
+    /// e.g. at most 10 in any second. Counts every recorded request,
+    /// throttled ones included.
+    pub fn max_requests_in_any(&self, window: Duration) -> u64 {
+        if window.is_zero() {
+            return 0;
+        }
+        let arrivals = self.arrivals();
+        let mut first = 0;
+        let mut most = 0;
+        for (last, &at) in arrivals.iter().enumerate() {
+            while at.duration_since(arrivals[first]) >= window {
+                first += 1;
+            }
+            most = most.max(last + 1 - first);
+        }
+        most as u64
     }
 }
 
