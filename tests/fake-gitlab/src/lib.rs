@@ -26,6 +26,7 @@
 //! the server runs ([`FakeGitlab::add_tag`], [`FakeGitlab::push_tag`],
 //! [`FakeGitlab::add_project`], [`FakeGitlab::set_tag_protection_rules`],
 //! [`FakeGitlab::set_role`], [`FakeGitlab::set_repository_status`]).
+//! It can also throttle like GitLab does (see [Rate limits](#rate-limits)).
 //!
 //! # What it imitates
 //!
@@ -165,6 +166,52 @@
 //!
 //! Every request, including 401s, faulted and dropped ones, is recorded in
 //! [`Stats`] together with the number of requests in flight at once.
+//!
+//! # Rate limits
+//!
+//! [`Seed::throttle`] (or [`FakeGitlab::set_throttle`] while it runs)
+//! imitates GitLab's authenticated API throttle (Rack::Attack,
+//! `throttle_authenticated_api`); there is none by default, as on a
+//! self-managed GitLab. A [`Throttle`] allows `limit` requests per token in
+//! each **fixed** window:
+//!
+//! * Windows of whole seconds are aligned to Unix time, as Rack::Attack's
+//!   (`floor(unix_seconds / period)`): an hour's window ends on the clock
+//!   hour, whenever the fake started. Shorter or fractional windows (e.g.
+//!   300 ms, for fast tests) count from when the throttle was set, on the
+//!   monotonic clock. [`FakeGitlab::throttle_window_remaining`] says how
+//!   long the current window lasts, so a test can wait for a fresh one.
+//! * Counted: every request presenting a valid token (the token and the
+//!   read-only token count separately, as two users), REST and GraphQL
+//!   together, as GitLab.com counts them; a throttled request counts too,
+//!   as in Rack::Attack. Not counted: 401s (bad or no token; GitLab's
+//!   unauthenticated throttle is not modelled), requests a fault answers in
+//!   GitLab's place ([`Fault::Status`], [`Fault::Drop`]) and GraphQL behind
+//!   [`GraphqlSupport::Missing`]. Faults that let the request through count it.
+//! * The request over the limit is **not** performed (no state change) and
+//!   gets 429 `text/plain` `Retry later` (only the latency is added), with
+//!   these headers, as GitLab computes them:
+//!
+//!   | header | value |
+//!   |---|---|
+//!   | `RateLimit-Name` | `throttle_authenticated_api` |
+//!   | `RateLimit-Limit` | `limit` per minute, rounded up: `ceil(limit * 60 / window_seconds)` |
+//!   | `RateLimit-Observed` | requests of the token in this window, this one included |
+//!   | `RateLimit-Remaining` | `limit - observed`, at least 0 (the real limit, not per minute) |
+//!   | `RateLimit-Reset` | the window's end, Unix seconds |
+//!   | `RateLimit-ResetTime` | the same as an HTTP date (`Tue, 05 Jan 2021 11:00:00 GMT`) |
+//!   | `Retry-After` | whole seconds to the window's end, at least 1 (up to 3,600 for an hour's window) |
+//!
+//! * [`ThrottleHeaders`] says which answers carry them: `Full` (GitLab 18.6's
+//!   `rate_limiting_headers_for_unthrottled_requests`) also puts the first
+//!   five on every other answer of a counted request, so a client can pace
+//!   itself; `OnlyOnThrottle` only on 429s; `None` never (a bare 429, as
+//!   application-level limits and some proxies answer).
+//!
+//! [`Stats`] tells what rate a client really kept: [`Stats::throttled`]
+//! (429s answered), [`Stats::max_requests_in_any`] (the most arrivals within
+//! any sliding interval, e.g. a second) and [`Stats::arrivals`]; throttled
+//! requests are recorded with status 429.
 //!
 //! # Example
 //!
