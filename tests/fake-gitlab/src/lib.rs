@@ -26,6 +26,7 @@
 //! the server runs ([`FakeGitlab::add_tag`], [`FakeGitlab::push_tag`],
 //! [`FakeGitlab::add_project`], [`FakeGitlab::set_tag_protection_rules`],
 //! [`FakeGitlab::set_role`], [`FakeGitlab::set_repository_status`]).
+//! It can also throttle like GitLab does (see [Rate limits](#rate-limits)).
 //!
 //! # What it imitates
 //!
@@ -166,6 +167,52 @@
 //! Every request, including 401s, faulted and dropped ones, is recorded in
 //! [`Stats`] together with the number of requests in flight at once.
 //!
+//! # Rate limits
+//!
+//! [`Seed::throttle`] (or [`FakeGitlab::set_throttle`] while it runs)
+//! imitates GitLab's authenticated API throttle (Rack::Attack,
+//! `throttle_authenticated_api`); there is none by default, as on a
+//! self-managed GitLab. A [`Throttle`] allows `limit` requests per token in
+//! each **fixed** window:
+//!
+//! * Windows of whole seconds are aligned to Unix time, as Rack::Attack's
+//!   (`floor(unix_seconds / period)`): an hour's window ends on the clock
+//!   hour, whenever the fake started. Shorter or fractional windows (e.g.
+//!   300 ms, for fast tests) count from when the throttle was set, on the
+//!   monotonic clock. [`FakeGitlab::throttle_window_remaining`] says how
+//!   long the current window lasts, so a test can wait for a fresh one.
+//! * Counted: every request presenting a valid token (the token and the
+//!   read-only token count separately, as two users), REST and GraphQL
+//!   together, as GitLab.com counts them; a throttled request counts too,
+//!   as in Rack::Attack. Not counted: 401s (bad or no token; GitLab's
+//!   unauthenticated throttle is not modelled), requests a fault answers in
+//!   GitLab's place ([`Fault::Status`], [`Fault::Drop`]) and GraphQL behind
+//!   [`GraphqlSupport::Missing`]. Faults that let the request through count it.
+//! * The request over the limit is **not** performed (no state change) and
+//!   gets 429 `text/plain` `Retry later` (only the latency is added), with
+//!   these headers, as GitLab computes them:
+//!
+//!   | header | value |
+//!   |---|---|
+//!   | `RateLimit-Name` | `throttle_authenticated_api` |
+//!   | `RateLimit-Limit` | `limit` per minute, rounded up: `ceil(limit * 60 / window_seconds)` |
+//!   | `RateLimit-Observed` | requests of the token in this window, this one included |
+//!   | `RateLimit-Remaining` | `limit - observed`, at least 0 (the real limit, not per minute) |
+//!   | `RateLimit-Reset` | the window's end, Unix seconds |
+//!   | `RateLimit-ResetTime` | the same as an HTTP date (`Tue, 05 Jan 2021 11:00:00 GMT`) |
+//!   | `Retry-After` | whole seconds to the window's end, at least 1 (up to 3,600 for an hour's window) |
+//!
+//! * [`ThrottleHeaders`] says which answers carry them: `Full` (GitLab 18.6's
+//!   `rate_limiting_headers_for_unthrottled_requests`) also puts the first
+//!   five on every other answer of a counted request, so a client can pace
+//!   itself; `OnlyOnThrottle` only on 429s; `None` never (a bare 429, as
+//!   application-level limits and some proxies answer).
+//!
+//! [`Stats`] tells what rate a client really kept: [`Stats::throttled`]
+//! (429s answered), [`Stats::max_requests_in_any`] (the most arrivals within
+//! any sliding interval, e.g. a second) and [`Stats::arrivals`]; throttled
+//! requests are recorded with status 429.
+//!
 //! # Example
 //!
 //! ```
@@ -198,6 +245,7 @@ mod api;
 mod graphql;
 mod server;
 mod state;
+mod throttle;
 mod timer;
 
 pub use server::FakeGitlab;
@@ -243,6 +291,9 @@ pub struct Seed {
     /// Which tag fields GitLab's GraphQL schema has (default: both
     /// `userPermissions` and `protection`, as GitLab 17.9+).
     pub tag_fields: TagFields,
+    /// GitLab's authenticated API rate limit (default none, as on a
+    /// self-managed GitLab); see [Rate limits](crate#rate-limits).
+    pub throttle: Option<Throttle>,
 }
 
 impl Default for Seed {
@@ -260,8 +311,65 @@ impl Default for Seed {
             project_roles: BTreeMap::new(),
             repository_status: BTreeMap::new(),
             tag_fields: TagFields::default(),
+            throttle: None,
         }
     }
+}
+
+/// GitLab's authenticated API throttle: at most `limit` requests per token
+/// in each fixed `window`; see [Rate limits](crate#rate-limits).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Throttle {
+    /// Requests a token may make in one window; the next one gets 429.
+    pub limit: u32,
+    /// The window's length, from a fraction of a second to hours. Not zero.
+    pub window: Duration,
+    /// Which answers carry `RateLimit-*` headers.
+    pub headers: ThrottleHeaders,
+}
+
+impl Throttle {
+    /// `limit` requests per `window`, with [`ThrottleHeaders::Full`].
+    pub fn new(limit: u32, window: Duration) -> Throttle {
+        Throttle {
+            limit,
+            window,
+            headers: ThrottleHeaders::Full,
+        }
+    }
+
+    /// GitLab.com's authenticated API limit: 2,000 requests a minute, with
+    /// headers on every answer.
+    pub fn gitlab_com() -> Throttle {
+        Throttle::new(2000, Duration::from_secs(60))
+    }
+
+    /// The same throttle, with these headers.
+    pub fn with_headers(mut self, headers: ThrottleHeaders) -> Throttle {
+        self.headers = headers;
+        self
+    }
+
+    /// `limit` normalised to a minute and rounded up, as GitLab's
+    /// `RateLimit-Limit` shows it (e.g. 7,200 per hour is 120).
+    pub fn limit_per_minute(&self) -> u64 {
+        throttle::per_minute(self.limit, self.window)
+    }
+}
+
+/// Which answers of a throttled GitLab carry rate-limit headers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ThrottleHeaders {
+    /// GitLab 18.6+ with `rate_limiting_headers_for_unthrottled_requests`:
+    /// `RateLimit-Name`, `-Limit`, `-Observed`, `-Remaining`, `-Reset` on
+    /// every answer, plus `RateLimit-ResetTime` and `Retry-After` on a 429.
+    #[default]
+    Full,
+    /// Older GitLab: the headers on 429s only.
+    OnlyOnThrottle,
+    /// A bare 429 without any header, as application-level limits and some
+    /// proxies answer.
+    None,
 }
 
 /// A role on a project, as far as deleting tags goes (GitLab's access
@@ -778,6 +886,38 @@ impl Stats {
     /// `DELETE` tag requests, whatever they answered.
     pub fn deletes(&self) -> u64 {
         self.count(Route::DeleteTag)
+    }
+
+    /// Requests answered 429, by the throttle or by a fault.
+    pub fn throttled(&self) -> u64 {
+        self.by_status.get(&429).copied().unwrap_or(0)
+    }
+
+    /// When each request arrived, earliest first.
+    pub fn arrivals(&self) -> Vec<Instant> {
+        let mut arrivals: Vec<Instant> = self.requests.iter().map(|r| r.started).collect();
+        arrivals.sort();
+        arrivals
+    }
+
+    /// The most requests that arrived within any `window` (a sliding one:
+    /// arrivals less than `window` apart): the rate a client really kept,
+    /// e.g. at most 10 in any second. Counts every recorded request,
+    /// throttled ones included.
+    pub fn max_requests_in_any(&self, window: Duration) -> u64 {
+        if window.is_zero() {
+            return 0;
+        }
+        let arrivals = self.arrivals();
+        let mut first = 0;
+        let mut most = 0;
+        for (last, &at) in arrivals.iter().enumerate() {
+            while at.duration_since(arrivals[first]) >= window {
+                first += 1;
+            }
+            most = most.max(last + 1 - first);
+        }
+        most as u64
     }
 }
 

@@ -2,16 +2,18 @@
 //!
 //! ```text
 //! fake-gitlab [--listen 127.0.0.1:8080] [--latency-ms N] [--scenario demo|modern]
+//!             [--throttle LIMIT/SECONDS[:full|on-throttle|none]]
 //! ```
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use fake_gitlab::{FakeGitlab, Faults, demo_seed, modern_faults, modern_seed};
+use fake_gitlab::{FakeGitlab, Faults, Throttle, ThrottleHeaders, demo_seed, modern_faults, modern_seed};
 
 const USAGE: &str = "\
 usage: fake-gitlab [--listen ADDR:PORT] [--latency-ms N] [--scenario demo|modern]
+                   [--throttle LIMIT/SECONDS[:full|on-throttle|none]]
 
 Serves a fake GitLab container registry API (token: demo-token) until
 interrupted with Ctrl-C.
@@ -24,12 +26,18 @@ interrupted with Ctrl-C.
                        an hour ago after 60 days, and a registry that cuts
                        every tag listing short after its first page in
                        repository acme/web/cache
+  --throttle RATE      throttle like GitLab: LIMIT requests per token in each
+                       fixed window of SECONDS (e.g. 2000/60 as GitLab.com,
+                       5/0.5), 429 \"Retry later\" beyond; RateLimit-* headers
+                       on every answer (full, default), on 429s only
+                       (on-throttle) or never (none)
 ";
 
 struct Args {
     listen: SocketAddr,
     latency: Duration,
     modern: bool,
+    throttle: Option<Throttle>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
@@ -37,6 +45,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         latency: Duration::ZERO,
         modern: false,
+        throttle: None,
     };
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -69,10 +78,34 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                     other => return Err(format!("--scenario {other}: expected demo or modern")),
                 };
             }
+            "--throttle" => {
+                let v = value("--throttle")?;
+                parsed.throttle = Some(parse_throttle(&v).map_err(|e| format!("--throttle {v}: {e}"))?);
+            }
             other => return Err(format!("unknown argument: {other}")),
         }
     }
     Ok(Some(parsed))
+}
+
+/// `LIMIT/SECONDS[:full|on-throttle|none]`, e.g. `2000/60` or `5/0.5:none`.
+fn parse_throttle(spec: &str) -> Result<Throttle, String> {
+    let (rate, headers) = spec.split_once(':').unwrap_or((spec, "full"));
+    let headers = match headers {
+        "full" => ThrottleHeaders::Full,
+        "on-throttle" => ThrottleHeaders::OnlyOnThrottle,
+        "none" => ThrottleHeaders::None,
+        other => return Err(format!("headers {other:?}: expected full, on-throttle or none")),
+    };
+    let (limit, seconds) = rate.split_once('/').ok_or("expected LIMIT/SECONDS, e.g. 2000/60")?;
+    let limit: u32 = limit.parse().map_err(|e| format!("limit {limit:?}: {e}"))?;
+    let window = seconds
+        .parse::<f64>()
+        .ok()
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .filter(|w| !w.is_zero())
+        .ok_or_else(|| format!("seconds {seconds:?}: expected a positive number"))?;
+    Ok(Throttle::new(limit, window).with_headers(headers))
 }
 
 fn main() -> ExitCode {
@@ -87,7 +120,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let seed = if args.modern { modern_seed() } else { demo_seed() };
+    let mut seed = if args.modern { modern_seed() } else { demo_seed() };
+    seed.throttle = args.throttle;
     let token = seed.token.clone();
     let fake = match FakeGitlab::start_on(args.listen, seed) {
         Ok(f) => f,
@@ -109,5 +143,26 @@ fn main() -> ExitCode {
     // Serve until the process is interrupted (SIGINT's default action).
     loop {
         std::thread::park();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttles_parse() {
+        assert_eq!(parse_throttle("2000/60"), Ok(Throttle::gitlab_com()));
+        assert_eq!(
+            parse_throttle("5/0.5:none"),
+            Ok(Throttle::new(5, Duration::from_millis(500)).with_headers(ThrottleHeaders::None))
+        );
+        assert_eq!(
+            parse_throttle("7200/3600:on-throttle").map(|t| t.headers),
+            Ok(ThrottleHeaders::OnlyOnThrottle)
+        );
+        for bad in ["2000", "x/60", "10/0", "10/-1", "10/60:some"] {
+            assert!(parse_throttle(bad).is_err(), "{bad}");
+        }
     }
 }

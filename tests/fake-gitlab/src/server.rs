@@ -19,8 +19,10 @@ use tokio::sync::oneshot;
 
 use crate::api::{self, Ctx, JSON, Reply};
 use crate::state::{FaultState, Shared, lock};
+use crate::throttle::{THROTTLED_BODY, ThrottleState, Verdict};
 use crate::{
     AccessLevel, Fault, Faults, Project, RepositoryStatus, RequestRecord, Route, Seed, Stats, Tag, TagProtectionRule,
+    Throttle,
 };
 
 /// A running fake GitLab.
@@ -126,6 +128,27 @@ impl FakeGitlab {
     /// No latency, no rules.
     pub fn clear_faults(&self) {
         self.set_faults(Faults::default());
+    }
+
+    /// Installs a rate limit (`None`: none), with fresh counters; see
+    /// [Rate limits](crate#rate-limits).
+    ///
+    /// # Panics
+    /// If the window is zero.
+    pub fn set_throttle(&self, throttle: Option<Throttle>) {
+        let state = throttle.map(ThrottleState::checked).transpose();
+        match state {
+            Ok(state) => *lock(&self.shared.throttle) = state,
+            Err(e) => panic!("fake-gitlab: cannot set the throttle: {e}"),
+        }
+    }
+
+    /// How long until the throttle's current window ends (`None`: no
+    /// throttle): a test can wait for a fresh window before a burst.
+    pub fn throttle_window_remaining(&self) -> Option<Duration> {
+        lock(&self.shared.throttle)
+            .as_ref()
+            .map(ThrottleState::window_remaining)
     }
 
     /// A snapshot of the statistics.
@@ -372,7 +395,7 @@ async fn handle(
     } else {
         Bytes::new()
     };
-    let mut guard = InFlight {
+    let guard = InFlight {
         shared: Arc::clone(&shared),
         record: Some(RequestRecord {
             method: method.as_str().to_owned(),
@@ -405,11 +428,35 @@ async fn handle(
     };
 
     let mut delay = latency;
+    // Faults that answer in GitLab's place (a proxy, a dropped connection)
+    // keep the request from GitLab's throttle; all others pass through it.
+    let reaches_gitlab = !matches!(fault, Some(Fault::Status { .. } | Fault::Drop));
+    let rate_limit = if reaches_gitlab {
+        shared.throttle_check(token.as_deref(), &target)
+    } else {
+        None
+    };
+    let rate_headers = match rate_limit {
+        Some(Verdict::Throttled(headers)) => {
+            let mut reply = Reply::json(429, THROTTLED_BODY);
+            reply.content_type = "text/plain";
+            reply.headers = headers;
+            return Ok(finish(guard, reply, started, latency).await);
+        }
+        Some(Verdict::Pass(headers)) => headers,
+        None => Vec::new(),
+    };
+    // What GitLab answers, with the throttle's headers.
+    let perform = |ctx: &Ctx<'_>| {
+        let mut reply = api::execute(&shared, &target, ctx);
+        reply.headers.extend(rate_headers.iter().cloned());
+        reply
+    };
     let reply = match fault {
-        None => api::execute(&shared, &target, &ctx),
+        None => perform(&ctx),
         Some(Fault::Delay(extra)) => {
             delay += extra;
-            api::execute(&shared, &target, &ctx)
+            perform(&ctx)
         }
         Some(Fault::Status {
             status,
@@ -425,7 +472,7 @@ async fn handle(
             reply
         }
         Some(Fault::DeleteThen502) => {
-            let _ = api::execute(&shared, &target, &ctx);
+            let _ = perform(&ctx);
             Reply {
                 status: 502,
                 content_type: "text/html",
@@ -436,14 +483,14 @@ async fn handle(
             }
         }
         Some(Fault::MalformedJson) => {
-            let mut reply = api::execute(&shared, &target, &ctx);
+            let mut reply = perform(&ctx);
             reply.status = 200;
             reply.content_type = JSON;
             reply.body = truncate_json(&reply.body);
             reply
         }
         Some(Fault::WrongShapeJson) => {
-            let mut reply = api::execute(&shared, &target, &ctx);
+            let mut reply = perform(&ctx);
             reply.status = 200;
             reply.content_type = JSON;
             reply.body = Bytes::from_static(br#"{"unexpected":true}"#);
@@ -454,24 +501,24 @@ async fn handle(
             serde_json::json!({ "errors": [{ "message": message }] }).to_string(),
         ),
         Some(Fault::RunThenGraphqlError(message)) => {
-            let mut reply = api::execute(&shared, &target, &ctx);
+            let mut reply = perform(&ctx);
             reply.body = nulled_data(&reply.body, &message);
             reply
         }
         Some(Fault::PartialDelete) => {
             ctx.faults.partial_delete = true;
-            api::execute(&shared, &target, &ctx)
+            perform(&ctx)
         }
         Some(Fault::RegistryCut) => {
             ctx.faults.registry_cut = true;
-            api::execute(&shared, &target, &ctx)
+            perform(&ctx)
         }
         Some(Fault::TagsCountFails) => {
             ctx.faults.tags_count_fails = true;
-            api::execute(&shared, &target, &ctx)
+            perform(&ctx)
         }
         Some(Fault::LinkElsewhere(base)) => {
-            let mut reply = api::execute(&shared, &target, &ctx);
+            let mut reply = perform(&ctx);
             reply
                 .headers
                 .retain(|(name, _)| !name.eq_ignore_ascii_case("x-next-page") && !name.eq_ignore_ascii_case("link"));
@@ -489,6 +536,12 @@ async fn handle(
             return Err(DropConnection);
         }
     };
+    Ok(finish(guard, reply, started, delay).await)
+}
+
+/// Records the answer's status, holds it back until `delay` after the
+/// request's arrival, and hands it to hyper.
+async fn finish(mut guard: InFlight, reply: Reply, started: Instant, delay: Duration) -> Response<Full<Bytes>> {
     if let Some(record) = guard.record.as_mut() {
         record.status = reply.status;
     }
@@ -498,7 +551,7 @@ async fn handle(
         crate::timer::sleep_until(started + delay).await;
     }
     drop(guard);
-    Ok(response)
+    response
 }
 
 /// A GraphQL answer with each top-level `data` field null and `message` as

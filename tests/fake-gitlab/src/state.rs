@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::throttle::{ThrottleState, Verdict};
 use crate::{
     AccessLevel, Fault, Faults, Project, RepositoryStatus, RequestRecord, Route, Seed, Stats, Tag, TagFields,
     TagProtectionRule,
@@ -17,6 +18,8 @@ pub(crate) struct Shared {
     pub read_only_token: Option<String>,
     pub registry: Mutex<Registry>,
     pub faults: Mutex<FaultState>,
+    /// `None`: no rate limit.
+    pub throttle: Mutex<Option<ThrottleState>>,
     pub stats: Mutex<StatsInner>,
     pub in_flight: AtomicU64,
     pub max_in_flight: AtomicU64,
@@ -37,6 +40,7 @@ impl Shared {
             tag_fields: seed.tag_fields,
         };
         let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
+        let throttle = seed.throttle.map(ThrottleState::checked).transpose().map_err(invalid)?;
         for project in seed.projects {
             registry.add_project(project).map_err(invalid)?;
         }
@@ -63,10 +67,29 @@ impl Shared {
             read_only_token: seed.read_only_token,
             registry: Mutex::new(registry),
             faults: Mutex::new(FaultState::new(Faults::default())),
+            throttle: Mutex::new(throttle),
             stats: Mutex::new(StatsInner::default()),
             in_flight: AtomicU64::new(0),
             max_in_flight: AtomicU64::new(0),
         })
+    }
+
+    /// Counts a request against the throttle, if there is one and the
+    /// request is an authenticated API request GitLab sees.
+    pub fn throttle_check(&self, token: Option<&str>, target: &crate::api::Target) -> Option<Verdict> {
+        let token = token.filter(|t| !t.is_empty())?;
+        let known = token == self.token || self.read_only_token.as_deref() == Some(token);
+        if !known {
+            // Bad tokens fall under GitLab's unauthenticated throttle, not modelled.
+            return None;
+        }
+        let mut throttle = lock(&self.throttle);
+        let state = throttle.as_mut()?;
+        // A proxy that blocks GraphQL answers before GitLab counts anything.
+        if *target == crate::api::Target::Graphql && self.registry().graphql == crate::GraphqlSupport::Missing {
+            return None;
+        }
+        Some(state.check(token))
     }
 
     pub fn registry(&self) -> MutexGuard<'_, Registry> {
