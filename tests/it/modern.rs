@@ -175,23 +175,15 @@ fn http_delete(url: &str) -> u16 {
 /// other tags are deleted one by one through REST. No error, exit 0.
 #[test]
 fn tag_protection_rules_keep_their_tags_and_the_rest_still_goes() {
-    let tags = vec![
+    let tags = [
         old("v1.0.0"),
         old("v1.1.0"),
         old("build-1"),
         old("build-2"),
         young("build-3"),
     ];
-    let fake = FakeGitlab::start(Seed {
-        tag_protection_rules: [(1, vec![TagProtectionRule::at_least("v.*", AccessLevel::Maintainer)])].into(),
-        ..one_repo(tags.clone())
-    })
-    .unwrap();
-    let r = once(
-        &fake,
-        &json!({"p": {"id": "g/p", "delete_older_than": "1d"}}),
-        &["--api", "graphql"],
-    );
+    let maintainers = || TagProtectionRule::at_least("v.*", AccessLevel::Maintainer);
+    let (fake, r) = pass_under_rule(&tags, maintainers(), AccessLevel::Developer, "graphql");
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(kept_for(&r, "protected"), ["v1.0.0", "v1.1.0"]);
     assert_eq!(r.tags("deleted"), ["g/p/img:build-1", "g/p/img:build-2"]);
@@ -207,51 +199,43 @@ fn tag_protection_rules_keep_their_tags_and_the_rest_still_goes() {
     assert_eq!(fake.tag_names(10), ["build-3", "v1.0.0", "v1.1.0"]);
 
     // A Maintainer may delete them: nothing is protected, the batch goes through.
-    let fake = FakeGitlab::start(Seed {
-        tag_protection_rules: [(1, vec![TagProtectionRule::at_least("v.*", AccessLevel::Maintainer)])].into(),
-        role: AccessLevel::Maintainer,
-        ..one_repo(tags.clone())
-    })
-    .unwrap();
-    let r = once(
-        &fake,
-        &json!({"p": {"id": "g/p", "delete_older_than": "1d"}}),
-        &["--api", "graphql"],
-    );
+    let (fake, r) = pass_under_rule(&tags, maintainers(), AccessLevel::Maintainer, "graphql");
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(r.ops("deleted").len(), 4);
     assert_eq!(fake.stats().deletes(), 0, "all through the mutation");
 
     // An immutable rule binds everyone, the owner too.
-    let fake = FakeGitlab::start(Seed {
-        tag_protection_rules: [(1, vec![TagProtectionRule::immutable("v.*")])].into(),
-        role: AccessLevel::Owner,
-        ..one_repo(tags.clone())
-    })
-    .unwrap();
-    let r = once(
-        &fake,
-        &json!({"p": {"id": "g/p", "delete_older_than": "1d"}}),
-        &["--api", "graphql"],
+    let (fake, r) = pass_under_rule(
+        &tags,
+        TagProtectionRule::immutable("v.*"),
+        AccessLevel::Owner,
+        "graphql",
     );
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(kept_for(&r, "protected"), ["v1.0.0", "v1.1.0"]);
     assert_eq!(fake.tag_names(10), ["build-3", "v1.0.0", "v1.1.0"]);
 
     // Through REST, GitLab tells at the DELETE (403, then a GET finds the tag): kept, no error.
+    let (_, r) = pass_under_rule(&tags, maintainers(), AccessLevel::Developer, "rest");
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(kept_for(&r, "protected"), ["v1.0.0", "v1.1.0"]);
+    assert_eq!(r.tags("deleted"), ["g/p/img:build-1", "g/p/img:build-2"]);
+}
+
+/// One pass over `tags` in a project with `rule`, the token's user having `role`.
+fn pass_under_rule(tags: &[Tag], rule: TagProtectionRule, role: AccessLevel, api: &str) -> (FakeGitlab, Run) {
     let fake = FakeGitlab::start(Seed {
-        tag_protection_rules: [(1, vec![TagProtectionRule::at_least("v.*", AccessLevel::Maintainer)])].into(),
-        ..one_repo(tags)
+        tag_protection_rules: [(1, vec![rule])].into(),
+        role,
+        ..one_repo(tags.to_vec())
     })
     .unwrap();
     let r = once(
         &fake,
         &json!({"p": {"id": "g/p", "delete_older_than": "1d"}}),
-        &["--api", "rest"],
+        &["--api", api],
     );
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(kept_for(&r, "protected"), ["v1.0.0", "v1.1.0"]);
-    assert_eq!(r.tags("deleted"), ["g/p/img:build-1", "g/p/img:build-2"]);
+    (fake, r)
 }
 
 /// A GitLab whose schema lacks the tag permission fields refuses the query
