@@ -3,9 +3,9 @@
 //! and silently short listings, repository status, group projects and
 //! GitLab's complexity formula. Every test states the registry's mode.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+mod common;
 
+use common::{Resp, send};
 use fake_gitlab::{
     AccessLevel, FakeGitlab, Fault, FaultRule, Faults, Group, Project, Repository, RepositoryStatus, Route, Seed, Tag,
     TagFields, TagProtectionRule, default_digest,
@@ -53,55 +53,9 @@ fn seed(metadata_database: bool) -> Seed {
     }
 }
 
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-}
-
-/// One request with the token, on a fresh connection.
+/// One request with the token.
 fn http(fake: &FakeGitlab, method: &str, path: &str, body: &str) -> Resp {
-    let mut stream = TcpStream::connect(fake.addr()).expect("connect");
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nPRIVATE-TOKEN: {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        fake.addr(),
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut out = String::new();
-    stream.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").expect("a response");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    Resp {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
+    send(fake, method, path, Some(TOKEN), body)
 }
 
 fn get(fake: &FakeGitlab, path: &str) -> Resp {

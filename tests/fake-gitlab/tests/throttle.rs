@@ -1,10 +1,11 @@
 //! Black-box tests of the fake's rate limit (GitLab's authenticated API
 //! throttle) and of the request-rate statistics, over real TCP.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+mod common;
+
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::{Resp, send};
 use fake_gitlab::{
     FakeGitlab, Fault, FaultRule, Faults, Project, Repository, RequestRecord, Route, Seed, Stats, Tag, Throttle,
     ThrottleHeaders,
@@ -29,21 +30,15 @@ const RATE_LIMIT_HEADERS: [&str; 7] = [
     "retry-after",
 ];
 
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+/// The rate-limit side of an answer.
+trait RateLimited {
+    /// A header that must be there, as a number.
+    fn number(&self, name: &str) -> u64;
+    /// The rate-limit headers present, by name.
+    fn rate_limit_headers(&self) -> Vec<&'static str>;
 }
 
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// A header that must be there, as a number.
+impl RateLimited for Resp {
     fn number(&self, name: &str) -> u64 {
         let value = self
             .header(name)
@@ -51,52 +46,11 @@ impl Resp {
         value.parse().unwrap_or_else(|e| panic!("{name}: {value:?}: {e}"))
     }
 
-    /// The rate-limit headers present, by name.
     fn rate_limit_headers(&self) -> Vec<&'static str> {
         RATE_LIMIT_HEADERS
             .into_iter()
             .filter(|name| self.header(name).is_some())
             .collect()
-    }
-}
-
-/// One request on its own connection.
-fn send(fake: &FakeGitlab, method: &str, path: &str, token: Option<&str>, body: &str) -> Resp {
-    let mut stream = TcpStream::connect(fake.addr()).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        fake.addr(),
-        body.len()
-    );
-    if let Some(token) = token {
-        req.push_str(&format!("PRIVATE-TOKEN: {token}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    stream.write_all(req.as_bytes()).unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a complete response");
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .map(|l| {
-            let (k, v) = l.split_once(':').expect("header line");
-            (k.trim().to_owned(), v.trim().to_owned())
-        })
-        .collect();
-    Resp {
-        status,
-        headers,
-        body: body.to_owned(),
     }
 }
 
