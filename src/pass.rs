@@ -428,15 +428,17 @@ async fn decide_repository(
         Err(ApiError::Deadline) => {
             // The deadline came before the listing was whole: nothing is decided.
             report.timed_out = true;
-            report.kept += candidates.facts.len() as u64;
-            for tag in &candidates.facts {
-                log_kept(entry, repository, &tag.name, KeepReason::PassTimeout);
-            }
+            keep_all(
+                entry,
+                repository,
+                &candidates.facts,
+                Some(KeepReason::PassTimeout),
+                report,
+            );
             return Vec::new();
         }
         Err(err @ ApiError::ListingIncomplete { listed, before, after }) => {
             report.errors += 1;
-            report.kept += candidates.facts.len() as u64;
             tracing::error!(
                 operation = "listing_incomplete",
                 listed,
@@ -445,14 +447,18 @@ async fn decide_repository(
                 error = %err.explain(),
                 "GitLab cut the tag listing short; keeping every tag of the repository"
             );
-            for tag in &candidates.facts {
-                log_kept(entry, repository, &tag.name, KeepReason::ListingIncomplete);
-            }
+            keep_all(
+                entry,
+                repository,
+                &candidates.facts,
+                Some(KeepReason::ListingIncomplete),
+                report,
+            );
             return Vec::new();
         }
         Err(err) => {
             report.errors += 1;
-            report.kept += candidates.facts.len() as u64;
+            keep_all(entry, repository, &candidates.facts, None, report);
             tracing::error!(
                 operation = "repository_failed",
                 error = %err.explain(),
@@ -465,7 +471,7 @@ async fn decide_repository(
     // whatever path led here, a listing without push dates decides nothing.
     if entry.age_from == AgeFrom::Published && entry.age_from_set && !listing.push_dates {
         report.errors += 1;
-        report.kept += candidates.facts.len() as u64;
+        keep_all(entry, repository, &candidates.facts, None, report);
         tracing::error!(
             operation = "repository_failed",
             error = "age_from \"published\" needs GraphQL's push dates, and these tags were listed through REST; nothing is deleted",
@@ -494,6 +500,24 @@ async fn decide_repository(
         }
     }
     doomed
+}
+
+/// Keeps every listed candidate of a repository that cannot be decided,
+/// each logged as `kept` with `reason` where the reason is the tag's own
+/// (an error for the whole repository is logged once by the caller).
+fn keep_all(
+    entry: &Entry,
+    repository: &Repository,
+    facts: &[TagFacts],
+    reason: Option<KeepReason>,
+    report: &mut PassReport,
+) {
+    report.kept += facts.len() as u64;
+    if let Some(reason) = reason {
+        for tag in facts {
+            log_kept(entry, repository, &tag.name, reason);
+        }
+    }
 }
 
 /// What the pass keeps of a repository's listing: the policy's view of each

@@ -412,26 +412,22 @@ struct Changes {
 /// Compares entries by [`crate::config::Entry::summary`], which names every
 /// setting of an entry: a change the summary does not show is not reported.
 fn describe_changes(old: &Config, new: &Config) -> Changes {
-    let find = |config: &Config, path: &str| config.entries.iter().find(|e| e.json_path == path).map(|e| e.summary());
+    let summary =
+        |config: &Config, path: &str| config.entries.iter().find(|e| e.json_path == path).map(|e| e.summary());
+    // The JSON paths of `from`'s entries whose summary in `other` passes `test`.
+    let paths = |from: &Config, other: &Config, test: &dyn Fn(&crate::config::Entry, Option<String>) -> bool| {
+        from.entries
+            .iter()
+            .filter(|e| test(e, summary(other, &e.json_path)))
+            .map(|e| e.json_path.clone())
+            .collect()
+    };
     Changes {
-        added: new
-            .entries
-            .iter()
-            .filter(|e| find(old, &e.json_path).is_none())
-            .map(|e| e.json_path.clone())
-            .collect(),
-        removed: old
-            .entries
-            .iter()
-            .filter(|e| find(new, &e.json_path).is_none())
-            .map(|e| e.json_path.clone())
-            .collect(),
-        changed: new
-            .entries
-            .iter()
-            .filter(|e| find(old, &e.json_path).is_some_and(|summary| summary != e.summary()))
-            .map(|e| e.json_path.clone())
-            .collect(),
+        added: paths(new, old, &|_, before| before.is_none()),
+        removed: paths(old, new, &|_, after| after.is_none()),
+        changed: paths(new, old, &|e, before| {
+            before.is_some_and(|before| before != e.summary())
+        }),
     }
 }
 

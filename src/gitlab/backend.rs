@@ -196,7 +196,7 @@ impl EntryApi<'_> {
     }
 
     /// The refusal of REST as a stand-in, for an entry that needs push dates.
-    fn no_push_date(&self, err: &ApiError) -> ApiError {
+    fn no_push_date(&self, err: &dyn std::fmt::Display) -> ApiError {
         ApiError::Graphql {
             operation: "age_from",
             kind: GraphqlFailure::Field,
@@ -296,16 +296,11 @@ impl EntryApi<'_> {
             // Listed through GraphQL, but the entry has fallen back to REST:
             // only where the entry can do without push dates.
             Some(_) if self.owner.push_date == PushDate::Required => {
-                let refused = ApiError::Graphql {
-                    operation: "RepositoryTags",
-                    kind: GraphqlFailure::Rejected,
-                    message: "GraphQL refused this entry earlier in the pass".to_owned(),
-                };
                 return TagListing {
                     seen: 0,
                     push_dates: false,
                     count: None,
-                    complete: Err(self.no_push_date(&refused)),
+                    complete: Err(self.no_push_date(&"GraphQL refused this entry earlier in the pass")),
                 };
             }
             _ => return self.tags_rest(repository, wanted, take, &hasher, &HashMap::new()).await,
