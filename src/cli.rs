@@ -153,6 +153,11 @@ pub struct Options {
     #[arg(long, env = "PASS_TIMEOUT", global = true, value_parser = parse_pass_timeout, value_name = "DURATION")]
     pub pass_timeout: Option<Duration>,
 
+    /// Client-side ceiling on requests to GitLab a minute, whole process [default: the config's, else none].
+    #[arg(long, env = "MAX_REQUESTS_PER_MINUTE", global = true,
+          value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub max_requests_per_minute: Option<u32>,
+
     /// First retry delay in milliseconds, doubled per attempt (for tests and benchmarks).
     #[arg(long, env = "RETRY_BASE_MS", global = true, hide = true)]
     pub retry_base_ms: Option<u64>,

@@ -45,6 +45,9 @@ pub struct Config {
     /// How long a pass may run before it stops starting work (overridden
     /// by `--pass-timeout`); none by default.
     pub pass_timeout: Option<Duration>,
+    /// Client-side ceiling on requests a minute, whole process (overridden
+    /// by `--max-requests-per-minute`); none by default.
+    pub max_requests_per_minute: Option<std::num::NonZeroU64>,
     /// Which GitLab API to use (overridden by `--api`).
     pub api: Option<ApiMode>,
     /// Every entry, enabled or not, projects first, in file order.

@@ -22,6 +22,7 @@ mod graphql;
 mod record;
 mod rest;
 mod retry;
+mod traffic;
 mod wire;
 
 pub(crate) use backend::{Backend, DeleteResult, EntryApi, Listed, Owner, PushDate};

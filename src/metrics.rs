@@ -58,6 +58,8 @@ pub(crate) struct Metrics {
     delete_errors: Family<ProjectLabels, Counter>,
     bytes_freed: Family<ProjectLabels, Counter>,
     api_requests: Family<RequestLabels, Counter>,
+    rate_limited: Counter,
+    rate_limit_wait: Counter<f64, AtomicU64>,
     passes: Family<ResultLabels, Counter>,
     pass_duration: Histogram,
     last_pass_timestamp: Gauge<f64, AtomicU64>,
@@ -81,6 +83,8 @@ impl Metrics {
             delete_errors: Family::default(),
             bytes_freed: Family::default(),
             api_requests: Family::default(),
+            rate_limited: Counter::default(),
+            rate_limit_wait: Counter::default(),
             passes: Family::default(),
             // 0.1 s to about 27 min.
             pass_duration: Histogram::new(exponential_buckets(0.1, 2.0, 15)),
@@ -105,6 +109,16 @@ impl Metrics {
             "api_requests",
             "GitLab API answers, by method and status",
             metrics.api_requests.clone(),
+        );
+        registry.register(
+            "rate_limited",
+            "GitLab answers 429 (throttled)",
+            metrics.rate_limited.clone(),
+        );
+        registry.register(
+            "rate_limit_wait_seconds",
+            "Seconds requests spent waiting for their turn under the rate limits, summed over requests",
+            metrics.rate_limit_wait.clone(),
         );
         registry.register("passes", "Cleanup passes, by result", metrics.passes.clone());
         registry.register(
@@ -168,6 +182,16 @@ impl Metrics {
                 status,
             })
             .inc();
+    }
+
+    /// GitLab answered 429.
+    pub(crate) fn rate_limited(&self) {
+        self.rate_limited.inc();
+    }
+
+    /// A request waited `wait` for its turn under the rate limits.
+    pub(crate) fn rate_limit_wait(&self, wait: Duration) {
+        self.rate_limit_wait.inc_by(wait.as_secs_f64());
     }
 
     /// A pass ended with `result` (`success`, `failed`, `interrupted`, ...);
@@ -289,6 +313,9 @@ mod tests {
         m.delete_error("ci");
         m.api_request("GET", Some(200));
         m.api_request("DELETE", None);
+        m.rate_limited();
+        m.rate_limit_wait(Duration::from_millis(1500));
+        m.rate_limit_wait(Duration::from_millis(250));
         m.pass_finished("failed", false, Duration::from_millis(1500));
         let text = m.encode();
         assert!(
@@ -305,6 +332,8 @@ mod tests {
             "gitlab_registry_cleaner_delete_errors_total{project=\"ci\"} 1",
             "gitlab_registry_cleaner_api_requests_total{method=\"GET\",status=\"200\"} 1",
             "gitlab_registry_cleaner_api_requests_total{method=\"DELETE\",status=\"error\"} 1",
+            "gitlab_registry_cleaner_rate_limited_total 1",
+            "gitlab_registry_cleaner_rate_limit_wait_seconds_total 1.75",
             "gitlab_registry_cleaner_passes_total{result=\"success\"} 1",
             "gitlab_registry_cleaner_passes_total{result=\"failed\"} 1",
             "gitlab_registry_cleaner_pass_duration_seconds_count 2",

@@ -156,6 +156,19 @@ impl ConfigSettings {
         Backend::new(client, self.api, self.concurrency)
     }
 
+    /// `--max-requests-per-minute`, else the config's (above `u32::MAX` a
+    /// minute is no ceiling worth keeping apart).
+    pub(crate) fn max_requests_per_minute(&self, options: &Options) -> Option<std::num::NonZeroU32> {
+        options
+            .max_requests_per_minute
+            .or_else(|| {
+                self.config
+                    .max_requests_per_minute
+                    .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+            })
+            .and_then(std::num::NonZeroU32::new)
+    }
+
     /// The client settings, for GitLab at `connection`.
     pub(crate) fn client_options(&self, options: &Options, connection: Connection) -> ClientOptions {
         let mut retry = RetryPolicy::default();
@@ -170,6 +183,7 @@ impl ConfigSettings {
             ca_bundle: options.ssl_path.clone(),
             insecure: options.insecure,
             retry,
+            max_requests_per_minute: self.max_requests_per_minute(options),
         }
     }
 }

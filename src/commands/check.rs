@@ -42,6 +42,9 @@ pub async fn run(parsed: &Parsed, online: bool, for_daemon: bool) -> Result<Exit
         None if for_daemon => return Err(SettingsError::NoSchedule.into()),
         None => {}
     }
+    if let Some(rate) = resolved.max_requests_per_minute(&parsed.cli.options) {
+        println!("  at most {rate} requests a minute to GitLab");
+    }
     for entry in &config.entries {
         println!("  {}: {}", entry.name, entry.summary());
     }

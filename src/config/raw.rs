@@ -52,6 +52,8 @@ pub(super) struct RawFull {
     pub(super) api: Option<ApiMode>,
     #[serde(default, deserialize_with = "optional")]
     pub(super) pass_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "optional")]
+    pub(super) max_requests_per_minute: Option<NonZeroU64>,
     pub(super) defaults: Option<Object<RawFields>>,
     pub(super) projects: Option<Named<RawEntry>>,
     pub(super) groups: Option<Named<RawEntry>>,

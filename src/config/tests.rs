@@ -310,7 +310,7 @@ fn unknown_keys_list_the_known_ones() {
     );
     assert_eq!(
         err(json!({"projects": {}, "shedule": "x"})),
-        "shedule: unknown key (expected one of: schedule, run_on_start, concurrency, api, pass_timeout, defaults, projects, groups)"
+        "shedule: unknown key (expected one of: schedule, run_on_start, concurrency, api, pass_timeout, max_requests_per_minute, defaults, projects, groups)"
     );
     assert!(
         err(json!({"projects": {"web": {"id": 1, "delete_older_than": "1d", "keepn": 1}}}))
@@ -427,6 +427,20 @@ fn every_value_and_setting_is_read() {
     assert!(bad.starts_with("pass_timeout: "), "{bad}");
     let none = load(json!({"projects": {"a": {"id": 1, "delete_older_than": "1d"}}, "pass_timeout": null})).unwrap();
     assert_eq!(none.pass_timeout, None);
+}
+
+#[test]
+fn max_requests_per_minute_is_a_positive_integer() {
+    let entry = json!({"a": {"id": 1, "delete_older_than": "1d"}});
+    let config = load(json!({"projects": entry, "max_requests_per_minute": 2000})).unwrap();
+    assert_eq!(config.max_requests_per_minute.map(|n| n.get()), Some(2000));
+    assert_eq!(load(json!({"projects": entry})).unwrap().max_requests_per_minute, None);
+    for bad in [json!(0), json!(-5), json!(1.5), json!("2000")] {
+        assert_eq!(
+            err(json!({"projects": entry, "max_requests_per_minute": bad})),
+            "max_requests_per_minute: must be an integer >= 1"
+        );
+    }
 }
 
 #[test]

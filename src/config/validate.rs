@@ -24,6 +24,7 @@ pub(super) fn legacy(Named(entries): Named<RawEntry>) -> Result<Config, Problem>
         run_on_start: false,
         concurrency: None,
         pass_timeout: None,
+        max_requests_per_minute: None,
         api: None,
         entries,
     })
@@ -48,6 +49,7 @@ pub(super) fn full(raw: RawFull) -> Result<Config, Problem> {
         run_on_start: raw.run_on_start.unwrap_or(false),
         concurrency: raw.concurrency,
         pass_timeout: raw.pass_timeout,
+        max_requests_per_minute: raw.max_requests_per_minute,
         api: raw.api,
         entries,
     })

@@ -1,10 +1,13 @@
 //! The one HTTP client of the process and its request funnel.
 //!
-//! Every request goes through `GitlabClient::send`, which holds one permit
-//! of the process-wide request limit while the request is in flight (never
-//! while backing off), retries what is worth retrying (429, 500, 502, 503,
-//! 504, timeouts, broken connections) with exponential backoff and jitter or
-//! GitLab's `Retry-After`, and turns everything else into an [`ApiError`].
+//! Every request goes through `GitlabClient::send`, which first waits for
+//! its turn from the traffic governor (`traffic.rs`: the rate cap, GitLab's
+//! `RateLimit-*` budget, 429s), then holds one permit of the process-wide
+//! request limit while the request is in flight (never while backing off),
+//! retries what is worth retrying (429, 500, 502, 503, 504, timeouts, broken
+//! connections) with exponential backoff and jitter or GitLab's
+//! `Retry-After`, and turns everything else into an [`ApiError`]. A 429 is
+//! re-sent when the governor allows, without using up an attempt.
 //! Lists are read page by page (`per_page=100`), following `X-Next-Page` or
 //! `Link: rel="next"`; a `Link` to another host is refused, so the token only
 //! ever goes to the configured GitLab.
@@ -21,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::{ApiError, error_chain};
 use super::retry::{self, RetryPolicy};
+use super::traffic::{Refused, Traffic};
 use super::wire;
 use crate::secret::Secret;
 
@@ -28,6 +32,9 @@ use crate::secret::Secret;
 pub(super) const PER_PAGE: u32 = 100;
 /// A listing longer than this many pages is refused (a loop guard: 10 million items).
 const MAX_PAGES: u32 = 100_000;
+/// Most 429s one request is re-sent after (a GitLab that refuses forever
+/// still ends the request); then 429 is an ordinary retryable status.
+const MAX_THROTTLED: u32 = 100;
 /// The user agent, so GitLab admins can tell who is calling.
 pub(crate) const USER_AGENT: &str = concat!("gitlab-registry-cleaner/", env!("CARGO_PKG_VERSION"));
 
@@ -48,6 +55,8 @@ pub(crate) struct ClientOptions {
     pub insecure: bool,
     /// Retry behaviour.
     pub retry: RetryPolicy,
+    /// Client-side ceiling on requests a minute, whole process.
+    pub max_requests_per_minute: Option<std::num::NonZeroU32>,
 }
 
 /// The client could not be built.
@@ -85,6 +94,8 @@ pub(crate) struct GitlabClient {
     /// `Authorization: Bearer` for GraphQL, as GitLab documents it.
     bearer: HeaderValue,
     limiter: Arc<Semaphore>,
+    /// When a request may start; shared like `limiter`.
+    traffic: Arc<Traffic>,
     retry: RetryPolicy,
     cancel: CancellationToken,
     /// No request starts at or after this instant (a pass's `pass_timeout`);
@@ -141,6 +152,14 @@ impl GitlabClient {
             private_token: token,
             bearer,
             limiter: Arc::new(Semaphore::new(options.concurrency.get())),
+            traffic: Arc::new(Traffic::new(
+                options.max_requests_per_minute,
+                u32::try_from(options.concurrency.get())
+                    .ok()
+                    .and_then(std::num::NonZeroU32::new)
+                    .unwrap_or(std::num::NonZeroU32::MIN),
+                options.retry.base_delay,
+            )),
             retry: options.retry.clone(),
             cancel,
             deadline: None,
@@ -234,17 +253,43 @@ impl GitlabClient {
         })
     }
 
-    /// The request funnel: limit, send, read, retry. A body makes it a
-    /// GraphQL request (JSON, Bearer token).
+    /// The request funnel: turn, limit, send, read, retry. A body makes it
+    /// a GraphQL request (JSON, Bearer token).
     pub(super) async fn send(&self, method: Method, url: Url, body: Option<bytes::Bytes>) -> Result<Answer, ApiError> {
         let mut attempt = 1;
+        let mut throttled = 0;
+        // The last attempt's failure: what a wait cut short reports, since
+        // GitLab may have acted on an attempt other than a 429.
+        let mut last: Option<Result<Answer, reqwest::Error>> = None;
+        let failure = |outcome: Result<Answer, reqwest::Error>| match outcome {
+            Ok(answer) => ApiError::Status {
+                method: method.clone(),
+                path: url.path().to_owned(),
+                status: answer.status.as_u16(),
+                message: wire::error_message(&answer.headers, &answer.body),
+            },
+            Err(err) => ApiError::Transport {
+                method: method.clone(),
+                path: url.path().to_owned(),
+                reason: error_chain(&err),
+            },
+        };
         loop {
             if self.cancel.is_cancelled() {
-                return Err(ApiError::Cancelled);
+                return Err(last.map_or(ApiError::Cancelled, failure));
             }
             if attempt == 1 && self.past_deadline() {
                 return Err(ApiError::Deadline);
             }
+            // The turn comes before the permit: a request waiting for the
+            // rate holds none of the --concurrency slots, so a pause holds
+            // up no request already let through. Waiting for a permit can
+            // only send a request later than its turn, never sooner.
+            let ticket = match self.traffic.ticket(self.deadline, &self.cancel).await {
+                Ok(ticket) => ticket,
+                Err(Refused::Deadline) if attempt == 1 => return Err(ApiError::Deadline),
+                Err(Refused::Deadline | Refused::Cancelled) => return Err(last.map_or(ApiError::Cancelled, failure)),
+            };
             let outcome = {
                 // Held while the request is in flight, released before any backoff.
                 let _permit = self.limiter.acquire().await.map_err(|_| ApiError::Cancelled)?;
@@ -258,7 +303,21 @@ impl GitlabClient {
                 tracing::trace!(method = %method, path = url.path(), attempt, "request");
                 self.attempt(method.clone(), url.clone(), body.clone()).await
             };
+            if let Ok(answer) = &outcome {
+                ticket.answered(answer.status, &answer.headers);
+            }
             crate::metrics::metrics().api_request(method.as_str(), outcome.as_ref().ok().map(|a| a.status.as_u16()));
+            // GitLab did not perform a throttled request: it goes again when
+            // the governor allows, without using up an attempt.
+            if let Ok(answer) = &outcome
+                && answer.status == StatusCode::TOO_MANY_REQUESTS
+                && throttled < MAX_THROTTLED
+            {
+                throttled += 1;
+                tracing::debug!(method = %method, path = url.path(), throttled, "throttled; sent again in its turn");
+                last = Some(outcome);
+                continue;
+            }
             let retry_in = match &outcome {
                 Ok(answer) if retry::is_retryable_status(answer.status) => Some(
                     retry::retry_after(&answer.headers, jiff::Timestamp::now())
@@ -291,20 +350,9 @@ impl GitlabClient {
                 () = tokio::time::sleep(delay) => {}
                 // GitLab may have acted on an attempt already: report that
                 // attempt's failure, not a clean "not sent".
-                () = self.cancel.cancelled() => return Err(match outcome {
-                    Ok(answer) => ApiError::Status {
-                        method: method.clone(),
-                        path: url.path().to_owned(),
-                        status: answer.status.as_u16(),
-                        message: wire::error_message(&answer.headers, &answer.body),
-                    },
-                    Err(err) => ApiError::Transport {
-                        method: method.clone(),
-                        path: url.path().to_owned(),
-                        reason: error_chain(&err),
-                    },
-                }),
+                () = self.cancel.cancelled() => return Err(failure(outcome)),
             }
+            last = Some(outcome);
             attempt += 1;
         }
     }

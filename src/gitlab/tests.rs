@@ -28,6 +28,7 @@ fn client(base: &str) -> GitlabClient {
             ca_bundle: None,
             insecure: false,
             retry: RetryPolicy::default(),
+            max_requests_per_minute: None,
         },
         CancellationToken::new(),
     )
@@ -325,6 +326,7 @@ fn client_options_debug_masks_the_token() {
         ca_bundle: None,
         insecure: false,
         retry: RetryPolicy::default(),
+        max_requests_per_minute: None,
     };
     assert!(!format!("{options:?}").contains("visible-if-leaked"));
 }

@@ -69,7 +69,7 @@ and prints a markdown report.
 ";
 
 /// Environment variables either tool reads; never passed on to the children.
-const TOOL_VARS: [&str; 21] = [
+const TOOL_VARS: [&str; 22] = [
     "GITLAB_TOKEN",
     "GITLAB_TOKEN_FILE",
     "GITLAB_URL",
@@ -86,6 +86,7 @@ const TOOL_VARS: [&str; 21] = [
     "METRICS_LISTEN",
     "GITLAB_API",
     "PASS_TIMEOUT",
+    "MAX_REQUESTS_PER_MINUTE",
     "RETRY_BASE_MS",
     "RUST_LOG",
     "HTTP_PROXY",
