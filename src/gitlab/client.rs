@@ -300,6 +300,10 @@ impl GitlabClient {
                 if attempt == 1 && self.past_deadline() {
                     return Err(ApiError::Deadline);
                 }
+                // Or into a pause that a 429 began meanwhile: take a new turn.
+                if !ticket.still_open() {
+                    continue;
+                }
                 tracing::trace!(method = %method, path = url.path(), attempt, "request");
                 self.attempt(method.clone(), url.clone(), body.clone()).await
             };

@@ -48,11 +48,12 @@ const RESET_MARGIN: Duration = Duration::from_millis(50);
 /// The longest wait a `RateLimit-Reset` is believed for (GitLab's longest
 /// windows are an hour).
 const MAX_RESET: Duration = Duration::from_secs(2 * 3600);
-/// At most one `rate_limited` event per this interval; the rest are counted.
-const EVENT_INTERVAL: Duration = Duration::from_secs(15);
+/// At most one `rate_limited` event of a kind (cause, and whether there is
+/// a ceiling) per this interval; the rest are counted into the next.
+const EVENT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Why requests wait, as the `cause` of a `rate_limited` event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Cause {
     /// A 429 with `Retry-After` (or `RateLimit-Reset`).
     RetryAfter,
@@ -250,6 +251,13 @@ impl Pacer {
         by_ceiling.max(by_window)
     }
 
+    /// Whether a request let through at some earlier moment may still be
+    /// sent at `now`: not if a pause began meanwhile (unless it is the probe).
+    pub(super) fn still_open(&self, now: Instant, probe: bool) -> bool {
+        let paused = self.paused_until.is_some_and(|until| now < until);
+        probe || !(paused || self.probing.is_some())
+    }
+
     /// A request that went (`Go`) ended without an answer.
     pub(super) fn abandoned(&mut self, probe: bool) {
         self.in_flight = self.in_flight.saturating_sub(1);
@@ -262,13 +270,14 @@ impl Pacer {
     /// if it is worth an event.
     pub(super) fn answered(&mut self, now: Instant, sent: Instant, probe: bool, signals: Signals) -> Option<Change> {
         self.abandoned(probe);
+        let paused_before = self.paused_until.filter(|until| *until > now);
         let mut change = self.read_window(now, &signals);
         if signals.throttled {
             if let Some(wait) = signals.retry_after.or(signals.reset_in) {
                 // GitLab says when: wait for it, whatever the ceiling.
                 let until = now + wait.max(Duration::from_millis(50));
                 self.probing = None;
-                let extended = self.paused_until.is_none_or(|p| until > p + Duration::from_secs(1));
+                let extended = paused_before.is_none_or(|p| until > p + Duration::from_secs(1));
                 self.pause_until(until);
                 return extended.then(|| self.change(Cause::RetryAfter, now));
             }
@@ -399,6 +408,12 @@ pub(super) struct Ticket<'a> {
 }
 
 impl Ticket<'_> {
+    /// Whether the request may still be sent: a pause that began while it
+    /// waited for its permit holds it back too.
+    pub(super) fn still_open(&self) -> bool {
+        lock(&self.traffic.pacer).still_open(Instant::now(), self.probe)
+    }
+
     /// The answer came: read its rate-limit signals.
     pub(super) fn answered(mut self, status: StatusCode, headers: &HeaderMap) {
         self.done = true;
@@ -429,9 +444,10 @@ pub(super) struct Traffic {
     pacer: Mutex<Pacer>,
     /// Woken when a probe is answered.
     changed: Notify,
-    events: Mutex<EventGate>,
+    events: Mutex<std::collections::HashMap<(Cause, bool), EventGate>>,
 }
 
+/// When an event of one kind was last logged, and how many were left out since.
 #[derive(Debug, Default)]
 struct EventGate {
     last: Option<Instant>,
@@ -509,12 +525,15 @@ impl Traffic {
         }
     }
 
-    /// Logs a change, at most once per [`EVENT_INTERVAL`]; the ones left out
-    /// are counted into the next.
+    /// Logs a change, at most once per [`EVENT_INTERVAL`] for each kind: a
+    /// new kind (a first ceiling, say) is always told.
     fn report(&self, change: Change) {
         let now = Instant::now();
         let suppressed = {
-            let mut gate = lock(&self.events);
+            let mut gates = lock(&self.events);
+            let gate = gates
+                .entry((change.cause, change.ceiling_per_minute.is_some()))
+                .or_default();
             if gate.last.is_some_and(|last| now.duration_since(last) < EVENT_INTERVAL) {
                 gate.suppressed += 1;
                 return;
