@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release -p bench -- [--rounds 3] [--python-rounds N] [--projects 1] [--repos 10]
 //!     [--tags 1000] [--expired 0.5] [--latency-ms 5 | --latencies 5,50] [--concurrency 32]
-//!     [--skip-python] [--scale]
+//!     [--skip-python] [--scale] [--traffic | --traffic-only]
 //! ```
 //!
 //! Builds the release binary (`cargo build --release --bin
@@ -23,6 +23,7 @@ mod probe;
 mod python;
 mod report;
 mod scenario;
+mod traffic;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -60,6 +61,9 @@ and prints a markdown report.
   --scale-only          run only the scale series
   --scale-tags LIST     tag counts of the scale series (default 1000,10000,100000)
   --scale-latency-ms MS latency in the scale series (default 0)
+  --traffic             also run the traffic series (ours only: ~3,000 REST requests
+                        against a fake throttled at 3,000/min, with and without headers)
+  --traffic-only        run only the traffic series
   --binary PATH         use this gitlab-registry-cleaner instead of building it
   --python CMD          interpreter that creates the virtualenv (default $BENCH_PYTHON or python3)
   --python-timeout S    seconds before the Python tool is killed (default 900)
@@ -69,7 +73,7 @@ and prints a markdown report.
 ";
 
 /// Environment variables either tool reads; never passed on to the children.
-const TOOL_VARS: [&str; 22] = [
+pub(crate) const TOOL_VARS: [&str; 22] = [
     "GITLAB_TOKEN",
     "GITLAB_TOKEN_FILE",
     "GITLAB_URL",
@@ -115,6 +119,8 @@ struct Args {
     scale_only: bool,
     scale_tags: Vec<u64>,
     scale_latency_ms: f64,
+    traffic: bool,
+    traffic_only: bool,
     binary: Option<PathBuf>,
     python: String,
     python_timeout: Duration,
@@ -142,6 +148,8 @@ impl Default for Args {
             scale_only: false,
             scale_tags: vec![1_000, 10_000, 100_000],
             scale_latency_ms: 0.0,
+            traffic: false,
+            traffic_only: false,
             binary: None,
             python: std::env::var("BENCH_PYTHON").unwrap_or_else(|_| "python3".to_owned()),
             python_timeout: Duration::from_secs(900),
@@ -236,6 +244,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
             "--no-probe" => a.probe = false,
             "--scale" => a.scale = true,
             "--scale-only" => a.scale_only = true,
+            "--traffic" => a.traffic = true,
+            "--traffic-only" => a.traffic_only = true,
             "--scale-tags" => {
                 a.scale_tags = value()?
                     .split(',')
@@ -429,9 +439,9 @@ fn run(args: &Args) -> Result<bool, String> {
     let runs_dir = target_dir.join("bench-runs");
     fs::create_dir_all(&runs_dir).map_err(|e| format!("{}: {e}", runs_dir.display()))?;
 
-    let main_series = !args.scale_only;
+    let main_series = !args.scale_only && !args.traffic_only;
     let python = if !main_series {
-        Err("not run (`--scale-only`)".to_owned())
+        Err("not run (`--scale-only` or `--traffic-only`)".to_owned())
     } else if args.skip_python {
         Err("not run (`--skip-python`)".to_owned())
     } else {
@@ -473,7 +483,23 @@ fn run(args: &Args) -> Result<bool, String> {
         }
     }
 
-    let text = report::render(&ctx, args, &series, &scale);
+    let mut traffic_runs = Vec::new();
+    if args.traffic || args.traffic_only {
+        traffic_runs = traffic::run_all(&binary, &runs_dir, args.rounds, args.timeout)?;
+        ok &= traffic_runs.iter().all(|r| r.exit == Some(0) && r.exact);
+    }
+
+    let mut text = if args.traffic_only {
+        format!(
+            "# Traffic benchmark\n\nMachine: {}. Ours: {}.\n\n",
+            ctx.machine, ctx.ours
+        )
+    } else {
+        report::render(&ctx, args, &series, &scale)
+    };
+    if !traffic_runs.is_empty() {
+        text.push_str(&traffic::render(&traffic_runs));
+    }
     print!("{text}");
     if let Some(out) = &args.out {
         fs::write(out, &text).map_err(|e| format!("--out {}: {e}", out.display()))?;
