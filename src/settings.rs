@@ -318,19 +318,21 @@ fn age_by_created_over_rest(api: ApiMode, config: &mut Config) -> Result<Vec<Str
     if api != ApiMode::Rest {
         return Ok(Vec::new());
     }
-    if let Some(entry) = config
-        .entries
-        .iter()
-        .find(|e| e.age_from == AgeFrom::Published && e.age_from_set)
-    {
+    let rules = || config.entries.iter().flat_map(|e| &e.rules);
+    if let Some(rule) = rules().find(|r| r.age_from == AgeFrom::Published && r.age_from_set) {
         return Err(SettingsError::PublishedNeedsGraphql {
-            json_path: entry.json_path.clone(),
+            json_path: rule.json_path.clone(),
         });
     }
     let mut defaulted = Vec::new();
-    for entry in config.entries.iter_mut().filter(|e| e.age_from == AgeFrom::Published) {
-        entry.age_from = AgeFrom::Created;
-        defaulted.push(entry.json_path.as_str().to_owned());
+    for rule in config
+        .entries
+        .iter_mut()
+        .flat_map(|e| &mut e.rules)
+        .filter(|r| r.age_from == AgeFrom::Published)
+    {
+        rule.age_from = AgeFrom::Created;
+        defaulted.push(rule.json_path.as_str().to_owned());
     }
     if defaulted.is_empty() {
         return Ok(Vec::new());

@@ -7,6 +7,14 @@ fn load(value: Value) -> Result<Config, Problem> {
     Config::from_value(&value)
 }
 
+/// The one rule of an entry without `rules`.
+fn only(entry: &Entry) -> &EntryRule {
+    let [rule] = &entry.rules[..] else {
+        panic!("{} has {} rules", entry.name, entry.rules.len())
+    };
+    rule
+}
+
 fn err(value: Value) -> String {
     load(value).expect_err("config should be refused").to_string()
 }
@@ -25,11 +33,11 @@ fn legacy_form_from_the_article() {
     assert_eq!(first.name, "gitlab_project_1");
     assert_eq!(first.target, Target::Id(1));
     assert_eq!(first.kind, EntryKind::Project);
-    assert_eq!(first.rules.delete_older_than, Duration::from_secs(2 * 86_400));
-    assert_eq!(first.rules.keep_n, 0);
-    assert!(first.rules.keep_latest && first.enabled);
-    assert!(first.rules.name_regex_delete.is_none() && first.rules.name_regex_keep.is_none());
-    assert_eq!(config.entries[2].rules.delete_older_than, Duration::from_secs(3600));
+    assert_eq!(only(&first).rule.policy.delete_older_than, Duration::from_secs(2 * 86_400));
+    assert_eq!(only(&first).rule.policy.keep_n, 0);
+    assert!(only(&first).rule.policy.keep_latest && first.enabled);
+    assert!(only(&first).rule.policy.name_regex_delete.is_none() && only(&first).rule.policy.name_regex_keep.is_none());
+    assert_eq!(only(&config.entries[2]).rule.policy.delete_older_than, Duration::from_secs(3600));
     assert_eq!(config.schedule, None);
 }
 
@@ -56,13 +64,13 @@ fn full_form_from_the_spec() {
         panic!("three entries")
     };
     assert_eq!(web.target, Target::Path("platform/web".into()));
-    assert_eq!(web.rules.keep_n, 10);
-    assert_eq!(web.rules.delete_older_than, Duration::from_secs(2 * 86_400 + 5 * 3600));
-    assert!(web.rules.name_regex_keep.as_ref().unwrap().is_match("v1.2.3"));
-    assert_eq!(ci.rules.keep_n, 5, "from defaults");
+    assert_eq!(only(&web).rule.policy.keep_n, 10);
+    assert_eq!(only(&web).rule.policy.delete_older_than, Duration::from_secs(2 * 86_400 + 5 * 3600));
+    assert!(only(&web).rule.policy.name_regex_keep.as_ref().unwrap().is_match("v1.2.3"));
+    assert_eq!(only(&ci).rule.policy.keep_n, 5, "from defaults");
     assert_eq!(ci.max_deletions, Some(500));
-    assert!(ci.repository_regex.as_ref().unwrap().is_match("group/ci/cache-x"));
-    assert!(!ci.repository_regex.as_ref().unwrap().is_match("other/group/ci/cache-x"));
+    assert!(only(&ci).rule.repository_regex.as_ref().unwrap().is_match("group/ci/cache-x"));
+    assert!(!only(&ci).rule.repository_regex.as_ref().unwrap().is_match("other/group/ci/cache-x"));
     assert_eq!(sandbox.kind, EntryKind::Group);
     assert_eq!(sandbox.json_path, "groups.sandbox");
 }
@@ -76,8 +84,8 @@ fn defaults_supply_the_age_and_every_other_field() {
     }))
     .unwrap();
     let [a, b] = &config.entries[..] else { panic!() };
-    assert!(!a.enabled && !a.rules.keep_latest);
-    assert!(b.enabled && b.rules.keep_latest);
+    assert!(!a.enabled && !only(&a).rule.policy.keep_latest);
+    assert!(b.enabled && only(&b).rule.policy.keep_latest);
     assert_eq!(b.max_deletions, Some(3));
     assert_eq!(config.enabled_entries().count(), 1);
 }
@@ -219,7 +227,7 @@ fn overlapping_entries_are_refused() {
 #[test]
 fn regexes_are_anchored() {
     let config = load(json!({"p": {"id": 1, "delete_older_than": "1d", "name_regex_delete": "dev"}})).unwrap();
-    let re = config.entries[0].rules.name_regex_delete.as_ref().unwrap();
+    let re = only(&config.entries[0]).rule.policy.name_regex_delete.as_ref().unwrap();
     assert!(re.is_match("dev") && !re.is_match("dev-1") && !re.is_match("mydev"));
 }
 
@@ -299,13 +307,13 @@ fn huge_numbers_are_refused() {
 fn unknown_keys_list_the_known_ones() {
     assert_eq!(
         err(json!({"p": {"id": 1, "delete_older_than": "1d", "colour": "red"}})),
-        "p.colour: unknown key (expected one of: id, delete_older_than, keep_n, name_regex_delete, \
-         name_regex_keep, keep_latest, repository_regex, max_deletions, enabled, age_from)"
+        "p.colour: unknown key (expected one of: id, delete_older_than, keep_n, keep_n_by, order_by, name_regex_delete, \
+         name_regex_keep, keep_latest, repository_regex, max_deletions, enabled, age_from, rules)"
     );
-    // `defaults` has every field of an entry but `id`.
+    // `defaults` has every field of an entry but `id` and `rules`.
     assert_eq!(
         err(json!({"defaults": {"id": 1}, "projects": {}})),
-        "defaults.id: unknown key (expected one of: delete_older_than, keep_n, name_regex_delete, \
+        "defaults.id: unknown key (expected one of: delete_older_than, keep_n, keep_n_by, order_by, name_regex_delete, \
          name_regex_keep, keep_latest, repository_regex, max_deletions, enabled, age_from)"
     );
     assert_eq!(
@@ -368,10 +376,10 @@ fn null_means_not_set() {
     assert_eq!(config.form, ConfigForm::Full);
     assert!(config.schedule.is_none() && !config.run_on_start && config.concurrency.is_none() && config.api.is_none());
     let web = &config.entries[0];
-    assert_eq!(web.rules.keep_n, 0);
-    assert!(web.rules.keep_latest && web.enabled && web.max_deletions.is_none());
+    assert_eq!(only(&web).rule.policy.keep_n, 0);
+    assert!(only(&web).rule.policy.keep_latest && web.enabled && web.max_deletions.is_none());
     assert_eq!(
-        (web.age_from, web.age_from_set),
+        (only(web).age_from, only(web).age_from_set),
         (AgeFrom::Published, false),
         "the default"
     );
@@ -379,8 +387,8 @@ fn null_means_not_set() {
     let config = load(json!({"defaults": {"delete_older_than": "1d", "keep_n": 3},
                              "projects": {"a": {"id": 1, "delete_older_than": null, "keep_n": null}}}))
     .unwrap();
-    assert_eq!(config.entries[0].rules.keep_n, 3);
-    assert_eq!(config.entries[0].rules.delete_older_than, Duration::from_secs(86_400));
+    assert_eq!(only(&config.entries[0]).rule.policy.keep_n, 3);
+    assert_eq!(only(&config.entries[0]).rule.policy.delete_older_than, Duration::from_secs(86_400));
     assert_eq!(
         err(json!({"p": {"id": null, "delete_older_than": "1d"}})),
         "p.id: is required (a numeric id or a full path)"
@@ -409,13 +417,13 @@ fn every_value_and_setting_is_read() {
     assert_eq!(config.pass_timeout, Some(Duration::from_secs(30 * 60)));
     let [a, g] = &config.entries[..] else { panic!() };
     assert_eq!(
-        (a.target.clone(), a.age_from, a.max_deletions),
+        (a.target.clone(), only(a).age_from, a.max_deletions),
         (Target::Id(12), AgeFrom::Published, Some(7))
     );
-    assert_eq!(a.rules.delete_older_than, Duration::from_secs(7 * 86_400));
-    assert!(!a.rules.keep_latest);
+    assert_eq!(only(&a).rule.policy.delete_older_than, Duration::from_secs(7 * 86_400));
+    assert!(!only(&a).rule.policy.keep_latest);
     assert_eq!(
-        (g.kind, g.age_from, g.rules.keep_n),
+        (g.kind, only(g).age_from, only(&g).rule.policy.keep_n),
         (EntryKind::Group, AgeFrom::Created, 4)
     );
     assert_eq!(g.target, Target::Path("team/sub".into()));

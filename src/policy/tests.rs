@@ -24,6 +24,8 @@ fn rules(days: u64) -> Rules {
     Rules {
         delete_older_than: Duration::from_secs(days * DAY as u64),
         keep_n: 0,
+        keep_n_by: None,
+        order_by: OrderBy::Date,
         name_regex_delete: None,
         name_regex_keep: None,
         keep_latest: true,
@@ -308,6 +310,8 @@ fn arb_rules() -> impl Strategy<Value = Rules> {
         .prop_map(|(secs, keep_n, delete, keep, keep_latest)| Rules {
             delete_older_than: Duration::from_secs(secs),
             keep_n,
+            keep_n_by: None,
+            order_by: OrderBy::Date,
             name_regex_delete: delete.map(|p| whole_match_regex(p).unwrap()),
             name_regex_keep: keep.map(|p| whole_match_regex(p).unwrap()),
             keep_latest,
