@@ -30,6 +30,8 @@ pub(super) fn read<'de, T: Deserialize<'de>>(value: &'de Value) -> Result<T, Pro
             .iter()
             .map(|segment| match segment {
                 serde_path_to_error::Segment::Map { key } => key.clone(),
+                // `rules.0.name`, as validation names a rule.
+                serde_path_to_error::Segment::Seq { index } => index.to_string(),
                 other => other.to_string(),
             })
             .collect::<Vec<_>>()

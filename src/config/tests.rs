@@ -490,6 +490,8 @@ fn summary_names_every_field() {
         ("id", json!("group/app")),
         ("delete_older_than", json!("2d")),
         ("keep_n", json!(3)),
+        ("keep_n_by", json!("(?<stream>.+)-\\d+")),
+        ("order_by", json!("semver")),
         ("name_regex_delete", json!("tmp-.*")),
         ("name_regex_keep", json!("v.*")),
         ("keep_latest", json!(false)),
@@ -509,4 +511,142 @@ fn summary_names_every_field() {
     let mut published = base;
     published["age_from"] = json!("published");
     assert!(summary(published).contains("(age_from published)"));
+}
+
+#[test]
+fn rules_are_read_in_order_with_defaults_filling_their_gaps() {
+    let config = load(json!({
+        "defaults": {"delete_older_than": "30d", "keep_n": 2, "max_deletions": 50},
+        "projects": {"web": {"id": "platform/web", "rules": [
+            {"name": "releases", "name_regex_delete": "v\\d+\\.\\d+\\.\\d+", "order_by": "semver", "keep_n": 10, "delete_older_than": "180d"},
+            {"name": "branches", "name_regex_delete": "(?<stream>[a-z0-9-]+)-[0-9a-f]{8}",
+             "keep_n_by": "(?<stream>[a-z0-9-]+)-[0-9a-f]{8}", "age_from": "created"},
+            {"name": "scratch", "name_regex_delete": "tmp-.*", "repository_regex": "platform/web/.*", "delete_older_than": "1d"}
+        ]}}
+    }))
+    .unwrap();
+    let web = &config.entries[0];
+    assert!(web.has_named_rules());
+    assert_eq!(web.max_deletions, Some(50), "the fuse is the entry's");
+    let names: Vec<&str> = web.rules.iter().map(|r| r.rule.name.as_deref().unwrap()).collect();
+    assert_eq!(names, ["releases", "branches", "scratch"]);
+    let [releases, branches, scratch] = &web.rules[..] else { panic!() };
+    assert_eq!(releases.rule.policy.order_by, OrderBy::Semver);
+    assert_eq!(releases.rule.policy.keep_n, 10);
+    assert_eq!(branches.rule.policy.keep_n, 2, "from defaults");
+    assert_eq!(branches.rule.policy.delete_older_than, Duration::from_secs(30 * 86_400));
+    assert!(branches.rule.policy.keep_n_by.is_some());
+    assert_eq!((branches.age_from, branches.age_from_set), (AgeFrom::Created, true));
+    assert_eq!((releases.age_from, releases.age_from_set), (AgeFrom::Published, false));
+    assert_eq!(scratch.json_path, "projects.web.rules.2");
+    assert!(web.selects_repository("platform/web/app"));
+    assert_eq!(
+        web.rule_for("other/x", "tmp-1").map(|r| r.json_path.as_str()),
+        None,
+        "scratch only governs its repositories"
+    );
+    let summary = web.summary();
+    assert!(summary.contains("3 rules, first match governs a tag"), "{summary}");
+    assert!(summary.contains("1. \"releases\": governs tags v\\d+\\.\\d+\\.\\d+, delete older than"), "{summary}");
+    assert!(summary.contains("keep 10 highest versions"), "{summary}");
+    assert!(summary.contains("keep 2 newest of each stream"), "{summary}");
+    assert!(summary.contains("3. \"scratch\": governs tags tmp-.*, in repositories platform/web/.*"), "{summary}");
+}
+
+#[test]
+fn rule_mistakes_are_config_errors_at_their_path() {
+    let entry = |rules: Value| json!({"projects": {"web": {"id": 1, "delete_older_than": "1d", "rules": rules}}});
+    let rules_only = |extra: Value| {
+        let mut web = json!({"id": 1, "rules": [{"name": "a", "delete_older_than": "1d"}]});
+        for (k, v) in extra.as_object().unwrap() {
+            web[k] = v.clone();
+        }
+        err(json!({"projects": {"web": web}}))
+    };
+    assert!(
+        err(entry(json!([{"name": "a"}]))).starts_with("projects.web.delete_older_than: cannot be set beside \"rules\""),
+        "a tag-selection field beside rules"
+    );
+    for field in ["keep_n", "name_regex_delete", "repository_regex", "age_from", "keep_latest", "order_by"] {
+        let value = match field {
+            "keep_n" => json!(1),
+            "keep_latest" => json!(false),
+            "age_from" => json!("created"),
+            "order_by" => json!("semver"),
+            _ => json!("x.*"),
+        };
+        let message = rules_only(json!({ field: value }));
+        assert!(message.starts_with(&format!("projects.web.{field}: cannot be set beside")), "{message}");
+    }
+    // id, enabled and max_deletions belong beside rules.
+    load(json!({"projects": {"web": {"id": 1, "enabled": true, "max_deletions": 3,
+        "rules": [{"name": "a", "delete_older_than": "1d"}]}}}))
+    .unwrap();
+    assert_eq!(
+        rules_only(json!({"rules": []})),
+        "projects.web.rules: must list at least one rule"
+    );
+    assert_eq!(
+        rules_only(json!({"rules": [{"delete_older_than": "1d"}]})),
+        "projects.web.rules.0.name: is required (the rule's name, logged as rule)"
+    );
+    assert_eq!(
+        rules_only(json!({"rules": [{"name": "a"}]})),
+        "projects.web.rules.0: delete_older_than is required (in the entry or in defaults)"
+    );
+    assert!(rules_only(json!({"rules": [{"name": " ", "delete_older_than": "1d"}]})).starts_with("projects.web.rules.0.name: must be"));
+    assert!(rules_only(json!({"rules": [{"name": "a", "delete_older_than": "1d", "enabled": false}]}))
+        .starts_with("projects.web.rules.0.enabled: unknown key"));
+    assert_eq!(
+        rules_only(json!({"rules": [
+            {"name": "a", "name_regex_delete": "x.*", "delete_older_than": "1d"},
+            {"name": "a", "name_regex_delete": "y.*", "delete_older_than": "1d"}
+        ]})),
+        "projects.web.rules.1.name: \"a\" is already the name of projects.web.rules.0: rule names must be unique in an entry"
+    );
+    let unreachable = |earlier: Value, later: Value| {
+        let mut a = json!({"name": "a", "delete_older_than": "1d"});
+        let mut b = json!({"name": "b", "delete_older_than": "2d"});
+        a.as_object_mut().unwrap().extend(earlier.as_object().unwrap().clone());
+        b.as_object_mut().unwrap().extend(later.as_object().unwrap().clone());
+        load(json!({"projects": {"web": {"id": 1, "rules": [a, b]}}}))
+            .err()
+            .map(|e| e.to_string())
+    };
+    let refused = unreachable(json!({"name_regex_delete": "tmp-.*"}), json!({"name_regex_delete": "tmp-.*", "keep_n": 3}));
+    assert!(
+        refused.as_deref().is_some_and(|m| m.starts_with("projects.web.rules.1: can never govern a tag: projects.web.rules.0 comes first")),
+        "{refused:?}"
+    );
+    assert!(unreachable(json!({}), json!({"name_regex_delete": "x"})).is_some(), "a catch-all first");
+    assert!(unreachable(json!({"name_regex_delete": ".*"}), json!({"repository_regex": "a/b"})).is_some());
+    assert!(
+        unreachable(json!({"repository_regex": "a/.*"}), json!({"repository_regex": "a/.*", "name_regex_delete": "x"})).is_some()
+    );
+    // Different patterns, or a narrower earlier rule: both can govern.
+    assert_eq!(unreachable(json!({"name_regex_delete": "x.*"}), json!({})), None);
+    assert_eq!(unreachable(json!({"repository_regex": "a/.*"}), json!({"repository_regex": "b/.*"})), None);
+    assert_eq!(unreachable(json!({"name_regex_delete": "x.*"}), json!({"name_regex_delete": "x.+"})), None);
+}
+
+#[test]
+fn keep_n_by_needs_its_stream_group_and_order_by_its_words() {
+    let one = |field: &str, value: Value| {
+        let mut p = json!({"id": 1, "delete_older_than": "1d"});
+        p[field] = value;
+        load(json!({"p": p})).err().map(|e| e.to_string())
+    };
+    assert_eq!(one("keep_n_by", json!("(?<stream>.+)-\\d+")), None);
+    assert_eq!(one("keep_n_by", json!("(?P<stream>.+)-\\d+")), None);
+    assert!(one("keep_n_by", json!("(.+)-\\d+")).unwrap().starts_with("p.keep_n_by: must have a named group \"stream\""));
+    assert!(one("keep_n_by", json!("(?<branch>.+)")).is_some());
+    assert!(one("keep_n_by", json!("(?<stream>")).unwrap().starts_with("p.keep_n_by: invalid regex"));
+    assert_eq!(one("order_by", json!("semver")), None);
+    assert_eq!(one("order_by", json!("date")), None);
+    assert_eq!(one("order_by", json!("version")).unwrap(), "p.order_by: must be \"date\" or \"semver\"");
+    let rule = load(json!({"projects": {"w": {"id": 1, "rules": [
+        {"name": "r", "delete_older_than": "1d", "keep_n_by": "x"}]}}}))
+    .unwrap_err()
+    .to_string();
+    assert!(rule.starts_with("projects.w.rules.0.keep_n_by: must have a named group"), "{rule}");
 }
