@@ -210,7 +210,10 @@ impl Entry {
         if !self.enabled {
             head.push("DISABLED".to_owned());
         }
-        std::iter::once(head.join(", ")).chain(lines).collect::<Vec<_>>().join("\n")
+        std::iter::once(head.join(", "))
+            .chain(lines)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -259,10 +262,10 @@ impl EntryRule {
         } else if *order_by == OrderBy::Semver {
             parts.push("order by semver (unused: keep_n is 0)".to_owned());
         }
-        if self.rule.name.is_none() {
-            if let Some(re) = name_regex_delete {
-                parts.push(format!("only tags {}", unanchor(re)));
-            }
+        if self.rule.name.is_none()
+            && let Some(re) = name_regex_delete
+        {
+            parts.push(format!("only tags {}", unanchor(re)));
         }
         if let Some(re) = name_regex_keep {
             parts.push(format!("never tags {}", unanchor(re)));

@@ -77,7 +77,7 @@ pub enum SettingsError {
         "{json_path}.age_from: \"published\" needs the GraphQL API (REST has no publishedAt), but api is \"rest\"; set api to \"auto\" or \"graphql\""
     )]
     PublishedNeedsGraphql {
-        /// The entry's JSON path.
+        /// The entry's (or rule's) JSON path.
         json_path: String,
     },
     /// `daemon` (or `check --daemon`) without a schedule.

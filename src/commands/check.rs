@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 use super::CommandError;
 use crate::cli::Parsed;
 use crate::config::{ConfigForm, Entry};
-use crate::gitlab::{EntryApi, Repository};
 use crate::gitlab::GitlabClient;
+use crate::gitlab::{EntryApi, Repository};
 use crate::pass;
 use crate::settings::{ConfigSettings, Settings, SettingsError};
 
@@ -72,8 +72,10 @@ pub async fn run(parsed: &Parsed, online: bool, for_daemon: bool) -> Result<Exit
         let api = backend.entry(pass::owner(entry));
         match api.repositories().await {
             Ok(repositories) => {
-                let selected: Vec<&Repository> =
-                    repositories.iter().filter(|r| entry.selects_repository(&r.path)).collect();
+                let selected: Vec<&Repository> = repositories
+                    .iter()
+                    .filter(|r| entry.selects_repository(&r.path))
+                    .collect();
                 let matched = selected.len();
                 let through = repositories
                     .first()

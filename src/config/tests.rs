@@ -33,11 +33,17 @@ fn legacy_form_from_the_article() {
     assert_eq!(first.name, "gitlab_project_1");
     assert_eq!(first.target, Target::Id(1));
     assert_eq!(first.kind, EntryKind::Project);
-    assert_eq!(only(&first).rule.policy.delete_older_than, Duration::from_secs(2 * 86_400));
-    assert_eq!(only(&first).rule.policy.keep_n, 0);
-    assert!(only(&first).rule.policy.keep_latest && first.enabled);
-    assert!(only(&first).rule.policy.name_regex_delete.is_none() && only(&first).rule.policy.name_regex_keep.is_none());
-    assert_eq!(only(&config.entries[2]).rule.policy.delete_older_than, Duration::from_secs(3600));
+    assert_eq!(
+        only(first).rule.policy.delete_older_than,
+        Duration::from_secs(2 * 86_400)
+    );
+    assert_eq!(only(first).rule.policy.keep_n, 0);
+    assert!(only(first).rule.policy.keep_latest && first.enabled);
+    assert!(only(first).rule.policy.name_regex_delete.is_none() && only(first).rule.policy.name_regex_keep.is_none());
+    assert_eq!(
+        only(&config.entries[2]).rule.policy.delete_older_than,
+        Duration::from_secs(3600)
+    );
     assert_eq!(config.schedule, None);
 }
 
@@ -64,13 +70,38 @@ fn full_form_from_the_spec() {
         panic!("three entries")
     };
     assert_eq!(web.target, Target::Path("platform/web".into()));
-    assert_eq!(only(&web).rule.policy.keep_n, 10);
-    assert_eq!(only(&web).rule.policy.delete_older_than, Duration::from_secs(2 * 86_400 + 5 * 3600));
-    assert!(only(&web).rule.policy.name_regex_keep.as_ref().unwrap().is_match("v1.2.3"));
-    assert_eq!(only(&ci).rule.policy.keep_n, 5, "from defaults");
+    assert_eq!(only(web).rule.policy.keep_n, 10);
+    assert_eq!(
+        only(web).rule.policy.delete_older_than,
+        Duration::from_secs(2 * 86_400 + 5 * 3600)
+    );
+    assert!(
+        only(web)
+            .rule
+            .policy
+            .name_regex_keep
+            .as_ref()
+            .unwrap()
+            .is_match("v1.2.3")
+    );
+    assert_eq!(only(ci).rule.policy.keep_n, 5, "from defaults");
     assert_eq!(ci.max_deletions, Some(500));
-    assert!(only(&ci).rule.repository_regex.as_ref().unwrap().is_match("group/ci/cache-x"));
-    assert!(!only(&ci).rule.repository_regex.as_ref().unwrap().is_match("other/group/ci/cache-x"));
+    assert!(
+        only(ci)
+            .rule
+            .repository_regex
+            .as_ref()
+            .unwrap()
+            .is_match("group/ci/cache-x")
+    );
+    assert!(
+        !only(ci)
+            .rule
+            .repository_regex
+            .as_ref()
+            .unwrap()
+            .is_match("other/group/ci/cache-x")
+    );
     assert_eq!(sandbox.kind, EntryKind::Group);
     assert_eq!(sandbox.json_path, "groups.sandbox");
 }
@@ -84,8 +115,8 @@ fn defaults_supply_the_age_and_every_other_field() {
     }))
     .unwrap();
     let [a, b] = &config.entries[..] else { panic!() };
-    assert!(!a.enabled && !only(&a).rule.policy.keep_latest);
-    assert!(b.enabled && only(&b).rule.policy.keep_latest);
+    assert!(!a.enabled && !only(a).rule.policy.keep_latest);
+    assert!(b.enabled && only(b).rule.policy.keep_latest);
     assert_eq!(b.max_deletions, Some(3));
     assert_eq!(config.enabled_entries().count(), 1);
 }
@@ -376,8 +407,8 @@ fn null_means_not_set() {
     assert_eq!(config.form, ConfigForm::Full);
     assert!(config.schedule.is_none() && !config.run_on_start && config.concurrency.is_none() && config.api.is_none());
     let web = &config.entries[0];
-    assert_eq!(only(&web).rule.policy.keep_n, 0);
-    assert!(only(&web).rule.policy.keep_latest && web.enabled && web.max_deletions.is_none());
+    assert_eq!(only(web).rule.policy.keep_n, 0);
+    assert!(only(web).rule.policy.keep_latest && web.enabled && web.max_deletions.is_none());
     assert_eq!(
         (only(web).age_from, only(web).age_from_set),
         (AgeFrom::Published, false),
@@ -388,7 +419,10 @@ fn null_means_not_set() {
                              "projects": {"a": {"id": 1, "delete_older_than": null, "keep_n": null}}}))
     .unwrap();
     assert_eq!(only(&config.entries[0]).rule.policy.keep_n, 3);
-    assert_eq!(only(&config.entries[0]).rule.policy.delete_older_than, Duration::from_secs(86_400));
+    assert_eq!(
+        only(&config.entries[0]).rule.policy.delete_older_than,
+        Duration::from_secs(86_400)
+    );
     assert_eq!(
         err(json!({"p": {"id": null, "delete_older_than": "1d"}})),
         "p.id: is required (a numeric id or a full path)"
@@ -420,10 +454,10 @@ fn every_value_and_setting_is_read() {
         (a.target.clone(), only(a).age_from, a.max_deletions),
         (Target::Id(12), AgeFrom::Published, Some(7))
     );
-    assert_eq!(only(&a).rule.policy.delete_older_than, Duration::from_secs(7 * 86_400));
-    assert!(!only(&a).rule.policy.keep_latest);
+    assert_eq!(only(a).rule.policy.delete_older_than, Duration::from_secs(7 * 86_400));
+    assert!(!only(a).rule.policy.keep_latest);
     assert_eq!(
-        (g.kind, only(g).age_from, only(&g).rule.policy.keep_n),
+        (g.kind, only(g).age_from, only(g).rule.policy.keep_n),
         (EntryKind::Group, AgeFrom::Created, 4)
     );
     assert_eq!(g.target, Target::Path("team/sub".into()));
@@ -530,7 +564,9 @@ fn rules_are_read_in_order_with_defaults_filling_their_gaps() {
     assert_eq!(web.max_deletions, Some(50), "the fuse is the entry's");
     let names: Vec<&str> = web.rules.iter().map(|r| r.rule.name.as_deref().unwrap()).collect();
     assert_eq!(names, ["releases", "branches", "scratch"]);
-    let [releases, branches, scratch] = &web.rules[..] else { panic!() };
+    let [releases, branches, scratch] = &web.rules[..] else {
+        panic!()
+    };
     assert_eq!(releases.rule.policy.order_by, OrderBy::Semver);
     assert_eq!(releases.rule.policy.keep_n, 10);
     assert_eq!(branches.rule.policy.keep_n, 2, "from defaults");
@@ -547,10 +583,16 @@ fn rules_are_read_in_order_with_defaults_filling_their_gaps() {
     );
     let summary = web.summary();
     assert!(summary.contains("3 rules, first match governs a tag"), "{summary}");
-    assert!(summary.contains("1. \"releases\": governs tags v\\d+\\.\\d+\\.\\d+, delete older than"), "{summary}");
+    assert!(
+        summary.contains("1. \"releases\": governs tags v\\d+\\.\\d+\\.\\d+, delete older than"),
+        "{summary}"
+    );
     assert!(summary.contains("keep 10 highest versions"), "{summary}");
     assert!(summary.contains("keep 2 newest of each stream"), "{summary}");
-    assert!(summary.contains("3. \"scratch\": governs tags tmp-.*, in repositories platform/web/.*"), "{summary}");
+    assert!(
+        summary.contains("3. \"scratch\": governs tags tmp-.*, in repositories platform/web/.*"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -564,10 +606,18 @@ fn rule_mistakes_are_config_errors_at_their_path() {
         err(json!({"projects": {"web": web}}))
     };
     assert!(
-        err(entry(json!([{"name": "a"}]))).starts_with("projects.web.delete_older_than: cannot be set beside \"rules\""),
+        err(entry(json!([{"name": "a"}])))
+            .starts_with("projects.web.delete_older_than: cannot be set beside \"rules\""),
         "a tag-selection field beside rules"
     );
-    for field in ["keep_n", "name_regex_delete", "repository_regex", "age_from", "keep_latest", "order_by"] {
+    for field in [
+        "keep_n",
+        "name_regex_delete",
+        "repository_regex",
+        "age_from",
+        "keep_latest",
+        "order_by",
+    ] {
         let value = match field {
             "keep_n" => json!(1),
             "keep_latest" => json!(false),
@@ -576,11 +626,16 @@ fn rule_mistakes_are_config_errors_at_their_path() {
             _ => json!("x.*"),
         };
         let message = rules_only(json!({ field: value }));
-        assert!(message.starts_with(&format!("projects.web.{field}: cannot be set beside")), "{message}");
+        assert!(
+            message.starts_with(&format!("projects.web.{field}: cannot be set beside")),
+            "{message}"
+        );
     }
     // id, enabled and max_deletions belong beside rules.
-    load(json!({"projects": {"web": {"id": 1, "enabled": true, "max_deletions": 3,
-        "rules": [{"name": "a", "delete_older_than": "1d"}]}}}))
+    load(
+        json!({"projects": {"web": {"id": 1, "enabled": true, "max_deletions": 3,
+        "rules": [{"name": "a", "delete_older_than": "1d"}]}}}),
+    )
     .unwrap();
     assert_eq!(
         rules_only(json!({"rules": []})),
@@ -594,9 +649,14 @@ fn rule_mistakes_are_config_errors_at_their_path() {
         rules_only(json!({"rules": [{"name": "a"}]})),
         "projects.web.rules.0: delete_older_than is required (in the entry or in defaults)"
     );
-    assert!(rules_only(json!({"rules": [{"name": " ", "delete_older_than": "1d"}]})).starts_with("projects.web.rules.0.name: must be"));
-    assert!(rules_only(json!({"rules": [{"name": "a", "delete_older_than": "1d", "enabled": false}]}))
-        .starts_with("projects.web.rules.0.enabled: unknown key"));
+    assert!(
+        rules_only(json!({"rules": [{"name": " ", "delete_older_than": "1d"}]}))
+            .starts_with("projects.web.rules.0.name: must be")
+    );
+    assert!(
+        rules_only(json!({"rules": [{"name": "a", "delete_older_than": "1d", "enabled": false}]}))
+            .starts_with("projects.web.rules.0.enabled: unknown key")
+    );
     assert_eq!(
         rules_only(json!({"rules": [
             {"name": "a", "name_regex_delete": "x.*", "delete_older_than": "1d"},
@@ -613,20 +673,38 @@ fn rule_mistakes_are_config_errors_at_their_path() {
             .err()
             .map(|e| e.to_string())
     };
-    let refused = unreachable(json!({"name_regex_delete": "tmp-.*"}), json!({"name_regex_delete": "tmp-.*", "keep_n": 3}));
+    let refused = unreachable(
+        json!({"name_regex_delete": "tmp-.*"}),
+        json!({"name_regex_delete": "tmp-.*", "keep_n": 3}),
+    );
     assert!(
-        refused.as_deref().is_some_and(|m| m.starts_with("projects.web.rules.1: can never govern a tag: projects.web.rules.0 comes first")),
+        refused.as_deref().is_some_and(
+            |m| m.starts_with("projects.web.rules.1: can never govern a tag: projects.web.rules.0 comes first")
+        ),
         "{refused:?}"
     );
-    assert!(unreachable(json!({}), json!({"name_regex_delete": "x"})).is_some(), "a catch-all first");
+    assert!(
+        unreachable(json!({}), json!({"name_regex_delete": "x"})).is_some(),
+        "a catch-all first"
+    );
     assert!(unreachable(json!({"name_regex_delete": ".*"}), json!({"repository_regex": "a/b"})).is_some());
     assert!(
-        unreachable(json!({"repository_regex": "a/.*"}), json!({"repository_regex": "a/.*", "name_regex_delete": "x"})).is_some()
+        unreachable(
+            json!({"repository_regex": "a/.*"}),
+            json!({"repository_regex": "a/.*", "name_regex_delete": "x"})
+        )
+        .is_some()
     );
     // Different patterns, or a narrower earlier rule: both can govern.
     assert_eq!(unreachable(json!({"name_regex_delete": "x.*"}), json!({})), None);
-    assert_eq!(unreachable(json!({"repository_regex": "a/.*"}), json!({"repository_regex": "b/.*"})), None);
-    assert_eq!(unreachable(json!({"name_regex_delete": "x.*"}), json!({"name_regex_delete": "x.+"})), None);
+    assert_eq!(
+        unreachable(json!({"repository_regex": "a/.*"}), json!({"repository_regex": "b/.*"})),
+        None
+    );
+    assert_eq!(
+        unreachable(json!({"name_regex_delete": "x.*"}), json!({"name_regex_delete": "x.+"})),
+        None
+    );
 }
 
 #[test]
@@ -638,15 +716,29 @@ fn keep_n_by_needs_its_stream_group_and_order_by_its_words() {
     };
     assert_eq!(one("keep_n_by", json!("(?<stream>.+)-\\d+")), None);
     assert_eq!(one("keep_n_by", json!("(?P<stream>.+)-\\d+")), None);
-    assert!(one("keep_n_by", json!("(.+)-\\d+")).unwrap().starts_with("p.keep_n_by: must have a named group \"stream\""));
+    assert!(
+        one("keep_n_by", json!("(.+)-\\d+"))
+            .unwrap()
+            .starts_with("p.keep_n_by: must have a named group \"stream\"")
+    );
     assert!(one("keep_n_by", json!("(?<branch>.+)")).is_some());
-    assert!(one("keep_n_by", json!("(?<stream>")).unwrap().starts_with("p.keep_n_by: invalid regex"));
+    assert!(
+        one("keep_n_by", json!("(?<stream>"))
+            .unwrap()
+            .starts_with("p.keep_n_by: invalid regex")
+    );
     assert_eq!(one("order_by", json!("semver")), None);
     assert_eq!(one("order_by", json!("date")), None);
-    assert_eq!(one("order_by", json!("version")).unwrap(), "p.order_by: must be \"date\" or \"semver\"");
+    assert_eq!(
+        one("order_by", json!("version")).unwrap(),
+        "p.order_by: must be \"date\" or \"semver\""
+    );
     let rule = load(json!({"projects": {"w": {"id": 1, "rules": [
         {"name": "r", "delete_older_than": "1d", "keep_n_by": "x"}]}}}))
     .unwrap_err()
     .to_string();
-    assert!(rule.starts_with("projects.w.rules.0.keep_n_by: must have a named group"), "{rule}");
+    assert!(
+        rule.starts_with("projects.w.rules.0.keep_n_by: must have a named group"),
+        "{rule}"
+    );
 }

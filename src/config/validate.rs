@@ -61,7 +61,13 @@ pub(super) fn full(raw: RawFull) -> Result<Config, Problem> {
 }
 
 /// One entry, with `defaults` filling its gaps and each field's default the rest.
-fn entry(name: String, path: String, kind: EntryKind, mut raw: RawEntry, defaults: &RawFields) -> Result<Entry, Problem> {
+fn entry(
+    name: String,
+    path: String,
+    kind: EntryKind,
+    mut raw: RawEntry,
+    defaults: &RawFields,
+) -> Result<Entry, Problem> {
     let raw_rules = raw.rules.take();
     if raw_rules.is_some()
         && let Some(field) = raw.fields_set().into_iter().find(|f| !BESIDE_RULES.contains(f))
@@ -122,14 +128,19 @@ fn named_rules(path: &str, raw_rules: Vec<Object<RawRule>>, defaults: &RawFields
     let mut rules: Vec<EntryRule> = Vec::with_capacity(raw_rules.len());
     for (i, Object(mut raw)) in raw_rules.into_iter().enumerate() {
         let rule_path = format!("{path}.rules.{i}");
-        let name = raw
-            .name
-            .take()
-            .ok_or_else(|| problem(&format!("{rule_path}.name"), "is required (the rule's name, logged as rule)"))?;
+        let name = raw.name.take().ok_or_else(|| {
+            problem(
+                &format!("{rule_path}.name"),
+                "is required (the rule's name, logged as rule)",
+            )
+        })?;
         if let Some(earlier) = rules.iter().find(|r| r.rule.name.as_deref() == Some(name.0.as_str())) {
             return Err(problem(
                 &format!("{rule_path}.name"),
-                format!("\"{}\" is already the name of {}: rule names must be unique in an entry", name.0, earlier.json_path),
+                format!(
+                    "\"{}\" is already the name of {}: rule names must be unique in an entry",
+                    name.0, earlier.json_path
+                ),
             ));
         }
         let new = rule(Some(Arc::from(name.0)), rule_path, raw.inherit(defaults))?;

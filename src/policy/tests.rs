@@ -353,10 +353,18 @@ fn semver_ranks_prereleases_below_their_release_and_ignores_build_metadata() {
     let mut r = rules(1);
     r.keep_n = 1;
     r.order_by = OrderBy::Semver;
-    let pre = decide(&[tag("2.0.0-rc.2", ago(2 * DAY)), tag("2.0.0", ago(5 * DAY))], &r, now());
+    let pre = decide(
+        &[tag("2.0.0-rc.2", ago(2 * DAY)), tag("2.0.0", ago(5 * DAY))],
+        &r,
+        now(),
+    );
     assert_eq!(pre, vec![Decision::Delete, kept(KeepReason::KeepN)]);
     // Equal precedence: the newer wins, whatever the build metadata says.
-    let build = decide(&[tag("2.0.0+b1", ago(2 * DAY)), tag("2.0.0+b9", ago(5 * DAY))], &r, now());
+    let build = decide(
+        &[tag("2.0.0+b1", ago(2 * DAY)), tag("2.0.0+b9", ago(5 * DAY))],
+        &r,
+        now(),
+    );
     assert_eq!(build, vec![kept(KeepReason::KeepN), Decision::Delete]);
     // Non-versions among themselves: newest first.
     let names = decide(&[tag("abc", ago(5 * DAY)), tag("xyz", ago(2 * DAY))], &r, now());
@@ -371,7 +379,18 @@ fn versions_are_read_leniently_but_not_loosely() {
     assert_eq!(v("1.2").as_deref(), Some("1.2.0"));
     assert_eq!(v("v3.11-rc1").as_deref(), Some("3.11.0-rc1"));
     assert_eq!(v("1.2.3-beta.2+build.7").as_deref(), Some("1.2.3-beta.2+build.7"));
-    for not_a_version in ["1", "v", "latest", "01.2.3", "1.2.3.4", "V1.2.3", "vv1.2.3", "1..2", "main-1.2.3", ""] {
+    for not_a_version in [
+        "1",
+        "v",
+        "latest",
+        "01.2.3",
+        "1.2.3.4",
+        "V1.2.3",
+        "vv1.2.3",
+        "1..2",
+        "main-1.2.3",
+        "",
+    ] {
         assert_eq!(v(not_a_version), None, "{not_a_version}");
     }
 }
@@ -379,7 +398,12 @@ fn versions_are_read_leniently_but_not_loosely() {
 #[test]
 fn the_first_rule_that_matches_governs_alone() {
     let rules_ = [
-        named("releases", None, Some(r"v\d+\.\d+\.\d+"), Rules { keep_n: 1, ..rules(1) }),
+        named(
+            "releases",
+            None,
+            Some(r"v\d+\.\d+\.\d+"),
+            Rules { keep_n: 1, ..rules(1) },
+        ),
         named("everything", None, None, rules(10)),
     ];
     let tags = [
@@ -408,14 +432,25 @@ fn a_tag_no_rule_governs_is_kept_not_matched_without_a_rule() {
         named("scratch", None, Some("tmp-.*"), rules(1)),
         named("ci", Some("group/ci/.*"), None, rules(1)),
     ];
-    let tags = [tag("tmp-1", ago(9 * DAY)), tag("latest", ago(9 * DAY)), tag("v1", ago(9 * DAY))];
+    let tags = [
+        tag("tmp-1", ago(9 * DAY)),
+        tag("latest", ago(9 * DAY)),
+        tag("v1", ago(9 * DAY)),
+    ];
     let app = decide_rules(&tags, &rules_, "group/app", now());
     assert_eq!(app[0].decision, Decision::Delete);
     for ruling in &app[1..] {
-        assert_eq!((ruling.decision, ruling.rule.as_deref()), (kept(KeepReason::NotMatched), None));
+        assert_eq!(
+            (ruling.decision, ruling.rule.as_deref()),
+            (kept(KeepReason::NotMatched), None)
+        );
     }
     let ci = decide_rules(&tags, &rules_, "group/ci/cache", now());
-    assert_eq!(ci[1].decision, kept(KeepReason::Latest), "governed by ci, which keeps latest");
+    assert_eq!(
+        ci[1].decision,
+        kept(KeepReason::Latest),
+        "governed by ci, which keeps latest"
+    );
     assert_eq!((ci[2].decision, ci[2].rule.as_deref()), (Decision::Delete, Some("ci")));
     assert_eq!(
         keep_by_rules(&rules_, "group/app", "v1"),
@@ -432,11 +467,19 @@ fn an_unnamed_rule_decides_exactly_like_the_single_policy() {
         repository_regex: None,
         policy: r.clone(),
     }];
-    let tags = [tag("latest", ago(9 * DAY)), tag("y", ago(9 * DAY)), tag("x", ago(9 * DAY))];
+    let tags = [
+        tag("latest", ago(9 * DAY)),
+        tag("y", ago(9 * DAY)),
+        tag("x", ago(9 * DAY)),
+    ];
     let rulings = decide_rules(&tags, &single, "any/repo", now());
     let decisions: Vec<Decision> = rulings.iter().map(|r| r.decision).collect();
     assert_eq!(decisions, decide(&tags, &r, now()));
-    assert_eq!(decisions[0], kept(KeepReason::Latest), "latest before not_matched, as before");
+    assert_eq!(
+        decisions[0],
+        kept(KeepReason::Latest),
+        "latest before not_matched, as before"
+    );
     assert!(rulings.iter().all(|r| r.rule.is_none()));
 }
 
@@ -585,7 +628,10 @@ fn arb_names() -> impl Strategy<Value = Vec<TagFacts>> {
 fn arb_full_rules() -> impl Strategy<Value = Rules> {
     (
         arb_rules(),
-        proptest::option::of(prop_oneof![Just(r"(?<stream>[a-z-]+)-\d+"), Just(r"(?<stream>v?\d)\..*")]),
+        proptest::option::of(prop_oneof![
+            Just(r"(?<stream>[a-z-]+)-\d+"),
+            Just(r"(?<stream>v?\d)\..*")
+        ]),
         any::<bool>(),
     )
         .prop_map(|(r, keep_n_by, semver)| Rules {

@@ -22,7 +22,9 @@ struct Row {
 fn recipe(name: &str) -> (Value, Vec<Row>) {
     let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/config.md")).unwrap();
     let marker = format!("<!-- cookbook: {name} -->");
-    let at = docs.find(&marker).unwrap_or_else(|| panic!("no {marker} in docs/config.md"));
+    let at = docs
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {marker} in docs/config.md"));
     let rest = &docs[at + marker.len()..];
     let json_start = rest.find("```json\n").expect("a json block after the marker") + "```json\n".len();
     let json_len = rest[json_start..].find("```").unwrap();
@@ -44,7 +46,9 @@ fn recipe(name: &str) -> (Value, Vec<Row>) {
                 other => panic!("unit {other}"),
             };
             let outcome = cells[2];
-            let rule = outcome.split_once("rule `").map(|(_, r)| r.trim_end_matches(['`', ')']).to_owned());
+            let rule = outcome
+                .split_once("rule `")
+                .map(|(_, r)| r.trim_end_matches(['`', ')']).to_owned());
             let kept = if outcome.starts_with("deleted") {
                 None
             } else {
@@ -90,7 +94,11 @@ fn run_recipe(name: &str, api: &str) {
             "{name} via {api}: the rule of {row:?}"
         );
     }
-    let mut left: Vec<&str> = rows.iter().filter(|row| row.kept.is_some()).map(|row| row.tag.as_str()).collect();
+    let mut left: Vec<&str> = rows
+        .iter()
+        .filter(|row| row.kept.is_some())
+        .map(|row| row.tag.as_str())
+        .collect();
     left.sort();
     assert_eq!(fake.tag_names(10), left, "{name} via {api}: what is left");
 }
@@ -139,10 +147,17 @@ fn max_deletions_counts_every_rule_of_the_entry() {
         .ops("kept")
         .iter()
         .filter(|e| e["reason"] == "max_deletions")
-        .map(|e| (e["tag_name"].as_str().unwrap().to_owned(), e["rule"].as_str().unwrap().to_owned()))
+        .map(|e| {
+            (
+                e["tag_name"].as_str().unwrap().to_owned(),
+                e["rule"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(fused.len(), 2, "{}", r.all());
-    assert!(fused.contains(&("tmp-a".into(), "scratch".into())) && fused.contains(&("build-1".into(), "builds".into())));
+    assert!(
+        fused.contains(&("tmp-a".into(), "scratch".into())) && fused.contains(&("build-1".into(), "builds".into()))
+    );
 }
 
 /// A rule's `repository_regex` decides which repositories it governs;
@@ -167,7 +182,11 @@ fn repository_regex_per_rule() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(
         r.tags("deleted"),
-        sorted(&["platform/web/app:tmp-a", "platform/web/ci-cache:build-1", "platform/web/ci-cache:tmp-a"])
+        sorted(&[
+            "platform/web/app:tmp-a",
+            "platform/web/ci-cache:build-1",
+            "platform/web/ci-cache:tmp-a"
+        ])
     );
     assert_eq!(fake.tag_names(12), ["tmp-a"], "docs: no rule selects it");
     assert_eq!(fake.stats().count(Route::Tags), 2, "docs is not listed: {}", r.all());
@@ -178,7 +197,11 @@ fn check_prints_the_rules_and_online_how_many_tags_each_governs() {
     let fake = FakeGitlab::start(seed(vec![project(
         1,
         "platform/web",
-        vec![repo(10, "app", vec![old("v1.0.0"), old("v1.1.0"), old("tmp-a"), old("other")])],
+        vec![repo(
+            10,
+            "app",
+            vec![old("v1.0.0"), old("v1.1.0"), old("tmp-a"), old("other")],
+        )],
     )]))
     .unwrap();
     let work = Workdir::new();
@@ -216,27 +239,47 @@ fn check_prints_the_rules_and_online_how_many_tags_each_governs() {
 fn rule_mistakes_stop_the_binary_with_exit_2_and_the_json_path() {
     let work = Workdir::new();
     for (rules, path) in [
-        (json!([{"name": "a", "delete_older_than": "1d", "name_regex_delete": "x.*"},
-                {"name": "a", "delete_older_than": "1d"}]), "projects.web.rules.1.name"),
-        (json!([{"name": "a", "delete_older_than": "1d", "name_regex_delete": "x.*"},
-                {"name": "b", "delete_older_than": "9d", "name_regex_delete": "x.*"}]), "projects.web.rules.1: can never govern"),
-        (json!([{"name": "a", "delete_older_than": "1d", "keep_n_by": "(.+)-\\d+"}]), "projects.web.rules.0.keep_n_by"),
+        (
+            json!([{"name": "a", "delete_older_than": "1d", "name_regex_delete": "x.*"},
+                {"name": "a", "delete_older_than": "1d"}]),
+            "projects.web.rules.1.name",
+        ),
+        (
+            json!([{"name": "a", "delete_older_than": "1d", "name_regex_delete": "x.*"},
+                {"name": "b", "delete_older_than": "9d", "name_regex_delete": "x.*"}]),
+            "projects.web.rules.1: can never govern",
+        ),
+        (
+            json!([{"name": "a", "delete_older_than": "1d", "keep_n_by": "(.+)-\\d+"}]),
+            "projects.web.rules.0.keep_n_by",
+        ),
     ] {
         let config = work.config(&json!({"projects": {"web": {"id": 1, "rules": rules}}}));
         let r = run(bin(work.path()).args(["check", "-c"]).arg(&config));
         assert_eq!(r.code, 2, "{}", r.all());
         assert!(r.stderr.contains(path), "{path}: {}", r.all());
     }
-    let config = work.config(&json!({"projects": {"web": {"id": 1, "keep_n": 3, "rules": [{"name": "a", "delete_older_than": "1d"}]}}}));
+    let config = work.config(
+        &json!({"projects": {"web": {"id": 1, "keep_n": 3, "rules": [{"name": "a", "delete_older_than": "1d"}]}}}),
+    );
     let r = run(bin(work.path()).args(["check", "-c"]).arg(&config));
     assert_eq!(r.code, 2, "{}", r.all());
-    assert!(r.stderr.contains("projects.web.keep_n: cannot be set beside \"rules\""), "{}", r.all());
+    assert!(
+        r.stderr.contains("projects.web.keep_n: cannot be set beside \"rules\""),
+        "{}",
+        r.all()
+    );
 }
 
 /// An entry without `rules` logs no `rule` at all, as before.
 #[test]
 fn an_entry_without_rules_logs_no_rule() {
-    let fake = FakeGitlab::start(seed(vec![project(1, "g/p", vec![repo(10, "img", vec![old("a"), young("b")])])])).unwrap();
+    let fake = FakeGitlab::start(seed(vec![project(
+        1,
+        "g/p",
+        vec![repo(10, "img", vec![old("a"), young("b")])],
+    )]))
+    .unwrap();
     let r = once(&fake, &json!({"p": {"id": 1, "delete_older_than": "1d"}}), &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     let tag_events: Vec<Value> = r.events().into_iter().filter(|e| e.get("tag_name").is_some()).collect();
