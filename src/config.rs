@@ -25,7 +25,7 @@ use regex::Regex;
 use serde_json::{Map, Value};
 
 use crate::duration::format_age;
-use crate::policy::Rules;
+use crate::policy::{OrderBy, Rule, Rules};
 use crate::schedule::Schedule;
 
 /// The most requests in flight a config or flag may ask for.
@@ -144,58 +144,142 @@ pub struct Entry {
     pub kind: EntryKind,
     /// Its id or path.
     pub target: Target,
-    /// The deletion rules.
-    pub rules: Rules,
-    /// Only repositories whose whole path matches are cleaned.
-    pub repository_regex: Option<Regex>,
+    /// Its rules, first match first: the file's `rules`, or for an entry
+    /// without them one unnamed rule made of the entry's own fields.
+    pub rules: Vec<EntryRule>,
     /// The safety fuse: more deletions than this in one pass means none.
     pub max_deletions: Option<u64>,
     /// `false` skips the entry.
     pub enabled: bool,
-    /// Which date ages a tag.
-    pub age_from: AgeFrom,
-    /// Whether the file set `age_from` (else it is the default, which a
-    /// REST-only setup may replace by `created`).
-    pub age_from_set: bool,
     /// The entry's JSON path (`projects.web`), for messages.
     pub json_path: String,
 }
 
+/// One rule of an entry, with what the pass needs beside the policy.
+#[derive(Debug, Clone)]
+pub struct EntryRule {
+    /// Its name, its repositories, and how it decides.
+    pub rule: Rule,
+    /// Which date ages a tag it governs.
+    pub age_from: AgeFrom,
+    /// Whether the file set `age_from` (else it is the default, which a
+    /// REST-only setup may replace by `created`).
+    pub age_from_set: bool,
+    /// The rule's JSON path (`projects.web`, or `projects.web.rules.0`).
+    pub json_path: String,
+}
+
+impl AsRef<Rule> for EntryRule {
+    fn as_ref(&self) -> &Rule {
+        &self.rule
+    }
+}
+
 impl Entry {
-    /// One line describing the entry's policy, for `check`. It names every
-    /// field: the daemon's reload compares summaries to tell which entries changed.
+    /// Whether the file gave the entry `rules` (rather than its own fields).
+    pub fn has_named_rules(&self) -> bool {
+        self.rules.iter().any(|r| r.rule.name.is_some())
+    }
+
+    /// Whether some rule may govern tags of this repository: the others
+    /// are not listed at all.
+    pub fn selects_repository(&self, path: &str) -> bool {
+        self.rules.iter().any(|r| r.rule.selects_repository(path))
+    }
+
+    /// The rule that governs a tag (first match), if any.
+    pub fn rule_for(&self, repository: &str, tag: &str) -> Option<&EntryRule> {
+        crate::policy::governing_rule(&self.rules, repository, tag).map(|i| &self.rules[i])
+    }
+
+    /// One line describing the entry's policy, for `check`; with `rules`,
+    /// one more line per rule, in order. It names every field: the
+    /// daemon's reload compares summaries to tell which entries changed.
     pub fn summary(&self) -> String {
-        let mut parts = vec![
-            format!("{} {}", self.kind.as_str(), self.target),
-            format!(
-                "delete older than {} (age_from {})",
-                format_age(self.rules.delete_older_than),
-                match self.age_from {
-                    AgeFrom::Created => "created",
-                    AgeFrom::Published => "published",
-                }
-            ),
-        ];
-        if self.rules.keep_n > 0 {
-            parts.push(format!("keep {} newest", self.rules.keep_n));
-        }
-        if let Some(re) = &self.rules.name_regex_delete {
-            parts.push(format!("only tags {}", unanchor(re)));
-        }
-        if let Some(re) = &self.rules.name_regex_keep {
-            parts.push(format!("never tags {}", unanchor(re)));
-        }
-        if !self.rules.keep_latest {
-            parts.push("latest not protected".to_owned());
-        }
-        if let Some(re) = &self.repository_regex {
-            parts.push(format!("repositories {}", unanchor(re)));
+        let mut head = vec![format!("{} {}", self.kind.as_str(), self.target)];
+        let mut lines = Vec::new();
+        if self.has_named_rules() {
+            head.push(format!("{} rules, first match governs a tag", self.rules.len()));
+            for (i, rule) in self.rules.iter().enumerate() {
+                let name = rule.rule.name.as_deref().unwrap_or_default();
+                lines.push(format!("    {}. \"{name}\": {}", i + 1, rule.describe()));
+            }
+        } else {
+            head.extend(self.rules.iter().map(EntryRule::describe));
         }
         if let Some(max) = self.max_deletions {
-            parts.push(format!("at most {max} deletions"));
+            head.push(format!("at most {max} deletions"));
         }
         if !self.enabled {
-            parts.push("DISABLED".to_owned());
+            head.push("DISABLED".to_owned());
+        }
+        std::iter::once(head.join(", "))
+            .chain(lines)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl EntryRule {
+    /// The rule in words, every field named.
+    fn describe(&self) -> String {
+        let Rules {
+            delete_older_than,
+            keep_n,
+            keep_n_by,
+            order_by,
+            name_regex_delete,
+            name_regex_keep,
+            keep_latest,
+        } = &self.rule.policy;
+        let mut parts = Vec::new();
+        // A named rule says first which tags it governs.
+        if self.rule.name.is_some() {
+            parts.push(match name_regex_delete {
+                Some(re) => format!("governs tags {}", unanchor(re)),
+                None => "governs every tag".to_owned(),
+            });
+            if let Some(re) = &self.rule.repository_regex {
+                parts.push(format!("in repositories {}", unanchor(re)));
+            }
+        }
+        parts.push(format!(
+            "delete older than {} (age_from {})",
+            format_age(*delete_older_than),
+            match self.age_from {
+                AgeFrom::Created => "created",
+                AgeFrom::Published => "published",
+            }
+        ));
+        if *keep_n > 0 {
+            let ranked = match order_by {
+                OrderBy::Date => "newest",
+                OrderBy::Semver => "highest versions",
+            };
+            match keep_n_by {
+                Some(re) => parts.push(format!("keep {keep_n} {ranked} of each stream {}", unanchor(re))),
+                None => parts.push(format!("keep {keep_n} {ranked}")),
+            }
+        } else if let Some(re) = keep_n_by {
+            parts.push(format!("streams {} (unused: keep_n is 0)", unanchor(re)));
+        } else if *order_by == OrderBy::Semver {
+            parts.push("order by semver (unused: keep_n is 0)".to_owned());
+        }
+        if self.rule.name.is_none()
+            && let Some(re) = name_regex_delete
+        {
+            parts.push(format!("only tags {}", unanchor(re)));
+        }
+        if let Some(re) = name_regex_keep {
+            parts.push(format!("never tags {}", unanchor(re)));
+        }
+        if !keep_latest {
+            parts.push("latest not protected".to_owned());
+        }
+        if self.rule.name.is_none()
+            && let Some(re) = &self.rule.repository_regex
+        {
+            parts.push(format!("repositories {}", unanchor(re)));
         }
         parts.join(", ")
     }

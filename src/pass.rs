@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::stream::{self, StreamExt};
@@ -27,7 +28,7 @@ use tracing::{Instrument, Span};
 use crate::config::{AgeFrom, Config, Entry};
 use crate::gitlab::{ApiError, Backend, DeleteResult, EntryApi, Listed, Owner, PushDate, Repository};
 use crate::metrics::metrics;
-use crate::policy::{self, Decision, KeepReason, TagFacts};
+use crate::policy::{self, Decision, KeepReason, Ruling, TagFacts};
 
 /// How a pass behaves, beyond the config.
 #[derive(Debug, Clone)]
@@ -102,23 +103,48 @@ impl PassReport {
     }
 }
 
-/// What the backend needs to know of an entry.
+/// What the backend needs to know of an entry: the push date as the most
+/// demanding of its rules needs it.
 pub(crate) fn owner(entry: &Entry) -> Owner<'_> {
+    let need = |rule: &crate::config::EntryRule| match (rule.age_from, rule.age_from_set) {
+        (AgeFrom::Published, true) => PushDate::Required,
+        (AgeFrom::Published, false) => PushDate::Preferred,
+        (AgeFrom::Created, _) => PushDate::Unused,
+    };
+    let needs: Vec<PushDate> = entry.rules.iter().map(need).collect();
     Owner {
         kind: entry.kind,
         target: &entry.target,
-        push_date: match (entry.age_from, entry.age_from_set) {
-            (AgeFrom::Published, true) => PushDate::Required,
-            (AgeFrom::Published, false) => PushDate::Preferred,
-            (AgeFrom::Created, _) => PushDate::Unused,
-        },
+        push_date: [PushDate::Required, PushDate::Preferred]
+            .into_iter()
+            .find(|level| needs.contains(level))
+            .unwrap_or(PushDate::Unused),
     }
+}
+
+/// Whether some rule of the entry asked for the last push in so many words.
+fn requires_push_dates(entry: &Entry) -> bool {
+    entry
+        .rules
+        .iter()
+        .any(|rule| rule.age_from == AgeFrom::Published && rule.age_from_set)
+}
+
+/// The name of the rule that governs a tag, for its events (`None`: an
+/// entry without `rules`, or a tag no rule governs).
+fn rule_name<'a>(entry: &'a Entry, repository: &Repository, tag: &str) -> Option<&'a str> {
+    if !entry.has_named_rules() {
+        return None;
+    }
+    entry.rule_for(&repository.path, tag)?.rule.name.as_deref()
 }
 
 /// A tag the policy chose, waiting for the fuse and the delete.
 struct Doomed {
     name: String,
     size: Option<u64>,
+    /// The rule that chose it (`None`: an entry without `rules`).
+    rule: Option<Arc<str>>,
 }
 
 /// One repository after its decisions, before its deletions.
@@ -289,9 +315,7 @@ async fn clean_entry(
 ) {
     let mut selected = Vec::new();
     for repository in repositories {
-        if let Some(re) = &entry.repository_regex
-            && !re.is_match(&repository.path)
-        {
+        if !entry.selects_repository(&repository.path) {
             tracing::debug!(repository = %repository.path, "repository not matched by repository_regex");
             continue;
         }
@@ -404,13 +428,13 @@ async fn decide_repository(
     // The name rules first: a tag they keep needs no date, so the backend
     // need not read it.
     let mut kept_by_name = 0u64;
-    let mut wanted = |name: &str| match policy::keep_by_name(name, &entry.rules) {
-        Some(reason) => {
+    let mut wanted = |name: &str| match policy::keep_by_rules(&entry.rules, &repository.path, name) {
+        (Some(reason), _) => {
             kept_by_name += 1;
             log_kept(entry, repository, name, reason);
             false
         }
-        None => true,
+        (None, _) => true,
     };
     let mut candidates = Candidates::default();
     let mut take = |listed: Listed| candidates.take(entry, repository, listed);
@@ -469,7 +493,7 @@ async fn decide_repository(
     }
     // An entry that asked for the last push must never be aged by the first:
     // whatever path led here, a listing without push dates decides nothing.
-    if entry.age_from == AgeFrom::Published && entry.age_from_set && !listing.push_dates {
+    if requires_push_dates(entry) && !listing.push_dates {
         report.errors += 1;
         keep_all(entry, repository, &candidates.facts, None, report);
         tracing::error!(
@@ -488,15 +512,19 @@ async fn decide_repository(
         );
     }
 
-    let decisions = policy::decide(&candidates.facts, &entry.rules, Timestamp::now());
+    let rulings = policy::decide_rules(&candidates.facts, &entry.rules, &repository.path, Timestamp::now());
     let mut doomed = Vec::new();
-    for ((tag, size), decision) in candidates.facts.into_iter().zip(candidates.sizes).zip(decisions) {
+    for ((tag, size), Ruling { decision, rule }) in candidates.facts.into_iter().zip(candidates.sizes).zip(rulings) {
         match decision {
             Decision::Keep(reason) => {
                 report.kept += 1;
                 log_kept(entry, repository, &tag.name, reason);
             }
-            Decision::Delete => doomed.push(Doomed { name: tag.name, size }),
+            Decision::Delete => doomed.push(Doomed {
+                name: tag.name,
+                size,
+                rule,
+            }),
         }
     }
     doomed
@@ -538,7 +566,13 @@ impl Candidates {
     fn take(&mut self, entry: &Entry, repository: &Repository, listed: Listed) {
         match listed {
             Listed::Record(record) => {
-                let created = match (entry.age_from, record.published) {
+                // The date is the governing rule's `age_from` (a tag no rule
+                // governs is not wanted, so the first rule's is only a fallback).
+                let age_from = entry
+                    .rule_for(&repository.path, &record.name)
+                    .or(entry.rules.first())
+                    .map_or(AgeFrom::Published, |rule| rule.age_from);
+                let created = match (age_from, record.published) {
                     (AgeFrom::Published, Some(published)) => published,
                     (AgeFrom::Published, None) => {
                         self.unpublished += 1;
@@ -559,6 +593,7 @@ impl Candidates {
                 tracing::error!(
                     operation = "kept",
                     reason = "error",
+                    rule = rule_name(entry, repository, &name),
                     tag_name = %name,
                     tag_location = %repository.location,
                     error = %err.explain(),
@@ -584,6 +619,7 @@ async fn delete_plan(api: &EntryApi<'_>, entry: &Entry, plan: &RepositoryPlan, o
             // Nothing is freed in a dry run; `deleted` counts what would go.
             tracing::info!(
                 operation = "dry_run",
+                rule = doomed.rule.as_deref(),
                 tag_name = %doomed.name,
                 tag_location = %repository.location,
                 "would delete tag"
@@ -604,6 +640,7 @@ async fn delete_plan(api: &EntryApi<'_>, entry: &Entry, plan: &RepositoryPlan, o
                 tracing::debug!(
                     operation = "kept",
                     reason = KeepReason::Protected.as_str(),
+                    rule = doomed.rule.as_deref(),
                     tag_name = %doomed.name,
                     tag_location = %repository.location,
                     detail,
@@ -630,6 +667,7 @@ fn deleted(entry: &Entry, repository: &Repository, doomed: &Doomed, already_gone
     metrics().tag_deleted(&entry.name, doomed.size);
     tracing::info!(
         operation = "deleted",
+        rule = doomed.rule.as_deref(),
         tag_name = %doomed.name,
         tag_location = %repository.location,
         already_gone,
@@ -647,6 +685,7 @@ fn delete_failed(entry: &Entry, repository: &Repository, doomed: &Doomed, error:
     metrics().delete_error(&entry.name);
     tracing::error!(
         operation = "delete_failed",
+        rule = doomed.rule.as_deref(),
         tag_name = %doomed.name,
         tag_location = %repository.location,
         error,
@@ -664,6 +703,7 @@ fn log_kept(entry: &Entry, repository: &Repository, tag_name: &str, reason: Keep
     tracing::debug!(
         operation = "kept",
         reason = reason.as_str(),
+        rule = rule_name(entry, repository, tag_name),
         tag_name,
         tag_location = %repository.location,
         "kept tag"

@@ -9,13 +9,22 @@
 //! 3. tags whose whole name matches `name_regex_keep` are kept;
 //! 4. tags GitLab says the token may not delete (protected, immutable) are kept;
 //! 5. tags with no usable date are kept;
-//! 6. the rest are ordered newest first and the first `keep_n` are kept;
+//! 6. the rest are ranked (newest first, or highest version first with
+//!    [`OrderBy::Semver`]), per stream when `keep_n_by` is set, and the first
+//!    `keep_n` of each stream are kept;
 //! 7. of the rest, those created before `now - delete_older_than` are deleted,
 //!    the others kept as too new.
 //!
+//! An entry with several [`Rule`]s (spec §3a) is decided by [`decide_rules`]:
+//! each tag goes through these steps under the first rule that governs it
+//! alone, and a tag no rule governs is kept (`not_matched`).
+//!
 //! There is no I/O here, and no way to reach "delete" but step 7.
 
-use std::cmp::Reverse;
+use std::borrow::Borrow;
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -26,19 +35,70 @@ use regex::Regex;
 /// cannot tell the tag's age.
 pub(crate) const FIRST_PLAUSIBLE_DATE: Timestamp = Timestamp::constant(1_363_737_600, 0);
 
-/// The deletion rules of one config entry.
+/// The deletion rules of one config entry, or of one of its named rules.
 #[derive(Debug, Clone)]
 pub struct Rules {
     /// Tags created longer ago than this may go.
     pub delete_older_than: Duration,
-    /// The n most recent candidates of each repository are kept whatever their age.
+    /// The n first-ranked candidates of each repository (of each stream,
+    /// with `keep_n_by`) are kept whatever their age.
     pub keep_n: usize,
+    /// Groups candidates into streams by the named group `stream` (checked
+    /// at load); candidates it does not match form one stream together.
+    pub keep_n_by: Option<Regex>,
+    /// How `keep_n` ranks candidates.
+    pub order_by: OrderBy,
     /// Only tags whose whole name matches are candidates (`None`: every tag).
     pub name_regex_delete: Option<Regex>,
     /// Tags whose whole name matches are never deleted.
     pub name_regex_keep: Option<Regex>,
     /// Never delete a tag named `latest`.
     pub keep_latest: bool,
+}
+
+/// How `keep_n` ranks the candidates of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrderBy {
+    /// Newest first; equal dates by name.
+    #[default]
+    Date,
+    /// Highest SemVer 2.0 precedence first (see [`parse_version`]); equal
+    /// precedence by date, then name; names that are not versions after
+    /// every version, newest first.
+    Semver,
+}
+
+/// One rule of an entry: which tags it governs, and how it decides them.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// The rule's name. `None` for an entry without `rules`: its one rule
+    /// governs every tag of the repositories it selects, and
+    /// `name_regex_delete` only makes a tag `not_matched` within it (after
+    /// `latest`, in GitLab's order, as it always did).
+    pub name: Option<Arc<str>>,
+    /// Only tags of repositories whose whole path matches are governed.
+    pub repository_regex: Option<Regex>,
+    /// How the tags it governs are decided.
+    pub policy: Rules,
+}
+
+impl Rule {
+    /// Whether the rule may govern tags of this repository.
+    pub(crate) fn selects_repository(&self, repository: &str) -> bool {
+        self.repository_regex.as_ref().is_none_or(|re| re.is_match(repository))
+    }
+
+    /// Whether the rule governs this tag, if no earlier rule does.
+    pub(crate) fn governs(&self, repository: &str, tag: &str) -> bool {
+        self.selects_repository(repository)
+            && (self.name.is_none() || self.policy.name_regex_delete.as_ref().is_none_or(|re| re.is_match(tag)))
+    }
+}
+
+impl AsRef<Rule> for Rule {
+    fn as_ref(&self) -> &Rule {
+        self
+    }
 }
 
 /// A tag's creation date as far as it can be known.
@@ -130,6 +190,16 @@ pub(crate) enum Decision {
     Keep(KeepReason),
 }
 
+/// A decision and the rule that made it (`None`: an entry without `rules`,
+/// or a tag no rule governs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ruling {
+    /// What happens to the tag.
+    pub decision: Decision,
+    /// The name of the rule that governs it.
+    pub rule: Option<Arc<str>>,
+}
+
 /// A tag as the policy sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TagFacts {
@@ -160,11 +230,79 @@ pub(crate) fn keep_by_name(name: &str, rules: &Rules) -> Option<KeepReason> {
     None
 }
 
+/// The index of the first rule that governs a tag of a repository
+/// (spec §3a: first match, like a firewall), if any.
+pub(crate) fn governing_rule<R: AsRef<Rule>>(rules: &[R], repository: &str, tag: &str) -> Option<usize> {
+    rules.iter().position(|rule| rule.as_ref().governs(repository, tag))
+}
+
+/// Steps 1–3 under the governing rule: what the name alone decides, and
+/// which rule decided it. A `None` decision means the tag is a candidate of
+/// that rule and its date is needed.
+pub(crate) fn keep_by_rules<R: AsRef<Rule>>(
+    rules: &[R],
+    repository: &str,
+    tag: &str,
+) -> (Option<KeepReason>, Option<Arc<str>>) {
+    match governing_rule(rules, repository, tag) {
+        Some(i) => {
+            let rule = rules[i].as_ref();
+            (keep_by_name(tag, &rule.policy), rule.name.clone())
+        }
+        None => (Some(KeepReason::NotMatched), None),
+    }
+}
+
+/// Decides every tag of one repository under an entry's rules:
+/// `result[i]` is the ruling for `tags[i]`. Each rule decides the tags it
+/// governs as [`decide`] does, `keep_n` counting only those; a tag no rule
+/// governs is kept (`not_matched`).
+pub(crate) fn decide_rules<R: AsRef<Rule>>(
+    tags: &[TagFacts],
+    rules: &[R],
+    repository: &str,
+    now: Timestamp,
+) -> Vec<Ruling> {
+    let mut governed: Vec<Vec<usize>> = vec![Vec::new(); rules.len()];
+    let mut rulings: Vec<Ruling> = tags
+        .iter()
+        .enumerate()
+        .map(|(i, tag)| {
+            if let Some(r) = governing_rule(rules, repository, &tag.name) {
+                governed[r].push(i);
+            }
+            Ruling {
+                decision: Decision::Keep(KeepReason::NotMatched),
+                rule: None,
+            }
+        })
+        .collect();
+    for (rule, indices) in rules.iter().map(AsRef::as_ref).zip(governed) {
+        let part: Vec<&TagFacts> = indices.iter().map(|&i| &tags[i]).collect();
+        for (i, decision) in indices.into_iter().zip(decide(&part, &rule.policy, now)) {
+            rulings[i] = Ruling {
+                decision,
+                rule: rule.name.clone(),
+            };
+        }
+    }
+    rulings
+}
+
+/// A candidate for `keep_n`: a tag with a usable date that nothing else keeps.
+struct Candidate<'a> {
+    created: Timestamp,
+    name: &'a str,
+    version: Option<semver::Version>,
+    index: usize,
+}
+
 /// Decides every tag of one repository. `result[i]` is the decision for `tags[i]`.
 ///
-/// Tag names are unique within a repository; among tags with the same date the
+/// Tag names are unique within a repository; among tags that rank equal the
 /// order for `keep_n` is by name, so the result never depends on input order.
-pub(crate) fn decide(tags: &[TagFacts], rules: &Rules, now: Timestamp) -> Vec<Decision> {
+pub(crate) fn decide<T: Borrow<TagFacts>>(tags: &[T], rules: &Rules, now: Timestamp) -> Vec<Decision> {
+    let tags: Vec<&TagFacts> = tags.iter().map(Borrow::borrow).collect();
     let mut decisions: Vec<Option<Decision>> = tags
         .iter()
         .map(|tag| match keep_by_name(&tag.name, rules) {
@@ -176,31 +314,84 @@ pub(crate) fn decide(tags: &[TagFacts], rules: &Rules, now: Timestamp) -> Vec<De
         })
         .collect();
 
-    let mut candidates: Vec<(Timestamp, &str, usize)> = tags
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| decisions[*i].is_none())
-        .filter_map(|(i, tag)| Some((tag.created.usable()?, tag.name.as_str(), i)))
-        .collect();
-    candidates.sort_unstable_by_key(|&(created, name, _)| (Reverse(created), name));
+    // Streams by their captured name; `None` is the stream of the names
+    // keep_n_by does not match (and the only one without keep_n_by).
+    let mut streams: BTreeMap<Option<&str>, Vec<Candidate<'_>>> = BTreeMap::new();
+    for (index, tag) in tags.iter().enumerate() {
+        let (None, Some(created)) = (decisions[index], tag.created.usable()) else {
+            continue;
+        };
+        let name = tag.name.as_str();
+        let stream = rules
+            .keep_n_by
+            .as_ref()
+            .and_then(|re| re.captures(name))
+            .and_then(|caps| caps.name("stream"))
+            .map(|m| m.as_str());
+        let version = match rules.order_by {
+            OrderBy::Date => None,
+            OrderBy::Semver => parse_version(name),
+        };
+        streams.entry(stream).or_default().push(Candidate {
+            created,
+            name,
+            version,
+            index,
+        });
+    }
 
     // A limit too long to subtract means nothing is old enough.
     let cutoff = jiff::SignedDuration::try_from(rules.delete_older_than)
         .ok()
         .and_then(|age| now.checked_sub(age).ok());
-    for (rank, &(created, _, i)) in candidates.iter().enumerate() {
-        decisions[i] = Some(if rank < rules.keep_n {
-            Decision::Keep(KeepReason::KeepN)
-        } else if cutoff.is_some_and(|cutoff| created < cutoff) {
-            Decision::Delete
-        } else {
-            Decision::Keep(KeepReason::TooNew)
-        });
+    for candidates in streams.values_mut() {
+        candidates.sort_unstable_by(|a, b| rank(a, b));
+        for (rank, candidate) in candidates.iter().enumerate() {
+            decisions[candidate.index] = Some(if rank < rules.keep_n {
+                Decision::Keep(KeepReason::KeepN)
+            } else if cutoff.is_some_and(|cutoff| candidate.created < cutoff) {
+                Decision::Delete
+            } else {
+                Decision::Keep(KeepReason::TooNew)
+            });
+        }
     }
     decisions
         .into_iter()
         .map(|d| d.unwrap_or(Decision::Keep(KeepReason::NoDate)))
         .collect()
+}
+
+/// The `keep_n` ranking, first kept first: versions by precedence (only
+/// with `order_by: semver` do candidates carry one), then newest, then by
+/// name. Names are unique in a repository, so this is a total order.
+fn rank(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
+    let by_version = match (&a.version, &b.version) {
+        (Some(va), Some(vb)) => vb.cmp_precedence(va),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    };
+    by_version
+        .then_with(|| b.created.cmp(&a.created))
+        .then_with(|| a.name.cmp(b.name))
+}
+
+/// Reads a tag name as a SemVer 2.0 version, leniently: one leading `v` is
+/// allowed (`v1.2.3`), and a two-part `MAJOR.MINOR` (`1.2`, `v3.11-rc1`)
+/// reads as `MAJOR.MINOR.0`. Anything else the `semver` crate refuses
+/// (`1`, `01.2.3`, `latest`) is not a version.
+pub(crate) fn parse_version(name: &str) -> Option<semver::Version> {
+    let text = name.strip_prefix('v').unwrap_or(name);
+    if let Ok(version) = semver::Version::parse(text) {
+        return Some(version);
+    }
+    let (core, suffix) = text.split_at(text.find(['-', '+']).unwrap_or(text.len()));
+    if core.matches('.').count() == 1 {
+        semver::Version::parse(&format!("{core}.0{suffix}")).ok()
+    } else {
+        None
+    }
 }
 
 /// Compiles a config regex so that it must match the whole string, like

@@ -77,7 +77,7 @@ pub enum SettingsError {
         "{json_path}.age_from: \"published\" needs the GraphQL API (REST has no publishedAt), but api is \"rest\"; set api to \"auto\" or \"graphql\""
     )]
     PublishedNeedsGraphql {
-        /// The entry's JSON path.
+        /// The entry's (or rule's) JSON path.
         json_path: String,
     },
     /// `daemon` (or `check --daemon`) without a schedule.
@@ -332,19 +332,21 @@ fn age_by_created_over_rest(api: ApiMode, config: &mut Config) -> Result<Vec<Str
     if api != ApiMode::Rest {
         return Ok(Vec::new());
     }
-    if let Some(entry) = config
-        .entries
-        .iter()
-        .find(|e| e.age_from == AgeFrom::Published && e.age_from_set)
-    {
+    let rules = || config.entries.iter().flat_map(|e| &e.rules);
+    if let Some(rule) = rules().find(|r| r.age_from == AgeFrom::Published && r.age_from_set) {
         return Err(SettingsError::PublishedNeedsGraphql {
-            json_path: entry.json_path.clone(),
+            json_path: rule.json_path.clone(),
         });
     }
     let mut defaulted = Vec::new();
-    for entry in config.entries.iter_mut().filter(|e| e.age_from == AgeFrom::Published) {
-        entry.age_from = AgeFrom::Created;
-        defaulted.push(entry.json_path.as_str().to_owned());
+    for rule in config
+        .entries
+        .iter_mut()
+        .flat_map(|e| &mut e.rules)
+        .filter(|r| r.age_from == AgeFrom::Published)
+    {
+        rule.age_from = AgeFrom::Created;
+        defaulted.push(rule.json_path.as_str().to_owned());
     }
     if defaulted.is_empty() {
         return Ok(Vec::new());

@@ -1,6 +1,8 @@
 //! `check`: validates the config (and with `--daemon`, that there is a
 //! schedule); with `--online`, also reaches GitLab and lists each enabled
-//! entry's container repositories. Deletes nothing, lists no tag.
+//! entry's container repositories, and for an entry with `rules` how many
+//! tags of each repository each rule governs (listing names only). Deletes
+//! nothing.
 
 use std::process::ExitCode;
 
@@ -8,8 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::CommandError;
 use crate::cli::Parsed;
-use crate::config::ConfigForm;
+use crate::config::{ConfigForm, Entry};
 use crate::gitlab::GitlabClient;
+use crate::gitlab::{EntryApi, Repository};
 use crate::pass;
 use crate::settings::{ConfigSettings, Settings, SettingsError};
 
@@ -72,10 +75,11 @@ pub async fn run(parsed: &Parsed, online: bool, for_daemon: bool) -> Result<Exit
         let api = backend.entry(pass::owner(entry));
         match api.repositories().await {
             Ok(repositories) => {
-                let matched = repositories
+                let selected: Vec<&Repository> = repositories
                     .iter()
-                    .filter(|r| entry.repository_regex.as_ref().is_none_or(|re| re.is_match(&r.path)))
-                    .count();
+                    .filter(|r| entry.selects_repository(&r.path))
+                    .collect();
+                let matched = selected.len();
                 let through = repositories
                     .first()
                     .map_or(String::new(), |r| format!(", through {}", api.through(r)));
@@ -84,6 +88,13 @@ pub async fn run(parsed: &Parsed, online: bool, for_daemon: bool) -> Result<Exit
                     entry.name,
                     repositories.len(),
                 );
+                if entry.has_named_rules() {
+                    for repository in selected {
+                        if !print_governed(&api, entry, repository).await {
+                            failures += 1;
+                        }
+                    }
+                }
             }
             Err(err) => {
                 failures += 1;
@@ -97,4 +108,37 @@ pub async fn run(parsed: &Parsed, online: bool, for_daemon: bool) -> Result<Exit
         )));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints how many tags of a repository each rule of the entry governs,
+/// every rule named (a rule that governs nothing shows 0). Lists names
+/// only: no tag's details are read. `false` if the listing failed.
+async fn print_governed(api: &EntryApi<'_>, entry: &Entry, repository: &Repository) -> bool {
+    let mut governed = vec![0u64; entry.rules.len()];
+    let mut not_governed = 0u64;
+    let mut count = |name: &str| {
+        match crate::policy::governing_rule(&entry.rules, &repository.path, name) {
+            Some(i) => governed[i] += 1,
+            None => not_governed += 1,
+        }
+        false
+    };
+    let listing = api.tags(repository, &mut count, &mut |_| {}).await;
+    if let Err(err) = listing.complete {
+        println!("    {}: FAILED to list the tags: {}", repository.path, err.explain());
+        return false;
+    }
+    let rules: Vec<String> = entry
+        .rules
+        .iter()
+        .zip(&governed)
+        .map(|(rule, n)| format!("\"{}\" {n}", rule.rule.name.as_deref().unwrap_or_default()))
+        .collect();
+    println!(
+        "    {}: {} tags; governed by {}; by no rule {not_governed}",
+        repository.path,
+        listing.seen,
+        rules.join(", ")
+    );
+    true
 }

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::{AgeFrom, ApiMode, MAX_CONCURRENCY, Problem, Target, one_line, problem};
 use crate::duration::parse_age;
-use crate::policy::whole_match_regex;
+use crate::policy::{OrderBy, whole_match_regex};
 use crate::schedule::Schedule;
 
 /// Reads `value` as `T`, naming the JSON path of the first problem.
@@ -30,6 +30,8 @@ pub(super) fn read<'de, T: Deserialize<'de>>(value: &'de Value) -> Result<T, Pro
             .iter()
             .map(|segment| match segment {
                 serde_path_to_error::Segment::Map { key } => key.clone(),
+                // `rules.0.name`, as validation names a rule.
+                serde_path_to_error::Segment::Seq { index } => index.to_string(),
                 other => other.to_string(),
             })
             .collect::<Vec<_>>()
@@ -89,6 +91,9 @@ macro_rules! policy_fields {
                 #[serde(default, deserialize_with = "optional")]
                 $field: Option<$ty>,
             )+
+            /// Several named rules (spec §3a); `null` is "not set".
+            #[serde(default)]
+            pub(super) rules: Option<Vec<Object<RawRule>>>,
         }
 
         impl RawEntry {
@@ -99,6 +104,17 @@ macro_rules! policy_fields {
                 };
                 (self.id, fields)
             }
+
+            /// The policy fields the entry itself sets (not inherited).
+            pub(super) fn fields_set(&self) -> Vec<&'static str> {
+                let mut set = Vec::new();
+                $(
+                    if self.$field.is_some() {
+                        set.push(stringify!($field));
+                    }
+                )+
+                set
+            }
         }
     };
 }
@@ -106,6 +122,8 @@ macro_rules! policy_fields {
 policy_fields! {
     delete_older_than: Duration,
     keep_n: usize,
+    keep_n_by: StreamRegex,
+    order_by: OrderBy,
     name_regex_delete: Regex,
     name_regex_keep: Regex,
     keep_latest: bool,
@@ -113,6 +131,92 @@ policy_fields! {
     max_deletions: NonZeroU64,
     enabled: bool,
     age_from: AgeFrom,
+}
+
+/// One rule of an entry's `rules` as written: a name and the tag-selection
+/// fields (not `enabled` or `max_deletions`: those are the entry's).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object with at least \"name\"")]
+pub(super) struct RawRule {
+    #[serde(default, deserialize_with = "optional")]
+    pub(super) name: Option<RuleName>,
+    #[serde(default, deserialize_with = "optional")]
+    delete_older_than: Option<Duration>,
+    #[serde(default, deserialize_with = "optional")]
+    keep_n: Option<usize>,
+    #[serde(default, deserialize_with = "optional")]
+    keep_n_by: Option<StreamRegex>,
+    #[serde(default, deserialize_with = "optional")]
+    order_by: Option<OrderBy>,
+    #[serde(default, deserialize_with = "optional")]
+    name_regex_delete: Option<Regex>,
+    #[serde(default, deserialize_with = "optional")]
+    name_regex_keep: Option<Regex>,
+    #[serde(default, deserialize_with = "optional")]
+    keep_latest: Option<bool>,
+    #[serde(default, deserialize_with = "optional")]
+    repository_regex: Option<Regex>,
+    #[serde(default, deserialize_with = "optional")]
+    age_from: Option<AgeFrom>,
+}
+
+impl RawRule {
+    /// The rule's fields with `defaults` filling the gaps; `enabled` and
+    /// `max_deletions` stay the entry's.
+    pub(super) fn inherit(self, defaults: &RawFields) -> RawFields {
+        RawFields {
+            delete_older_than: self.delete_older_than.or(defaults.delete_older_than),
+            keep_n: self.keep_n.or(defaults.keep_n),
+            keep_n_by: self.keep_n_by.or_else(|| defaults.keep_n_by.clone()),
+            order_by: self.order_by.or(defaults.order_by),
+            name_regex_delete: self.name_regex_delete.or_else(|| defaults.name_regex_delete.clone()),
+            name_regex_keep: self.name_regex_keep.or_else(|| defaults.name_regex_keep.clone()),
+            keep_latest: self.keep_latest.or(defaults.keep_latest),
+            repository_regex: self.repository_regex.or_else(|| defaults.repository_regex.clone()),
+            max_deletions: None,
+            enabled: None,
+            age_from: self.age_from.or(defaults.age_from),
+        }
+    }
+}
+
+/// A rule's name: not empty, printable, logged as `rule`.
+#[derive(Debug, Clone)]
+pub(super) struct RuleName(pub(super) String);
+
+impl Leaf for RuleName {
+    fn read(value: &Value) -> Result<Self, String> {
+        let name = value.as_str().ok_or("must be a string")?;
+        if name.trim().is_empty() || name.chars().any(char::is_control) || name.chars().count() > 100 {
+            return Err("must be a non-empty name of at most 100 printable characters".to_owned());
+        }
+        Ok(RuleName(name.to_owned()))
+    }
+}
+
+/// `keep_n_by`: a whole-match regex with a named group `stream`.
+#[derive(Debug, Clone)]
+pub(super) struct StreamRegex(pub(super) Regex);
+
+impl Leaf for StreamRegex {
+    fn read(value: &Value) -> Result<Self, String> {
+        let re = Regex::read(value)?;
+        if re.capture_names().flatten().any(|name| name == "stream") {
+            Ok(StreamRegex(re))
+        } else {
+            Err("must have a named group \"stream\", e.g. \"(?<stream>.+)-\\\\d+\"".to_owned())
+        }
+    }
+}
+
+impl Leaf for OrderBy {
+    fn read(value: &Value) -> Result<Self, String> {
+        match value.as_str() {
+            Some("date") => Ok(OrderBy::Date),
+            Some("semver") => Ok(OrderBy::Semver),
+            _ => Err("must be \"date\" or \"semver\"".to_owned()),
+        }
+    }
 }
 
 /// One value that is checked on its own.

@@ -7,6 +7,14 @@ fn load(value: Value) -> Result<Config, Problem> {
     Config::from_value(&value)
 }
 
+/// The one rule of an entry without `rules`.
+fn only(entry: &Entry) -> &EntryRule {
+    let [rule] = &entry.rules[..] else {
+        panic!("{} has {} rules", entry.name, entry.rules.len())
+    };
+    rule
+}
+
 fn err(value: Value) -> String {
     load(value).expect_err("config should be refused").to_string()
 }
@@ -25,11 +33,17 @@ fn legacy_form_from_the_article() {
     assert_eq!(first.name, "gitlab_project_1");
     assert_eq!(first.target, Target::Id(1));
     assert_eq!(first.kind, EntryKind::Project);
-    assert_eq!(first.rules.delete_older_than, Duration::from_secs(2 * 86_400));
-    assert_eq!(first.rules.keep_n, 0);
-    assert!(first.rules.keep_latest && first.enabled);
-    assert!(first.rules.name_regex_delete.is_none() && first.rules.name_regex_keep.is_none());
-    assert_eq!(config.entries[2].rules.delete_older_than, Duration::from_secs(3600));
+    assert_eq!(
+        only(first).rule.policy.delete_older_than,
+        Duration::from_secs(2 * 86_400)
+    );
+    assert_eq!(only(first).rule.policy.keep_n, 0);
+    assert!(only(first).rule.policy.keep_latest && first.enabled);
+    assert!(only(first).rule.policy.name_regex_delete.is_none() && only(first).rule.policy.name_regex_keep.is_none());
+    assert_eq!(
+        only(&config.entries[2]).rule.policy.delete_older_than,
+        Duration::from_secs(3600)
+    );
     assert_eq!(config.schedule, None);
 }
 
@@ -56,13 +70,38 @@ fn full_form_from_the_spec() {
         panic!("three entries")
     };
     assert_eq!(web.target, Target::Path("platform/web".into()));
-    assert_eq!(web.rules.keep_n, 10);
-    assert_eq!(web.rules.delete_older_than, Duration::from_secs(2 * 86_400 + 5 * 3600));
-    assert!(web.rules.name_regex_keep.as_ref().unwrap().is_match("v1.2.3"));
-    assert_eq!(ci.rules.keep_n, 5, "from defaults");
+    assert_eq!(only(web).rule.policy.keep_n, 10);
+    assert_eq!(
+        only(web).rule.policy.delete_older_than,
+        Duration::from_secs(2 * 86_400 + 5 * 3600)
+    );
+    assert!(
+        only(web)
+            .rule
+            .policy
+            .name_regex_keep
+            .as_ref()
+            .unwrap()
+            .is_match("v1.2.3")
+    );
+    assert_eq!(only(ci).rule.policy.keep_n, 5, "from defaults");
     assert_eq!(ci.max_deletions, Some(500));
-    assert!(ci.repository_regex.as_ref().unwrap().is_match("group/ci/cache-x"));
-    assert!(!ci.repository_regex.as_ref().unwrap().is_match("other/group/ci/cache-x"));
+    assert!(
+        only(ci)
+            .rule
+            .repository_regex
+            .as_ref()
+            .unwrap()
+            .is_match("group/ci/cache-x")
+    );
+    assert!(
+        !only(ci)
+            .rule
+            .repository_regex
+            .as_ref()
+            .unwrap()
+            .is_match("other/group/ci/cache-x")
+    );
     assert_eq!(sandbox.kind, EntryKind::Group);
     assert_eq!(sandbox.json_path, "groups.sandbox");
 }
@@ -76,8 +115,8 @@ fn defaults_supply_the_age_and_every_other_field() {
     }))
     .unwrap();
     let [a, b] = &config.entries[..] else { panic!() };
-    assert!(!a.enabled && !a.rules.keep_latest);
-    assert!(b.enabled && b.rules.keep_latest);
+    assert!(!a.enabled && !only(a).rule.policy.keep_latest);
+    assert!(b.enabled && only(b).rule.policy.keep_latest);
     assert_eq!(b.max_deletions, Some(3));
     assert_eq!(config.enabled_entries().count(), 1);
 }
@@ -219,7 +258,7 @@ fn overlapping_entries_are_refused() {
 #[test]
 fn regexes_are_anchored() {
     let config = load(json!({"p": {"id": 1, "delete_older_than": "1d", "name_regex_delete": "dev"}})).unwrap();
-    let re = config.entries[0].rules.name_regex_delete.as_ref().unwrap();
+    let re = only(&config.entries[0]).rule.policy.name_regex_delete.as_ref().unwrap();
     assert!(re.is_match("dev") && !re.is_match("dev-1") && !re.is_match("mydev"));
 }
 
@@ -299,13 +338,13 @@ fn huge_numbers_are_refused() {
 fn unknown_keys_list_the_known_ones() {
     assert_eq!(
         err(json!({"p": {"id": 1, "delete_older_than": "1d", "colour": "red"}})),
-        "p.colour: unknown key (expected one of: id, delete_older_than, keep_n, name_regex_delete, \
-         name_regex_keep, keep_latest, repository_regex, max_deletions, enabled, age_from)"
+        "p.colour: unknown key (expected one of: id, delete_older_than, keep_n, keep_n_by, order_by, name_regex_delete, \
+         name_regex_keep, keep_latest, repository_regex, max_deletions, enabled, age_from, rules)"
     );
-    // `defaults` has every field of an entry but `id`.
+    // `defaults` has every field of an entry but `id` and `rules`.
     assert_eq!(
         err(json!({"defaults": {"id": 1}, "projects": {}})),
-        "defaults.id: unknown key (expected one of: delete_older_than, keep_n, name_regex_delete, \
+        "defaults.id: unknown key (expected one of: delete_older_than, keep_n, keep_n_by, order_by, name_regex_delete, \
          name_regex_keep, keep_latest, repository_regex, max_deletions, enabled, age_from)"
     );
     assert_eq!(
@@ -368,10 +407,10 @@ fn null_means_not_set() {
     assert_eq!(config.form, ConfigForm::Full);
     assert!(config.schedule.is_none() && !config.run_on_start && config.concurrency.is_none() && config.api.is_none());
     let web = &config.entries[0];
-    assert_eq!(web.rules.keep_n, 0);
-    assert!(web.rules.keep_latest && web.enabled && web.max_deletions.is_none());
+    assert_eq!(only(web).rule.policy.keep_n, 0);
+    assert!(only(web).rule.policy.keep_latest && web.enabled && web.max_deletions.is_none());
     assert_eq!(
-        (web.age_from, web.age_from_set),
+        (only(web).age_from, only(web).age_from_set),
         (AgeFrom::Published, false),
         "the default"
     );
@@ -379,8 +418,11 @@ fn null_means_not_set() {
     let config = load(json!({"defaults": {"delete_older_than": "1d", "keep_n": 3},
                              "projects": {"a": {"id": 1, "delete_older_than": null, "keep_n": null}}}))
     .unwrap();
-    assert_eq!(config.entries[0].rules.keep_n, 3);
-    assert_eq!(config.entries[0].rules.delete_older_than, Duration::from_secs(86_400));
+    assert_eq!(only(&config.entries[0]).rule.policy.keep_n, 3);
+    assert_eq!(
+        only(&config.entries[0]).rule.policy.delete_older_than,
+        Duration::from_secs(86_400)
+    );
     assert_eq!(
         err(json!({"p": {"id": null, "delete_older_than": "1d"}})),
         "p.id: is required (a numeric id or a full path)"
@@ -409,13 +451,13 @@ fn every_value_and_setting_is_read() {
     assert_eq!(config.pass_timeout, Some(Duration::from_secs(30 * 60)));
     let [a, g] = &config.entries[..] else { panic!() };
     assert_eq!(
-        (a.target.clone(), a.age_from, a.max_deletions),
+        (a.target.clone(), only(a).age_from, a.max_deletions),
         (Target::Id(12), AgeFrom::Published, Some(7))
     );
-    assert_eq!(a.rules.delete_older_than, Duration::from_secs(7 * 86_400));
-    assert!(!a.rules.keep_latest);
+    assert_eq!(only(a).rule.policy.delete_older_than, Duration::from_secs(7 * 86_400));
+    assert!(!only(a).rule.policy.keep_latest);
     assert_eq!(
-        (g.kind, g.age_from, g.rules.keep_n),
+        (g.kind, only(g).age_from, only(g).rule.policy.keep_n),
         (EntryKind::Group, AgeFrom::Created, 4)
     );
     assert_eq!(g.target, Target::Path("team/sub".into()));
@@ -496,6 +538,8 @@ fn summary_names_every_field() {
         ("id", json!("group/app")),
         ("delete_older_than", json!("2d")),
         ("keep_n", json!(3)),
+        ("keep_n_by", json!("(?<stream>.+)-\\d+")),
+        ("order_by", json!("semver")),
         ("name_regex_delete", json!("tmp-.*")),
         ("name_regex_keep", json!("v.*")),
         ("keep_latest", json!(false)),
@@ -515,4 +559,200 @@ fn summary_names_every_field() {
     let mut published = base;
     published["age_from"] = json!("published");
     assert!(summary(published).contains("(age_from published)"));
+}
+
+#[test]
+fn rules_are_read_in_order_with_defaults_filling_their_gaps() {
+    let config = load(json!({
+        "defaults": {"delete_older_than": "30d", "keep_n": 2, "max_deletions": 50},
+        "projects": {"web": {"id": "platform/web", "rules": [
+            {"name": "releases", "name_regex_delete": "v\\d+\\.\\d+\\.\\d+", "order_by": "semver", "keep_n": 10, "delete_older_than": "180d"},
+            {"name": "branches", "name_regex_delete": "(?<stream>[a-z0-9-]+)-[0-9a-f]{8}",
+             "keep_n_by": "(?<stream>[a-z0-9-]+)-[0-9a-f]{8}", "age_from": "created"},
+            {"name": "scratch", "name_regex_delete": "tmp-.*", "repository_regex": "platform/web/.*", "delete_older_than": "1d"}
+        ]}}
+    }))
+    .unwrap();
+    let web = &config.entries[0];
+    assert!(web.has_named_rules());
+    assert_eq!(web.max_deletions, Some(50), "the fuse is the entry's");
+    let names: Vec<&str> = web.rules.iter().map(|r| r.rule.name.as_deref().unwrap()).collect();
+    assert_eq!(names, ["releases", "branches", "scratch"]);
+    let [releases, branches, scratch] = &web.rules[..] else {
+        panic!()
+    };
+    assert_eq!(releases.rule.policy.order_by, OrderBy::Semver);
+    assert_eq!(releases.rule.policy.keep_n, 10);
+    assert_eq!(branches.rule.policy.keep_n, 2, "from defaults");
+    assert_eq!(branches.rule.policy.delete_older_than, Duration::from_secs(30 * 86_400));
+    assert!(branches.rule.policy.keep_n_by.is_some());
+    assert_eq!((branches.age_from, branches.age_from_set), (AgeFrom::Created, true));
+    assert_eq!((releases.age_from, releases.age_from_set), (AgeFrom::Published, false));
+    assert_eq!(scratch.json_path, "projects.web.rules.2");
+    assert!(web.selects_repository("platform/web/app"));
+    assert_eq!(
+        web.rule_for("other/x", "tmp-1").map(|r| r.json_path.as_str()),
+        None,
+        "scratch only governs its repositories"
+    );
+    let summary = web.summary();
+    assert!(summary.contains("3 rules, first match governs a tag"), "{summary}");
+    assert!(
+        summary.contains("1. \"releases\": governs tags v\\d+\\.\\d+\\.\\d+, delete older than"),
+        "{summary}"
+    );
+    assert!(summary.contains("keep 10 highest versions"), "{summary}");
+    assert!(summary.contains("keep 2 newest of each stream"), "{summary}");
+    assert!(
+        summary.contains("3. \"scratch\": governs tags tmp-.*, in repositories platform/web/.*"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn rule_mistakes_are_config_errors_at_their_path() {
+    let entry = |rules: Value| json!({"projects": {"web": {"id": 1, "delete_older_than": "1d", "rules": rules}}});
+    let rules_only = |extra: Value| {
+        let mut web = json!({"id": 1, "rules": [{"name": "a", "delete_older_than": "1d"}]});
+        for (k, v) in extra.as_object().unwrap() {
+            web[k] = v.clone();
+        }
+        err(json!({"projects": {"web": web}}))
+    };
+    assert!(
+        err(entry(json!([{"name": "a"}])))
+            .starts_with("projects.web.delete_older_than: cannot be set beside \"rules\""),
+        "a tag-selection field beside rules"
+    );
+    for field in [
+        "keep_n",
+        "name_regex_delete",
+        "repository_regex",
+        "age_from",
+        "keep_latest",
+        "order_by",
+    ] {
+        let value = match field {
+            "keep_n" => json!(1),
+            "keep_latest" => json!(false),
+            "age_from" => json!("created"),
+            "order_by" => json!("semver"),
+            _ => json!("x.*"),
+        };
+        let message = rules_only(json!({ field: value }));
+        assert!(
+            message.starts_with(&format!("projects.web.{field}: cannot be set beside")),
+            "{message}"
+        );
+    }
+    // id, enabled and max_deletions belong beside rules.
+    load(
+        json!({"projects": {"web": {"id": 1, "enabled": true, "max_deletions": 3,
+        "rules": [{"name": "a", "delete_older_than": "1d"}]}}}),
+    )
+    .unwrap();
+    assert_eq!(
+        rules_only(json!({"rules": []})),
+        "projects.web.rules: must list at least one rule"
+    );
+    assert_eq!(
+        rules_only(json!({"rules": [{"delete_older_than": "1d"}]})),
+        "projects.web.rules.0.name: is required (the rule's name, logged as rule)"
+    );
+    assert_eq!(
+        rules_only(json!({"rules": [{"name": "a"}]})),
+        "projects.web.rules.0: delete_older_than is required (in the entry or in defaults)"
+    );
+    assert!(
+        rules_only(json!({"rules": [{"name": " ", "delete_older_than": "1d"}]}))
+            .starts_with("projects.web.rules.0.name: must be")
+    );
+    assert!(
+        rules_only(json!({"rules": [{"name": "a", "delete_older_than": "1d", "enabled": false}]}))
+            .starts_with("projects.web.rules.0.enabled: unknown key")
+    );
+    assert_eq!(
+        rules_only(json!({"rules": [
+            {"name": "a", "name_regex_delete": "x.*", "delete_older_than": "1d"},
+            {"name": "a", "name_regex_delete": "y.*", "delete_older_than": "1d"}
+        ]})),
+        "projects.web.rules.1.name: \"a\" is already the name of projects.web.rules.0: rule names must be unique in an entry"
+    );
+    let unreachable = |earlier: Value, later: Value| {
+        let mut a = json!({"name": "a", "delete_older_than": "1d"});
+        let mut b = json!({"name": "b", "delete_older_than": "2d"});
+        a.as_object_mut().unwrap().extend(earlier.as_object().unwrap().clone());
+        b.as_object_mut().unwrap().extend(later.as_object().unwrap().clone());
+        load(json!({"projects": {"web": {"id": 1, "rules": [a, b]}}}))
+            .err()
+            .map(|e| e.to_string())
+    };
+    let refused = unreachable(
+        json!({"name_regex_delete": "tmp-.*"}),
+        json!({"name_regex_delete": "tmp-.*", "keep_n": 3}),
+    );
+    assert!(
+        refused.as_deref().is_some_and(
+            |m| m.starts_with("projects.web.rules.1: can never govern a tag: projects.web.rules.0 comes first")
+        ),
+        "{refused:?}"
+    );
+    assert!(
+        unreachable(json!({}), json!({"name_regex_delete": "x"})).is_some(),
+        "a catch-all first"
+    );
+    assert!(unreachable(json!({"name_regex_delete": ".*"}), json!({"repository_regex": "a/b"})).is_some());
+    assert!(
+        unreachable(
+            json!({"repository_regex": "a/.*"}),
+            json!({"repository_regex": "a/.*", "name_regex_delete": "x"})
+        )
+        .is_some()
+    );
+    // Different patterns, or a narrower earlier rule: both can govern.
+    assert_eq!(unreachable(json!({"name_regex_delete": "x.*"}), json!({})), None);
+    assert_eq!(
+        unreachable(json!({"repository_regex": "a/.*"}), json!({"repository_regex": "b/.*"})),
+        None
+    );
+    assert_eq!(
+        unreachable(json!({"name_regex_delete": "x.*"}), json!({"name_regex_delete": "x.+"})),
+        None
+    );
+}
+
+#[test]
+fn keep_n_by_needs_its_stream_group_and_order_by_its_words() {
+    let one = |field: &str, value: Value| {
+        let mut p = json!({"id": 1, "delete_older_than": "1d"});
+        p[field] = value;
+        load(json!({"p": p})).err().map(|e| e.to_string())
+    };
+    assert_eq!(one("keep_n_by", json!("(?<stream>.+)-\\d+")), None);
+    assert_eq!(one("keep_n_by", json!("(?P<stream>.+)-\\d+")), None);
+    assert!(
+        one("keep_n_by", json!("(.+)-\\d+"))
+            .unwrap()
+            .starts_with("p.keep_n_by: must have a named group \"stream\"")
+    );
+    assert!(one("keep_n_by", json!("(?<branch>.+)")).is_some());
+    assert!(
+        one("keep_n_by", json!("(?<stream>"))
+            .unwrap()
+            .starts_with("p.keep_n_by: invalid regex")
+    );
+    assert_eq!(one("order_by", json!("semver")), None);
+    assert_eq!(one("order_by", json!("date")), None);
+    assert_eq!(
+        one("order_by", json!("version")).unwrap(),
+        "p.order_by: must be \"date\" or \"semver\""
+    );
+    let rule = load(json!({"projects": {"w": {"id": 1, "rules": [
+        {"name": "r", "delete_older_than": "1d", "keep_n_by": "x"}]}}}))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        rule.starts_with("projects.w.rules.0.keep_n_by: must have a named group"),
+        "{rule}"
+    );
 }

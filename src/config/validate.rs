@@ -3,10 +3,17 @@
 //! field, and the rules across entries (at least one, no two that overlap).
 
 use std::num::NonZeroU64;
+use std::sync::Arc;
 
-use super::raw::{Named, Object, RawEntry, RawFields, RawFull};
-use super::{AgeFrom, Config, ConfigForm, Entry, EntryKind, Problem, Target, problem};
-use crate::policy::Rules;
+use regex::Regex;
+
+use super::raw::{Named, Object, RawEntry, RawFields, RawFull, RawRule};
+use super::{AgeFrom, Config, ConfigForm, Entry, EntryKind, EntryRule, Problem, Target, problem};
+use crate::policy::{Rule, Rules};
+
+/// The fields an entry with `rules` may have beside them (the fuse counts
+/// the whole entry).
+const BESIDE_RULES: [&str; 2] = ["enabled", "max_deletions"];
 
 /// The legacy form: a map of names to projects, no defaults, no daemon settings.
 pub(super) fn legacy(Named(entries): Named<RawEntry>) -> Result<Config, Problem> {
@@ -56,30 +63,124 @@ pub(super) fn full(raw: RawFull) -> Result<Config, Problem> {
 }
 
 /// One entry, with `defaults` filling its gaps and each field's default the rest.
-fn entry(name: String, path: String, kind: EntryKind, raw: RawEntry, defaults: &RawFields) -> Result<Entry, Problem> {
+fn entry(
+    name: String,
+    path: String,
+    kind: EntryKind,
+    mut raw: RawEntry,
+    defaults: &RawFields,
+) -> Result<Entry, Problem> {
+    let raw_rules = raw.rules.take();
+    if raw_rules.is_some()
+        && let Some(field) = raw.fields_set().into_iter().find(|f| !BESIDE_RULES.contains(f))
+    {
+        return Err(problem(
+            &format!("{path}.{field}"),
+            "cannot be set beside \"rules\": set it in each rule (or in defaults), so that nobody wonders which one wins",
+        ));
+    }
     let (id, fields) = raw.inherit(defaults);
     let target = id.ok_or_else(|| problem(&format!("{path}.id"), "is required (a numeric id or a full path)"))?;
-    let delete_older_than = fields
-        .delete_older_than
-        .ok_or_else(|| problem(&path, "delete_older_than is required (in the entry or in defaults)"))?;
+    let rules = match raw_rules {
+        None => vec![rule(None, path.clone(), fields.clone())?],
+        Some(raw_rules) => named_rules(&path, raw_rules, defaults)?,
+    };
     Ok(Entry {
         name,
         kind,
         target,
-        rules: Rules {
-            delete_older_than,
-            keep_n: fields.keep_n.unwrap_or(0),
-            name_regex_delete: fields.name_regex_delete,
-            name_regex_keep: fields.name_regex_keep,
-            keep_latest: fields.keep_latest.unwrap_or(true),
-        },
-        repository_regex: fields.repository_regex,
+        rules,
         max_deletions: fields.max_deletions.map(NonZeroU64::get),
         enabled: fields.enabled.unwrap_or(true),
+        json_path: path,
+    })
+}
+
+/// One rule from its fields (an entry's own, or a rule's with defaults).
+fn rule(name: Option<Arc<str>>, path: String, fields: RawFields) -> Result<EntryRule, Problem> {
+    let delete_older_than = fields
+        .delete_older_than
+        .ok_or_else(|| problem(&path, "delete_older_than is required (in the entry or in defaults)"))?;
+    Ok(EntryRule {
+        rule: Rule {
+            name,
+            repository_regex: fields.repository_regex,
+            policy: Rules {
+                delete_older_than,
+                keep_n: fields.keep_n.unwrap_or(0),
+                keep_n_by: fields.keep_n_by.map(|stream| stream.0),
+                order_by: fields.order_by.unwrap_or_default(),
+                name_regex_delete: fields.name_regex_delete,
+                name_regex_keep: fields.name_regex_keep,
+                keep_latest: fields.keep_latest.unwrap_or(true),
+            },
+        },
         age_from: fields.age_from.unwrap_or(AgeFrom::Published),
         age_from_set: fields.age_from.is_some(),
         json_path: path,
     })
+}
+
+/// An entry's `rules`: each named, uniquely, and each able to govern some
+/// tag as far as the config alone can tell.
+fn named_rules(path: &str, raw_rules: Vec<Object<RawRule>>, defaults: &RawFields) -> Result<Vec<EntryRule>, Problem> {
+    if raw_rules.is_empty() {
+        return Err(problem(&format!("{path}.rules"), "must list at least one rule"));
+    }
+    let mut rules: Vec<EntryRule> = Vec::with_capacity(raw_rules.len());
+    for (i, Object(mut raw)) in raw_rules.into_iter().enumerate() {
+        let rule_path = format!("{path}.rules.{i}");
+        let name = raw.name.take().ok_or_else(|| {
+            problem(
+                &format!("{rule_path}.name"),
+                "is required (the rule's name, logged as rule)",
+            )
+        })?;
+        if let Some(earlier) = rules.iter().find(|r| r.rule.name.as_deref() == Some(name.0.as_str())) {
+            return Err(problem(
+                &format!("{rule_path}.name"),
+                format!(
+                    "\"{}\" is already the name of {}: rule names must be unique in an entry",
+                    name.0, earlier.json_path
+                ),
+            ));
+        }
+        let new = rule(Some(Arc::from(name.0)), rule_path, raw.inherit(defaults))?;
+        if let Some(earlier) = rules.iter().find(|earlier| shadows(&earlier.rule, &new.rule)) {
+            return Err(problem(
+                &new.json_path,
+                format!(
+                    "can never govern a tag: {} comes first and its repository_regex and name_regex_delete match \
+                     every tag this rule's do (each is absent, \".*\" or the same pattern), so remove or reorder one",
+                    earlier.json_path
+                ),
+            ));
+        }
+        rules.push(new);
+    }
+    Ok(rules)
+}
+
+/// Whether `earlier` governs every tag `later` could, decided offline: for
+/// both the repository and the name pattern, the earlier one is absent or
+/// `.*` (it matches everything), or has the same source as the later one.
+/// Patterns that differ in text but match the same names are not detected.
+fn shadows(earlier: &Rule, later: &Rule) -> bool {
+    fn source(re: Option<&Regex>) -> Option<&str> {
+        re.map(super::unanchor).filter(|s| *s != ".*")
+    }
+    fn covers(earlier: Option<&Regex>, later: Option<&Regex>) -> bool {
+        match (source(earlier), source(later)) {
+            (None, _) => true,
+            (Some(a), Some(b)) => a == b,
+            (Some(_), None) => false,
+        }
+    }
+    covers(earlier.repository_regex.as_ref(), later.repository_regex.as_ref())
+        && covers(
+            earlier.policy.name_regex_delete.as_ref(),
+            later.policy.name_regex_delete.as_ref(),
+        )
 }
 
 /// The rules across entries.

@@ -1,5 +1,6 @@
 use super::*;
 use proptest::prelude::*;
+use std::collections::BTreeMap;
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 24 * HOUR;
@@ -24,6 +25,8 @@ fn rules(days: u64) -> Rules {
     Rules {
         delete_older_than: Duration::from_secs(days * DAY as u64),
         keep_n: 0,
+        keep_n_by: None,
+        order_by: OrderBy::Date,
         name_regex_delete: None,
         name_regex_keep: None,
         keep_latest: true,
@@ -269,6 +272,217 @@ fn reasons_are_spelled_as_logged() {
     }
 }
 
+/// Compiled once per pattern: compiling in every generated case would
+/// make the properties slow in a debug build.
+fn cached(pattern: &str) -> Regex {
+    static CACHE: std::sync::Mutex<BTreeMap<String, Regex>> = std::sync::Mutex::new(BTreeMap::new());
+    let mut cache = CACHE.lock().unwrap();
+    cache
+        .entry(pattern.to_owned())
+        .or_insert_with(|| whole_match_regex(pattern).unwrap())
+        .clone()
+}
+
+fn named(name: &str, repositories: Option<&str>, delete: Option<&str>, policy: Rules) -> Rule {
+    Rule {
+        name: Some(Arc::from(name)),
+        repository_regex: repositories.map(cached),
+        policy: Rules {
+            name_regex_delete: delete.map(cached),
+            ..policy
+        },
+    }
+}
+
+fn kept(reason: KeepReason) -> Decision {
+    Decision::Keep(reason)
+}
+
+#[test]
+fn keep_n_by_keeps_n_of_each_stream_and_one_stream_of_the_rest() {
+    let mut r = rules(1);
+    r.keep_n = 1;
+    r.keep_n_by = Some(whole_match_regex(r"(?<stream>[a-z-]+)-\d+").unwrap());
+    let tags = [
+        tag("main-3", ago(2 * DAY)),
+        tag("main-2", ago(3 * DAY)),
+        tag("feature-x-9", ago(4 * DAY)),
+        tag("feature-x-8", ago(5 * DAY)),
+        tag("odd", ago(6 * DAY)),
+        tag("odder", ago(7 * DAY)),
+    ];
+    assert_eq!(
+        decide(&tags, &r, now()),
+        vec![
+            kept(KeepReason::KeepN),
+            Decision::Delete,
+            kept(KeepReason::KeepN),
+            Decision::Delete,
+            kept(KeepReason::KeepN), // the newest of the names the regex does not match
+            Decision::Delete,
+        ]
+    );
+}
+
+#[test]
+fn semver_keeps_the_highest_versions_not_the_newest_tags() {
+    let mut r = rules(1);
+    r.keep_n = 2;
+    r.order_by = OrderBy::Semver;
+    let tags = [
+        tag("v1.10.0", ago(9 * DAY)),
+        tag("v1.9.0", ago(2 * DAY)), // a backport: newest, but lower
+        tag("v1.10.1-rc.1", ago(3 * DAY)),
+        tag("v1.2", ago(4 * DAY)),
+        tag("nightly", ago(DAY + HOUR)),
+    ];
+    assert_eq!(
+        decide(&tags, &r, now()),
+        vec![
+            kept(KeepReason::KeepN),
+            Decision::Delete,
+            kept(KeepReason::KeepN), // 1.10.1-rc.1 ranks above 1.10.0
+            Decision::Delete,
+            Decision::Delete, // not a version: after every version
+        ]
+    );
+}
+
+#[test]
+fn semver_ranks_prereleases_below_their_release_and_ignores_build_metadata() {
+    let mut r = rules(1);
+    r.keep_n = 1;
+    r.order_by = OrderBy::Semver;
+    let pre = decide(
+        &[tag("2.0.0-rc.2", ago(2 * DAY)), tag("2.0.0", ago(5 * DAY))],
+        &r,
+        now(),
+    );
+    assert_eq!(pre, vec![Decision::Delete, kept(KeepReason::KeepN)]);
+    // Equal precedence: the newer wins, whatever the build metadata says.
+    let build = decide(
+        &[tag("2.0.0+b1", ago(2 * DAY)), tag("2.0.0+b9", ago(5 * DAY))],
+        &r,
+        now(),
+    );
+    assert_eq!(build, vec![kept(KeepReason::KeepN), Decision::Delete]);
+    // Non-versions among themselves: newest first.
+    let names = decide(&[tag("abc", ago(5 * DAY)), tag("xyz", ago(2 * DAY))], &r, now());
+    assert_eq!(names, vec![Decision::Delete, kept(KeepReason::KeepN)]);
+}
+
+#[test]
+fn versions_are_read_leniently_but_not_loosely() {
+    let v = |s: &str| parse_version(s).map(|v| v.to_string());
+    assert_eq!(v("1.2.3").as_deref(), Some("1.2.3"));
+    assert_eq!(v("v1.2.3").as_deref(), Some("1.2.3"));
+    assert_eq!(v("1.2").as_deref(), Some("1.2.0"));
+    assert_eq!(v("v3.11-rc1").as_deref(), Some("3.11.0-rc1"));
+    assert_eq!(v("1.2.3-beta.2+build.7").as_deref(), Some("1.2.3-beta.2+build.7"));
+    for not_a_version in [
+        "1",
+        "v",
+        "latest",
+        "01.2.3",
+        "1.2.3.4",
+        "V1.2.3",
+        "vv1.2.3",
+        "1..2",
+        "main-1.2.3",
+        "",
+    ] {
+        assert_eq!(v(not_a_version), None, "{not_a_version}");
+    }
+}
+
+#[test]
+fn the_first_rule_that_matches_governs_alone() {
+    let rules_ = [
+        named(
+            "releases",
+            None,
+            Some(r"v\d+\.\d+\.\d+"),
+            Rules { keep_n: 1, ..rules(1) },
+        ),
+        named("everything", None, None, rules(10)),
+    ];
+    let tags = [
+        tag("v1.0.0", ago(30 * DAY)),
+        tag("v0.9.0", ago(31 * DAY)),
+        tag("build-1", ago(5 * DAY)),
+        tag("build-0", ago(11 * DAY)),
+    ];
+    let rulings = decide_rules(&tags, &rules_, "group/app", now());
+    let decisions: Vec<(Decision, Option<&str>)> = rulings.iter().map(|r| (r.decision, r.rule.as_deref())).collect();
+    assert_eq!(
+        decisions,
+        vec![
+            (kept(KeepReason::KeepN), Some("releases")),
+            (Decision::Delete, Some("releases")),
+            // keep_n of the releases rule does not count build tags.
+            (kept(KeepReason::TooNew), Some("everything")),
+            (Decision::Delete, Some("everything")),
+        ]
+    );
+}
+
+#[test]
+fn a_tag_no_rule_governs_is_kept_not_matched_without_a_rule() {
+    let rules_ = [
+        named("scratch", None, Some("tmp-.*"), rules(1)),
+        named("ci", Some("group/ci/.*"), None, rules(1)),
+    ];
+    let tags = [
+        tag("tmp-1", ago(9 * DAY)),
+        tag("latest", ago(9 * DAY)),
+        tag("v1", ago(9 * DAY)),
+    ];
+    let app = decide_rules(&tags, &rules_, "group/app", now());
+    assert_eq!(app[0].decision, Decision::Delete);
+    for ruling in &app[1..] {
+        assert_eq!(
+            (ruling.decision, ruling.rule.as_deref()),
+            (kept(KeepReason::NotMatched), None)
+        );
+    }
+    let ci = decide_rules(&tags, &rules_, "group/ci/cache", now());
+    assert_eq!(
+        ci[1].decision,
+        kept(KeepReason::Latest),
+        "governed by ci, which keeps latest"
+    );
+    assert_eq!((ci[2].decision, ci[2].rule.as_deref()), (Decision::Delete, Some("ci")));
+    assert_eq!(
+        keep_by_rules(&rules_, "group/app", "v1"),
+        (Some(KeepReason::NotMatched), None)
+    );
+}
+
+#[test]
+fn an_unnamed_rule_decides_exactly_like_the_single_policy() {
+    let mut r = rules(1);
+    r.name_regex_delete = Some(whole_match_regex("x.*").unwrap());
+    let single = [Rule {
+        name: None,
+        repository_regex: None,
+        policy: r.clone(),
+    }];
+    let tags = [
+        tag("latest", ago(9 * DAY)),
+        tag("y", ago(9 * DAY)),
+        tag("x", ago(9 * DAY)),
+    ];
+    let rulings = decide_rules(&tags, &single, "any/repo", now());
+    let decisions: Vec<Decision> = rulings.iter().map(|r| r.decision).collect();
+    assert_eq!(decisions, decide(&tags, &r, now()));
+    assert_eq!(
+        decisions[0],
+        kept(KeepReason::Latest),
+        "latest before not_matched, as before"
+    );
+    assert!(rulings.iter().all(|r| r.rule.is_none()));
+}
+
 // ---- properties ----
 
 fn arb_date() -> impl Strategy<Value = TagDate> {
@@ -308,8 +522,10 @@ fn arb_rules() -> impl Strategy<Value = Rules> {
         .prop_map(|(secs, keep_n, delete, keep, keep_latest)| Rules {
             delete_older_than: Duration::from_secs(secs),
             keep_n,
-            name_regex_delete: delete.map(|p| whole_match_regex(p).unwrap()),
-            name_regex_keep: keep.map(|p| whole_match_regex(p).unwrap()),
+            keep_n_by: None,
+            order_by: OrderBy::Date,
+            name_regex_delete: delete.map(cached),
+            name_regex_keep: keep.map(cached),
             keep_latest,
         })
 }
@@ -388,5 +604,211 @@ proptest! {
     #[test]
     fn any_date_string_parses_without_panic(text in ".{0,40}") {
         let _ = TagDate::parse(Some(&text));
+    }
+}
+
+fn arb_names() -> impl Strategy<Value = Vec<TagFacts>> {
+    proptest::collection::btree_map(
+        r"(latest|v?[0-9]\.[0-9]{1,2}(\.[0-9])?(-rc\.[0-9])?|(main|dev|rel-[ab])-[0-9]{1,3}|tmp-[a-z]{1,3}|[a-z]{1,4})",
+        (arb_date(), proptest::bool::weighted(0.15)),
+        0..40,
+    )
+    .prop_map(|m| {
+        m.into_iter()
+            .map(|(name, (created, protected))| TagFacts {
+                name,
+                created,
+                protected,
+            })
+            .collect()
+    })
+}
+
+/// Rules with every ranking knob: streams and semver order too.
+fn arb_full_rules() -> impl Strategy<Value = Rules> {
+    (
+        arb_rules(),
+        proptest::option::of(prop_oneof![
+            Just(r"(?<stream>[a-z-]+)-\d+"),
+            Just(r"(?<stream>v?\d)\..*")
+        ]),
+        any::<bool>(),
+    )
+        .prop_map(|(r, keep_n_by, semver)| Rules {
+            keep_n_by: keep_n_by.map(cached),
+            order_by: if semver { OrderBy::Semver } else { OrderBy::Date },
+            ..r
+        })
+}
+
+fn arb_rule_list() -> impl Strategy<Value = Vec<Rule>> {
+    proptest::collection::vec(
+        (
+            proptest::option::of(prop_oneof![Just("group/app"), Just("group/.*")]),
+            proptest::option::of(prop_oneof![
+                Just(r"v?\d.*"),
+                Just(r"(main|dev|rel-[ab])-\d+"),
+                Just("tmp-.*"),
+                Just("[a-z]{1,4}"),
+            ]),
+            arb_full_rules(),
+        ),
+        1..5,
+    )
+    .prop_map(|list| {
+        list.into_iter()
+            .enumerate()
+            .map(|(i, (repositories, delete, policy))| named(&format!("r{i}"), repositories, delete, policy))
+            .collect()
+    })
+}
+
+fn arb_repository() -> impl Strategy<Value = &'static str> {
+    prop_oneof![Just("group/app"), Just("group/ci"), Just("other/app")]
+}
+
+proptest! {
+    #[test]
+    fn a_rule_deletes_only_what_it_governs_and_decides_it_alone(
+        tags in arb_names(), rules_ in arb_rule_list(), repository in arb_repository(),
+    ) {
+        let rulings = decide_rules(&tags, &rules_, repository, now());
+        prop_assert_eq!(rulings.len(), tags.len());
+        for (r, rule) in rules_.iter().enumerate() {
+            let governed: Vec<usize> = (0..tags.len())
+                .filter(|&i| governing_rule(&rules_, repository, &tags[i].name) == Some(r))
+                .collect();
+            let part: Vec<&TagFacts> = governed.iter().map(|&i| &tags[i]).collect();
+            let alone = decide(&part, &rule.policy, now());
+            for (&i, decision) in governed.iter().zip(alone) {
+                prop_assert_eq!(&rulings[i], &Ruling { decision, rule: rule.name.clone() });
+            }
+        }
+        for (tag, ruling) in tags.iter().zip(&rulings) {
+            if governing_rule(&rules_, repository, &tag.name).is_none() {
+                prop_assert_eq!(ruling, &Ruling { decision: Decision::Keep(KeepReason::NotMatched), rule: None });
+            }
+        }
+    }
+
+    #[test]
+    fn rulings_do_not_depend_on_input_order(
+        tags in arb_names(), rules_ in arb_rule_list(), repository in arb_repository(), seed in any::<u64>(),
+    ) {
+        let rulings = decide_rules(&tags, &rules_, repository, now());
+        let mut shuffled: Vec<(TagFacts, Ruling)> = tags.iter().cloned().zip(rulings).collect();
+        fastrand::Rng::with_seed(seed).shuffle(&mut shuffled);
+        let (tags2, expected): (Vec<TagFacts>, Vec<Ruling>) = shuffled.into_iter().unzip();
+        prop_assert_eq!(decide_rules(&tags2, &rules_, repository, now()), expected);
+    }
+
+    #[test]
+    fn a_rule_added_after_the_others_changes_only_tags_they_did_not_govern(
+        tags in arb_names(), rules_ in arb_rule_list(), extra in arb_rule_list(), repository in arb_repository(),
+    ) {
+        let before = decide_rules(&tags, &rules_, repository, now());
+        let mut more = rules_.clone();
+        more.push(Rule { name: Some(Arc::from("added")), ..extra[0].clone() });
+        let after = decide_rules(&tags, &more, repository, now());
+        for (b, a) in before.iter().zip(&after) {
+            if b.rule.is_some() {
+                prop_assert_eq!(b, a, "the added rule changed a tag an earlier rule governs");
+            } else {
+                prop_assert_eq!(b.decision, Decision::Keep(KeepReason::NotMatched));
+            }
+        }
+    }
+
+    #[test]
+    fn streams_and_semver_never_delete_what_the_safety_rules_keep(tags in arb_names(), r in arb_full_rules()) {
+        let cutoff = now() - jiff::SignedDuration::try_from(r.delete_older_than).unwrap();
+        for (tag, decision) in tags.iter().zip(decide(&tags, &r, now())) {
+            if decision == Decision::Delete {
+                prop_assert!(keep_by_name(&tag.name, &r).is_none() && !tag.protected);
+                prop_assert!(tag.created.usable().is_some_and(|created| created < cutoff));
+            }
+        }
+    }
+
+    #[test]
+    fn keep_n_keeps_exactly_n_of_each_stream_and_the_first_ranked(tags in arb_names(), r in arb_full_rules()) {
+        let decisions = decide(&tags, &r, now());
+        let stream = |name: &str| {
+            r.keep_n_by.as_ref().and_then(|re| re.captures(name)).and_then(|c| c.name("stream")).map(|m| m.as_str().to_owned())
+        };
+        let mut streams: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
+        for (i, tag) in tags.iter().enumerate() {
+            if keep_by_name(&tag.name, &r).is_none() && !tag.protected && tag.created.usable().is_some() {
+                streams.entry(stream(&tag.name)).or_default().push(i);
+            }
+        }
+        let mut in_streams = 0;
+        for members in streams.values() {
+            let kept: Vec<usize> = members.iter().copied().filter(|&i| decisions[i] == Decision::Keep(KeepReason::KeepN)).collect();
+            prop_assert_eq!(kept.len(), r.keep_n.min(members.len()));
+            in_streams += kept.len();
+            // Each kept one ranks before each other member of its stream.
+            let candidate = |i: usize| Candidate {
+                created: tags[i].created.usable().unwrap(),
+                name: &tags[i].name,
+                version: if r.order_by == OrderBy::Semver { parse_version(&tags[i].name) } else { None },
+                index: i,
+            };
+            for &k in &kept {
+                for &m in members.iter().filter(|m| !kept.contains(m)) {
+                    prop_assert_eq!(rank(&candidate(k), &candidate(m)), Ordering::Less);
+                }
+            }
+        }
+        let all_kept_n = decisions.iter().filter(|d| **d == Decision::Keep(KeepReason::KeepN)).count();
+        prop_assert_eq!(all_kept_n, in_streams, "keep_n outside any stream");
+    }
+
+    #[test]
+    fn semver_ranking_is_a_total_order_consistent_with_the_semver_crate(
+        versions in proptest::collection::btree_set(
+            (0u64..3, 0u64..3, 0u64..3, proptest::option::of("(alpha|beta|rc)(\\.[0-9])?"), proptest::option::of("b[0-9]")),
+            1..25,
+        ),
+        days in proptest::collection::vec(0i64..5, 25),
+        with_v in any::<bool>(),
+    ) {
+        let names: Vec<String> = versions
+            .iter()
+            .map(|(major, minor, patch, pre, build)| {
+                let mut name = format!("{}{major}.{minor}.{patch}", if with_v { "v" } else { "" });
+                if let Some(pre) = pre { name += &format!("-{pre}"); }
+                if let Some(build) = build { name += &format!("+{build}"); }
+                name
+            })
+            .chain(["latest".to_owned(), "nightly".to_owned()])
+            .collect();
+        let mut candidates: Vec<Candidate<'_>> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Candidate {
+                created: now() - jiff::SignedDuration::from_secs(days[i % days.len()] * DAY),
+                name,
+                version: parse_version(name),
+                index: i,
+            })
+            .collect();
+        candidates.sort_by(rank);
+        for (i, a) in candidates.iter().enumerate() {
+            prop_assert_eq!(rank(a, a), Ordering::Equal);
+            for b in &candidates[i + 1..] {
+                // Sorted, and strictly: a total order on unique names.
+                prop_assert_eq!(rank(a, b), Ordering::Less);
+                prop_assert_eq!(rank(b, a), Ordering::Greater);
+                match (&a.version, &b.version) {
+                    (Some(va), Some(vb)) if va.cmp_precedence(vb) != Ordering::Equal => {
+                        prop_assert_eq!(vb.cmp(va), Ordering::Less, "{} before {}", a.name, b.name);
+                    }
+                    (Some(va), Some(vb)) => prop_assert!(a.created >= b.created || va.build != vb.build),
+                    (None, Some(_)) => prop_assert!(false, "a non-version before a version"),
+                    _ => {}
+                }
+            }
+        }
     }
 }
