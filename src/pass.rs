@@ -33,7 +33,7 @@ mod apply;
 mod ledger;
 
 pub(crate) use apply::apply_plan;
-pub(crate) use ledger::{Ledger, LedgerRow, LedgerTag};
+pub(crate) use ledger::{Ledger, LedgerRow};
 
 /// How a pass behaves, beyond the config.
 #[derive(Debug, Clone)]

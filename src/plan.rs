@@ -173,6 +173,12 @@ pub enum PlanError {
         /// The plan's `created_at`.
         created_at: String,
     },
+    /// `-o` names a file in a directory that does not exist.
+    #[error("plan {}: its directory does not exist", path.display())]
+    NoDirectory {
+        /// The file.
+        path: PathBuf,
+    },
     /// The plan cannot be written.
     #[error("plan {}: cannot write it: {source}", path.display())]
     Write {
