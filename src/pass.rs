@@ -411,7 +411,13 @@ async fn clean_entry(
         for (plan, plan_report) in &mut plans {
             let _in_repository = plan.span.enter();
             for doomed in &plan.doomed {
-                log_kept(project, &plan.repository, &doomed.name, doomed.digest.as_ref(), KeepReason::MaxDeletions);
+                log_kept(
+                    project,
+                    &plan.repository,
+                    &doomed.name,
+                    doomed.digest.as_ref(),
+                    KeepReason::MaxDeletions,
+                );
             }
             plan_report.keep(KeepReason::MaxDeletions, plan.doomed.len() as u64);
             note(plan, plan_report, &[]);
@@ -483,7 +489,13 @@ async fn decide_repository(
     if let Err(unusable) = usable_listing(listing.complete, report) {
         if let Unusable::KeepAll(reason) = unusable {
             let tags = candidates.facts.iter().zip(&candidates.digests);
-            keep_all(project, repository, tags.map(|(t, d)| (t.name.as_str(), d.as_ref())), reason, report);
+            keep_all(
+                project,
+                repository,
+                tags.map(|(t, d)| (t.name.as_str(), d.as_ref())),
+                reason,
+                report,
+            );
         }
         return Vec::new();
     }
@@ -492,7 +504,13 @@ async fn decide_repository(
     if entry.age_from == AgeFrom::Published && entry.age_from_set && !listing.push_dates {
         report.errors += 1;
         let tags = candidates.facts.iter().zip(&candidates.digests);
-        keep_all(project, repository, tags.map(|(t, d)| (t.name.as_str(), d.as_ref())), None, report);
+        keep_all(
+            project,
+            repository,
+            tags.map(|(t, d)| (t.name.as_str(), d.as_ref())),
+            None,
+            report,
+        );
         tracing::error!(
             operation = "repository_failed",
             error = "age_from \"published\" needs GraphQL's push dates, and these tags were listed through REST; nothing is deleted",
@@ -511,7 +529,11 @@ async fn decide_repository(
 
     let decisions = policy::decide(&candidates.facts, &entry.rules, Timestamp::now());
     let mut doomed = Vec::new();
-    let tags = candidates.facts.into_iter().zip(candidates.sizes).zip(candidates.digests);
+    let tags = candidates
+        .facts
+        .into_iter()
+        .zip(candidates.sizes)
+        .zip(candidates.digests);
     for (((tag, size), digest), decision) in tags.zip(decisions) {
         match decision {
             Decision::Keep(reason) => {
@@ -702,7 +724,13 @@ async fn delete_plan(api: &EntryApi<'_>, project: &str, plan: &RepositoryPlan, o
             DeleteResult::TimedOut => {
                 report.timed_out = true;
                 report.keep(KeepReason::PassTimeout, 1);
-                log_kept(project, repository, &doomed.name, doomed.digest.as_ref(), KeepReason::PassTimeout);
+                log_kept(
+                    project,
+                    repository,
+                    &doomed.name,
+                    doomed.digest.as_ref(),
+                    KeepReason::PassTimeout,
+                );
             }
         }
     };

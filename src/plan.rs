@@ -150,7 +150,9 @@ pub enum PlanError {
         message: String,
     },
     /// Made against another GitLab than the configured one.
-    #[error("the plan was made for {planned}, but the configured GitLab is {configured}; make a new plan against this GitLab")]
+    #[error(
+        "the plan was made for {planned}, but the configured GitLab is {configured}; make a new plan against this GitLab"
+    )]
     OtherGitlab {
         /// The plan's `gitlab_url`.
         planned: String,
@@ -158,7 +160,9 @@ pub enum PlanError {
         configured: String,
     },
     /// Older than `--max-plan-age`.
-    #[error("the plan was made at {created_at}, {age} ago, more than --max-plan-age {max_age}; make a new plan (or raise --max-plan-age)")]
+    #[error(
+        "the plan was made at {created_at}, {age} ago, more than --max-plan-age {max_age}; make a new plan (or raise --max-plan-age)"
+    )]
     TooOld {
         /// The plan's `created_at`.
         created_at: String,
@@ -291,7 +295,10 @@ impl Plan {
         let name = output
             .file_name()
             .ok_or_else(|| failed(std::io::Error::other("not a file name")))?;
-        let directory = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let directory = output
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let mut temporary = name.to_owned();
         temporary.push(format!(".tmp-{}", std::process::id()));
         let temporary = directory.join(temporary);

@@ -55,7 +55,10 @@ pub async fn run(parsed: &Parsed, output: &Path) -> Result<ExitCode, CommandErro
         return Ok(ExitCode::from(1));
     };
     if report.interrupted {
-        tracing::warn!(operation = "plan_not_written", "the pass was interrupted: no plan is written");
+        tracing::warn!(
+            operation = "plan_not_written",
+            "the pass was interrupted: no plan is written"
+        );
         return Ok(exit_for(&report));
     }
     let rows = ledger.into_rows();
@@ -95,7 +98,13 @@ pub async fn run(parsed: &Parsed, output: &Path) -> Result<ExitCode, CommandErro
 }
 
 /// The plan document of a dry run's ledger; entries in the config's order.
-fn document(rows: &[LedgerRow], entry_order: &[&str], gitlab_url: &str, created_at: Timestamp, config_sha256: &str) -> Plan {
+fn document(
+    rows: &[LedgerRow],
+    entry_order: &[&str],
+    gitlab_url: &str,
+    created_at: Timestamp,
+    config_sha256: &str,
+) -> Plan {
     let mut totals = PlanTotals::default();
     let entries = entry_order
         .iter()

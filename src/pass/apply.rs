@@ -16,8 +16,8 @@ use futures_util::stream::{self, StreamExt};
 use tracing::Instrument;
 
 use super::{
-    Doomed, Ledger, PassOptions, PassReport, RepositoryPlan, Unusable, delete_plan, deleted, entry_span,
-    finish_pass, log_kept, log_unreadable, start_pass, usable_listing,
+    Doomed, Ledger, PassOptions, PassReport, RepositoryPlan, Unusable, delete_plan, deleted, entry_span, finish_pass,
+    log_kept, log_unreadable, start_pass, usable_listing,
 };
 use crate::config::{EntryKind, Target};
 use crate::gitlab::{Backend, Digest, EntryApi, Listed, Owner, PushDate, Repository};
@@ -62,6 +62,7 @@ async fn apply_entry(
         ..PassReport::default()
     };
     let project = entry.project.as_str();
+    let started = Instant::now();
     let reports: Vec<PassReport> = stream::iter(entry.repositories.iter().filter(|r| !r.delete.is_empty()))
         .map(|planned| async move {
             let repository = api.known_repository(planned.id, planned.project_id, &planned.path, &planned.location);
@@ -84,15 +85,26 @@ async fn apply_entry(
         .collect()
         .await;
     reports.iter().for_each(|r| report.add(r));
-    tracing::info!(
-        operation = "project_finished",
-        repositories = report.repositories,
-        tags_seen = report.tags_seen,
-        deleted = report.deleted,
-        kept = report.kept,
-        errors = report.errors,
-        "project finished"
-    );
+    let duration_ms = started.elapsed().as_millis() as u64;
+    macro_rules! finished {
+        ($count:ident) => {
+            tracing::info!(
+                operation = "project_finished",
+                repositories = report.repositories,
+                tags_seen = report.tags_seen,
+                $count = report.deleted,
+                kept = report.kept,
+                errors = report.errors,
+                duration_ms,
+                "project finished"
+            )
+        };
+    }
+    if options.dry_run {
+        finished!(would_delete);
+    } else {
+        finished!(deleted);
+    }
     report
 }
 
@@ -176,7 +188,7 @@ async fn recheck(
         let (digest, deletable) = match found {
             // Gone: deleted by someone else, or by an earlier apply.
             None => {
-                report.add(&gone(project, repository, &candidate, options.dry_run));
+                report.add(&gone(project, repository, candidate, options.dry_run));
                 continue;
             }
             // Neither gone nor shown unchanged: kept, logged and counted above.
@@ -207,10 +219,11 @@ async fn recheck(
 }
 
 /// A planned tag that is not there any more: `deleted` with `already_gone`
-/// (in a dry run, `dry_run` with `already_gone`); no request is sent.
-fn gone(project: &str, repository: &Repository, tag: &Doomed, dry_run: bool) -> PassReport {
+/// (in a dry run, `dry_run` with `already_gone`); no request is sent, and
+/// the bytes are not counted as freed: someone else freed them.
+fn gone(project: &str, repository: &Repository, tag: Doomed, dry_run: bool) -> PassReport {
     if !dry_run {
-        return deleted(project, repository, tag, true);
+        return deleted(project, repository, &Doomed { size: None, ..tag }, true);
     }
     tracing::info!(
         operation = "dry_run",

@@ -114,7 +114,10 @@ impl Ledger {
             errors: report.errors,
             tags,
         };
-        self.rows.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(row);
+        self.rows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(row);
     }
 
     /// The rows, ordered by entry and repository path (the pass works on

@@ -15,7 +15,13 @@ fn fake() -> FakeGitlab {
         vec![repo(
             10,
             "img",
-            vec![old("a"), old("b"), old("c"), young("new"), Tag::aged("latest", 30 * DAY)],
+            vec![
+                old("a"),
+                old("b"),
+                old("c"),
+                young("new"),
+                Tag::aged("latest", 30 * DAY),
+            ],
         )],
     )]))
     .unwrap()
@@ -88,14 +94,22 @@ fn plan_decides_like_a_dry_run_and_apply_deletes_exactly_the_plan() {
         // Digests join the log to the plan.
         for event in plan.ops("dry_run") {
             let name = event["tag_name"].as_str().unwrap();
-            assert_eq!(event["digest"].as_str(), fake.tag_digest(10, name).as_deref(), "{event}");
+            assert_eq!(
+                event["digest"].as_str(),
+                fake.tag_digest(10, name).as_deref(),
+                "{event}"
+            );
         }
 
         // A tag that expires after the plan is not the plan's to delete.
         fake.add_tag(10, old("d"));
         let apply = cmd(&fake, &work, api, &["apply", "plan.json"]);
         assert_eq!(apply.code, 0, "{api}: {}", apply.all());
-        assert_eq!(apply.tags("deleted"), sorted(&["g/p/img:a", "g/p/img:b", "g/p/img:c"]), "{api}");
+        assert_eq!(
+            apply.tags("deleted"),
+            sorted(&["g/p/img:a", "g/p/img:b", "g/p/img:c"]),
+            "{api}"
+        );
         assert_eq!(fake.tag_names(10), ["d", "latest", "new"], "{api}");
         assert_eq!(apply.finished()["deleted"], 3);
         for event in apply.ops("deleted") {
@@ -197,7 +211,10 @@ fn apply_refuses_a_plan_it_cannot_trust() {
         "names the JSON path: {}",
         r.stderr
     );
-    let r = refused(&fake, &with("/entries/0/repositories/0/delete/0/date", json!("yesterday")));
+    let r = refused(
+        &fake,
+        &with("/entries/0/repositories/0/delete/0/date", json!("yesterday")),
+    );
     assert!(r.stderr.contains("delete[0].date"), "{}", r.stderr);
     let r = refused(&fake, &with("/format", json!("something/else")));
     assert!(r.stderr.contains("format is \"something/else\""), "{}", r.stderr);
@@ -215,16 +232,29 @@ fn apply_refuses_a_plan_it_cannot_trust() {
     assert!(r.stderr.contains("truncated"), "{}", r.stderr);
 
     // A trailing slash or an upper-case host is the same GitLab.
-    let same = with("/gitlab_url", json!(format!("{}/", fake.url().to_uppercase().replace("HTTP://", "http://"))));
+    let same = with(
+        "/gitlab_url",
+        json!(format!("{}/", fake.url().to_uppercase().replace("HTTP://", "http://"))),
+    );
     work.write("plan.json", same);
     let r = cmd(&fake, &work, "rest", &["apply", "plan.json", "--dry-run"]);
     assert_eq!(r.code, 0, "{}", r.all());
     // --max-plan-age decides what is too old.
     let hour_old = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1)).to_string();
     work.write("plan.json", with("/created_at", json!(hour_old)));
-    let r = cmd(&fake, &work, "rest", &["apply", "plan.json", "--dry-run", "--max-plan-age", "30m"]);
+    let r = cmd(
+        &fake,
+        &work,
+        "rest",
+        &["apply", "plan.json", "--dry-run", "--max-plan-age", "30m"],
+    );
     assert_eq!(r.code, 2, "{}", r.all());
-    let r = cmd(&fake, &work, "rest", &["apply", "plan.json", "--dry-run", "--max-plan-age", "2h"]);
+    let r = cmd(
+        &fake,
+        &work,
+        "rest",
+        &["apply", "plan.json", "--dry-run", "--max-plan-age", "2h"],
+    );
     assert_eq!(r.code, 0, "{}", r.all());
 }
 
@@ -244,8 +274,16 @@ fn the_summary_totals_are_the_plan_totals_and_only_on_stderr() {
     assert_eq!(plan.code, 0, "{}", plan.all());
     let totals = &read_plan(&work)["totals"];
     let table: Vec<&str> = plan.stderr.lines().collect();
-    assert!(table[0].starts_with("entry") && table[0].contains("to delete"), "{}", plan.stderr);
-    assert!(table[1].starts_with("p ") && table[1].contains("g/p/img"), "one row: {}", plan.stderr);
+    assert!(
+        table[0].starts_with("entry") && table[0].contains("to delete"),
+        "{}",
+        plan.stderr
+    );
+    assert!(
+        table[1].starts_with("p ") && table[1].contains("g/p/img"),
+        "one row: {}",
+        plan.stderr
+    );
     assert!(!plan.stderr.contains("g/p/quiet"), "nothing to do: totals only");
     let total: Vec<&str> = table
         .iter()
@@ -258,14 +296,21 @@ fn the_summary_totals_are_the_plan_totals_and_only_on_stderr() {
     assert_eq!(total[4], totals["delete"].to_string());
     assert_eq!(total[5], totals["kept"].to_string());
     assert_eq!(totals["delete"], 2);
-    assert!(plan.stdout.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()), "stdout stays JSON lines");
+    assert!(
+        plan.stdout.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()),
+        "stdout stays JSON lines"
+    );
 
     // `once` prints it with --summary (or SUMMARY), else not when stderr is no terminal.
     let quiet = cmd(&fake, &work, "rest", &["once", "--dry-run"]);
     assert!(!quiet.stderr.contains("repositories"), "{}", quiet.stderr);
     let told = cmd(&fake, &work, "rest", &["once", "--summary"]);
     assert_eq!(told.code, 0, "{}", told.all());
-    assert!(told.stderr.lines().next().unwrap().contains("deleted"), "{}", told.stderr);
+    assert!(
+        told.stderr.lines().next().unwrap().contains("deleted"),
+        "{}",
+        told.stderr
+    );
     assert!(told.stderr.contains("g/p/img"), "{}", told.stderr);
     assert!(!told.stdout.contains("g/p/img  "), "never on stdout");
 }
