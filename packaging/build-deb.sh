@@ -36,7 +36,7 @@ target_dir=${CARGO_TARGET_DIR:-target}
 generated=packaging/generated
 rm -rf "$generated"
 cargo run --release --locked --quiet -p packaging-gen -- "$generated" >&2
-gzip -9n "$generated/gitlab-registry-cleaner.1"
+gzip -9n "$generated"/*.1
 
 # cargo-deb runs `cargo build --release` itself; --locked keeps it to Cargo.lock.
 # Its progress goes to stderr; stdout carries the .deb's path.

@@ -7,6 +7,7 @@
 //! | file | installed as |
 //! |---|---|
 //! | `gitlab-registry-cleaner.1` (gzipped by build-deb.sh) | `/usr/share/man/man1/gitlab-registry-cleaner.1.gz` |
+//! | `gitlab-registry-cleaner-<command>.1`, one per command (the main page refers to them) | `/usr/share/man/man1/…` |
 //! | `gitlab-registry-cleaner.bash` | `/usr/share/bash-completion/completions/gitlab-registry-cleaner` |
 //! | `_gitlab-registry-cleaner` | `/usr/share/zsh/vendor-completions/_gitlab-registry-cleaner` |
 //! | `gitlab-registry-cleaner.fish` | `/usr/share/fish/vendor_completions.d/gitlab-registry-cleaner.fish` |
@@ -44,11 +45,22 @@ fn main() -> ExitCode {
 fn generate(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let mut files = Vec::new();
-    let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
-    let man = dir.join(format!("{NAME}.1"));
-    std::fs::write(&man, page)?;
-    files.push(man);
+    let mut command = Cli::command();
+    // Built, so that the global options reach each command's own page.
+    command.build();
+    let mut pages = vec![command.clone()];
+    pages.extend(
+        command
+            .get_subcommands()
+            .map(|sub| sub.clone().name(format!("{NAME}-{}", sub.get_name()))),
+    );
+    for page in pages {
+        let file = dir.join(format!("{}.1", page.get_name()));
+        let mut roff = Vec::new();
+        clap_mangen::Man::new(page).render(&mut roff)?;
+        std::fs::write(&file, roff)?;
+        files.push(file);
+    }
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
         let file = clap_complete::generate_to(shell, &mut Cli::command(), NAME, dir)?;
         files.push(file);
@@ -68,29 +80,33 @@ mod tests {
             .iter()
             .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(
-            names,
-            [
-                "gitlab-registry-cleaner.1",
-                "gitlab-registry-cleaner.bash",
-                "_gitlab-registry-cleaner",
-                "gitlab-registry-cleaner.fish"
-            ]
-        );
-        let page = std::fs::read_to_string(&files[0]).unwrap();
-        assert!(page.starts_with(".ie"), "roff: {}", &page[..40]);
-        let subcommands: Vec<String> = Cli::command()
+        let mut command = Cli::command();
+        command.build();
+        let subcommands: Vec<String> = command
             .get_subcommands()
             .map(|c| c.get_name().to_owned())
             .collect();
         assert!(subcommands.len() >= 6, "{subcommands:?}");
-        for name in &subcommands {
-            assert!(page.contains(&format!("{NAME}\\-{name}")), "the man page lacks {name}");
+        let mut expected = vec![format!("{NAME}.1")];
+        expected.extend(subcommands.iter().map(|name| format!("{NAME}-{name}.1")));
+        expected.extend([format!("{NAME}.bash"), format!("_{NAME}"), format!("{NAME}.fish")]);
+        assert_eq!(names, expected);
+        let roff = |text: &str| text.replace('-', "\\-");
+        let page = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(page.starts_with(".ie"), "roff: {}", &page[..40]);
+        for name in subcommands.iter().filter(|name| *name != "help") {
+            let reference = roff(&format!("{NAME}-{name}(1)"));
+            assert!(page.contains(&reference), "the man page lacks {name}");
+            assert!(names.contains(&format!("{NAME}-{name}.1")), "no page for {name}");
         }
-        for flag in ["summary", "dry\\-run", "token\\-file"] {
-            assert!(page.contains(flag), "the man page lacks --{flag}");
+        for flag in ["--summary", "--dry-run", "--token-file"] {
+            assert!(page.contains(&roff(flag)), "the man page lacks {flag}");
         }
-        for file in &files[1..] {
+        let apply = std::fs::read_to_string(dir.path().join(format!("{NAME}-apply.1"))).unwrap();
+        for option in ["--max-plan-age", "--url", "--dry-run"] {
+            assert!(apply.contains(&roff(option)), "the apply page lacks {option}");
+        }
+        for file in &files[files.len() - 3..] {
             let text = std::fs::read_to_string(file).unwrap();
             for name in ["plan", "apply", "max-plan-age"] {
                 assert!(text.contains(name), "{} lacks {name}", file.display());
