@@ -11,6 +11,10 @@
 //! repository's spans (which give each line its `project` and `repository`),
 //! and one count in the report and the metrics.
 //!
+//! Asked for a [`Ledger`], the pass also notes each repository's outcome in
+//! it (for `plan` and the summary table); `apply` ([`apply_plan`]) carries
+//! out a plan through the same deletion code, without the policy.
+//!
 //! Concurrency is bounded by the client's request limit, and work is driven
 //! by bounded streams, never one spawned task per tag. A failure is logged
 //! where it happens and counted; it never stops the rest of the pass, and it

@@ -52,7 +52,9 @@ fn generate(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     pages.extend(
         command
             .get_subcommands()
-            .map(|sub| sub.clone().name(format!("{NAME}-{}", sub.get_name()))),
+            // Leaked: a `&'static str` needs no clap "string" feature, which
+            // would make cargo-deb build clap a second time.
+            .map(|sub| sub.clone().name(format!("{NAME}-{}", sub.get_name()).leak() as &str)),
     );
     for page in pages {
         let file = dir.join(format!("{}.1", page.get_name()));
