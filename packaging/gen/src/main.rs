@@ -84,10 +84,7 @@ mod tests {
             .collect();
         let mut command = Cli::command();
         command.build();
-        let subcommands: Vec<String> = command
-            .get_subcommands()
-            .map(|c| c.get_name().to_owned())
-            .collect();
+        let subcommands: Vec<String> = command.get_subcommands().map(|c| c.get_name().to_owned()).collect();
         assert!(subcommands.len() >= 6, "{subcommands:?}");
         let mut expected = vec![format!("{NAME}.1")];
         expected.extend(subcommands.iter().map(|name| format!("{NAME}-{name}.1")));
