@@ -331,3 +331,24 @@ fn plan_to_stdout_is_its_last_line() {
     assert_eq!(fake.stats().count(Route::Tags), 1, "refused before a second listing");
     assert!(r.stderr.contains("no/such/dir/plan.json"), "{}", r.stderr);
 }
+
+#[test]
+fn a_tripped_fuse_leaves_its_tags_out_of_the_plan() {
+    let fake = fake();
+    let work = Workdir::new();
+    work.config(&json!({"p": {"id": 1, "delete_older_than": "1d", "max_deletions": 2}}));
+    let plan = cmd(&fake, &work, "graphql", &["plan"]);
+    assert_eq!(plan.code, 1, "a tripped fuse is a failure: {}", plan.all());
+    let document = read_plan(&work);
+    let repository = &document["entries"][0]["repositories"][0];
+    assert_eq!(repository["delete"], json!([]));
+    assert_eq!(
+        repository["kept"],
+        json!({"latest": 1, "max_deletions": 3, "too_new": 1})
+    );
+    assert_eq!(document["totals"]["delete"], 0);
+    let apply = cmd(&fake, &work, "graphql", &["apply", "plan.json"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    assert_eq!(fake.stats().deletes(), 0);
+    assert_eq!(fake.tag_names(10).len(), 5);
+}
