@@ -7,6 +7,9 @@
 #   packaging/build-deb.sh            # release build + package
 #   packaging/build-deb.sh --no-build # package an existing release build
 #
+# First it generates the man page and shell completions into
+# packaging/generated/ (packaging/gen), which the package installs.
+#
 # The package's binary has no `demo` command: Cargo.toml's
 # [package.metadata.deb] sets default-features = false, so cargo-deb builds
 # without the `demo` feature. With --no-build, build it that way first
@@ -26,6 +29,14 @@ if ! cargo deb --version >/dev/null 2>&1; then
 fi
 
 target_dir=${CARGO_TARGET_DIR:-target}
+
+# The man page and the bash/zsh/fish completions, generated from the clap
+# definition by packaging/gen (a workspace member of its own: clap_mangen and
+# clap_complete stay out of the product binary); cargo-deb installs them.
+generated=packaging/generated
+rm -rf "$generated"
+cargo run --release --locked --quiet -p packaging-gen -- "$generated" >&2
+gzip -9n "$generated"/*.1
 
 # cargo-deb runs `cargo build --release` itself; --locked keeps it to Cargo.lock.
 # Its progress goes to stderr; stdout carries the .deb's path.

@@ -7,7 +7,9 @@
 #   packaging/test-deb.sh path/to/gitlab-registry-cleaner_*.deb
 #
 # Steps:
-#  1. dpkg -i; the user, file modes, conffiles, the unit not enabled;
+#  1. dpkg -i; the user, file modes, conffiles, the unit not enabled; the
+#     man page (`man -w` finds it, where man-db is installed) and the shell
+#     completions;
 #  2. `check` of the shipped config as the service user (the unit's
 #     ExecStartPre=); systemd-analyze verify (must print nothing) and
 #     security (exposure at most $MAX_EXPOSURE, i.e. 1.5 "OK");
@@ -78,6 +80,19 @@ conffiles=$(dpkg-query --control-show "$NAME" conffiles | sort | tr '\n' ' ')
 [[ ! -e /etc/systemd/system/multi-user.target.wants/$NAME.service ]] || fail "the unit must not be enabled on install"
 echo "user, group, modes, conffiles OK; unit installed, not enabled"
 "/usr/bin/$NAME" --version
+
+step "man page and shell completions"
+for file in /usr/share/man/man1/$NAME.1.gz /usr/share/bash-completion/completions/$NAME \
+    /usr/share/zsh/vendor-completions/_$NAME /usr/share/fish/vendor_completions.d/$NAME.fish; do
+    [[ -s $file ]] || fail "missing: $file"
+done
+zcat /usr/share/man/man1/$NAME.1.gz | grep -q 'gitlab\\-registry\\-cleaner\\-apply' || fail "the man page does not name apply"
+if command -v man >/dev/null; then
+    [[ $(man -w "$NAME") == /usr/share/man/man1/$NAME.1.gz ]] || fail "man -w $NAME: $(man -w "$NAME" 2>&1)"
+    echo "man -w $NAME: $(man -w "$NAME")"
+fi
+grep -q 'plan' /usr/share/bash-completion/completions/$NAME || fail "bash completion lacks plan"
+echo "man page and completions installed"
 
 step "ExecStartPre= check of the shipped config, as the service user"
 (cd / && runuser -u "$NAME" -- env REPOSITORY_CONFIG_PATH=/etc/$NAME/config.json "/usr/bin/$NAME" check --daemon)

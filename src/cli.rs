@@ -54,6 +54,21 @@ pub enum Command {
     },
     /// Run against a built-in simulated GitLab on loopback: a dry run, a real pass, then what is left.
     Demo,
+    /// List and decide like once --dry-run, write the decisions to a plan file, print a summary; deletes nothing.
+    Plan {
+        /// Where to write the plan ("-": stdout, as one line after the log).
+        #[arg(short = 'o', long, value_name = "FILE", default_value = "plan.json")]
+        output: PathBuf,
+    },
+    /// Delete exactly the tags of a plan file that are unchanged since the plan (same digest).
+    Apply {
+        /// The plan file that `plan` wrote.
+        #[arg(value_name = "FILE")]
+        plan: PathBuf,
+        /// Refuse a plan older than this, e.g. 2h or 3d.
+        #[arg(long, value_parser = parse_pass_timeout, value_name = "DURATION", default_value = "24h")]
+        max_plan_age: Duration,
+    },
 }
 
 /// Log line format.
@@ -157,6 +172,10 @@ pub struct Options {
     #[arg(long, env = "MAX_REQUESTS_PER_MINUTE", global = true,
           value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
     pub max_requests_per_minute: Option<u32>,
+    /// Print the summary table on stderr after once or apply too [default: when stderr is a terminal].
+    #[arg(long, env = "SUMMARY", global = true, num_args = 0..=1, default_missing_value = "true",
+          require_equals = true, value_parser = BoolishValueParser::new(), value_name = "BOOL")]
+    pub summary: Option<bool>,
 
     /// First retry delay in milliseconds, doubled per attempt (for tests and benchmarks).
     #[arg(long, env = "RETRY_BASE_MS", global = true, hide = true)]

@@ -28,6 +28,7 @@ mod wire;
 pub(crate) use backend::{Backend, DeleteResult, EntryApi, Listed, Owner, PushDate};
 pub(crate) use client::{ClientBuildError, ClientOptions, GitlabClient};
 pub(crate) use error::ApiError;
+pub(crate) use record::Digest;
 pub(crate) use retry::RetryPolicy;
 pub(crate) use wire::Repository;
 

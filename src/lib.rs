@@ -12,7 +12,7 @@
 //!  main.rs: argv ──► cli ──► settings (flag > env > .env > config file > default)
 //!                               │        one resolved Settings, config validated
 //!                               ▼
-//!  commands: once · daemon (cron loop, SIGHUP reload, graceful stop) · check · demo
+//!  commands: once · daemon (cron loop, SIGHUP reload, graceful stop) · check · demo · plan · apply
 //!                               │
 //!                               ▼
 //!  pass::run_pass ── per entry, in its span: backend.entry(..).repositories()
@@ -37,15 +37,19 @@
 //!    in UTC; [`secret`] — the token whose `Debug` is masked; [`logging`] —
 //!    JSON lines (span fields on top) or text; [`metrics`] — Prometheus
 //!    counters fed plain values, and the `/metrics` server; [`notify`] —
-//!    systemd's notify protocol; [`signals`] — SIGHUP, SIGTERM, SIGINT as events.
+//!    systemd's notify protocol; [`signals`] — SIGHUP, SIGTERM, SIGINT as events;
+//!    [`summary`] — the summary table, plain text.
 //! 2. [`config`] — the JSON file in two typed stages: its shape (serde, both
-//!    forms, JSON paths in errors), then validation into domain types.
+//!    forms, JSON paths in errors), then validation into domain types;
+//!    [`plan`] — the plan document `plan` writes and `apply` reads.
 //! 3. [`gitlab`] — everything that knows GitLab's wire format: the client and
 //!    its funnel, REST, GraphQL, and the [`gitlab::Backend`] seam.
 //! 4. [`pass`] — one cleanup pass: which repositories, the policy, the fuse,
-//!    the events and the counts. It never knows which API did the work.
+//!    the events and the counts. It never knows which API did the work. Also
+//!    `apply` of a plan, through the same deletion code.
 //! 5. [`cli`] — clap definitions; [`settings`] — everything resolved once.
-//! 6. [`commands`] — `once`, `daemon`, `check`, and `demo` (cargo feature).
+//! 6. [`commands`] — `once`, `daemon`, `check`, `plan`, `apply`, and `demo`
+//!    (cargo feature).
 //!
 //! ## Invariants
 //!
@@ -53,6 +57,8 @@
 //!   usable date older than the limit that no keep rule protects and that
 //!   GitLab does not call protected. Every other
 //!   path — an error, an odd date, a tripped fuse, a dry run — keeps the tag.
+//!   `apply` deletes only what a plan (made by `policy::decide`) names, and
+//!   only while the tag still has the digest the plan recorded.
 //! - **All tags of a repository are listed before any of them is deleted**,
 //!   and a listing that did not reach its end, or that falls short of
 //!   GitLab's own count of the repository's tags, deletes nothing. Deleting while
@@ -96,8 +102,10 @@ pub mod logging;
 mod metrics;
 mod notify;
 mod pass;
+mod plan;
 mod policy;
 mod schedule;
 mod secret;
 mod settings;
 mod signals;
+mod summary;

@@ -11,12 +11,16 @@
 //! repository's spans (which give each line its `project` and `repository`),
 //! and one count in the report and the metrics.
 //!
+//! Asked for a [`Ledger`], the pass also notes each repository's outcome in
+//! it (for `plan` and the summary table); `apply` ([`apply_plan`]) carries
+//! out a plan through the same deletion code, without the policy.
+//!
 //! Concurrency is bounded by the client's request limit, and work is driven
 //! by bounded streams, never one spawned task per tag. A failure is logged
 //! where it happens and counted; it never stops the rest of the pass, and it
 //! never turns into a deletion.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,9 +30,15 @@ use jiff::Timestamp;
 use tracing::{Instrument, Span};
 
 use crate::config::{AgeFrom, Config, Entry};
-use crate::gitlab::{ApiError, Backend, DeleteResult, EntryApi, Listed, Owner, PushDate, Repository};
+use crate::gitlab::{ApiError, Backend, DeleteResult, Digest, EntryApi, Listed, Owner, PushDate, Repository};
 use crate::metrics::metrics;
-use crate::policy::{self, Decision, KeepReason, Ruling, TagFacts};
+use crate::policy::{self, Decision, KeepReason, Ruling, TagDate, TagFacts};
+
+mod apply;
+mod ledger;
+
+pub(crate) use apply::apply_plan;
+pub(crate) use ledger::{Ledger, LedgerRow};
 
 /// How a pass behaves, beyond the config.
 #[derive(Debug, Clone)]
@@ -57,6 +67,8 @@ pub struct PassReport {
     pub deleted: u64,
     /// Tags kept.
     pub kept: u64,
+    /// Tags kept, by reason as logged (they add up to `kept`).
+    pub kept_reasons: BTreeMap<&'static str, u64>,
     /// Failures: entries, repositories or tags that could not be done.
     pub errors: u64,
     /// Entries whose `max_deletions` fuse tripped.
@@ -89,12 +101,23 @@ impl PassReport {
         }
     }
 
+    /// Counts `n` tags kept for `reason`.
+    fn keep(&mut self, reason: KeepReason, n: u64) {
+        if n > 0 {
+            self.kept += n;
+            *self.kept_reasons.entry(reason.as_str()).or_default() += n;
+        }
+    }
+
     fn add(&mut self, other: &PassReport) {
         self.projects += other.projects;
         self.repositories += other.repositories;
         self.tags_seen += other.tags_seen;
         self.deleted += other.deleted;
         self.kept += other.kept;
+        for (reason, n) in &other.kept_reasons {
+            *self.kept_reasons.entry(reason).or_default() += n;
+        }
         self.errors += other.errors;
         self.fuses_tripped += other.fuses_tripped;
         self.bytes_freed = self.bytes_freed.saturating_add(other.bytes_freed);
@@ -145,6 +168,10 @@ struct Doomed {
     size: Option<u64>,
     /// The rule that chose it (`None`: an entry without `rules`).
     rule: Option<Arc<str>>,
+    /// Logged with every decision about it, and recorded by `plan`.
+    digest: Option<Digest>,
+    /// The date the policy aged it by.
+    date: Option<Timestamp>,
 }
 
 /// One repository after its decisions, before its deletions.
@@ -157,34 +184,29 @@ struct RepositoryPlan {
 
 /// The span every event of an entry is logged in. ERROR level, so that it
 /// is on whenever any event is: its fields must be on every line.
-fn entry_span(entry: &Entry) -> Span {
-    tracing::error_span!("entry", project = %entry.name)
+fn entry_span(project: &str) -> Span {
+    tracing::error_span!("entry", project = %project)
 }
 
 /// Runs one pass. Never fails as a whole: failures are in the report.
 pub(crate) async fn run_pass(backend: &Backend, config: &Config, options: &PassOptions) -> PassReport {
+    run_pass_into(backend, config, options, None).await
+}
+
+/// Runs one pass, and notes what it decided in each repository in `ledger`
+/// (for `plan` and the summary table).
+pub(crate) async fn run_pass_into(
+    backend: &Backend,
+    config: &Config,
+    options: &PassOptions,
+    ledger: Option<&Ledger>,
+) -> PassReport {
     let started = Instant::now();
     let entries: Vec<&Entry> = config.enabled_entries().collect();
     let concurrency = options.concurrency.get();
-    tracing::info!(
-        operation = "pass_started",
-        dry_run = options.dry_run,
-        projects = entries.len(),
-        concurrency,
-        "pass started"
-    );
-    if options.insecure {
-        tracing::warn!(
-            operation = "insecure",
-            "TLS certificate verification is OFF (--insecure): GitLab's identity and the token are not protected"
-        );
-    }
-    let deadline = options
-        .pass_timeout
-        .map(|timeout| tokio::time::Instant::now() + timeout);
-    let backend = &backend.for_pass(deadline);
+    let backend = &start_pass(backend, options, entries.len());
     let apis: Vec<EntryApi<'_>> = entries.iter().map(|entry| backend.entry(owner(entry))).collect();
-    let spans: Vec<Span> = entries.iter().map(|entry| entry_span(entry)).collect();
+    let spans: Vec<Span> = entries.iter().map(|entry| entry_span(&entry.name)).collect();
 
     // Listing every entry's repositories first lets a repository that two
     // entries reach (a numeric id and a path naming one project) be caught
@@ -207,12 +229,40 @@ pub(crate) async fn run_pass(backend: &Backend, config: &Config, options: &PassO
     }
 
     let reports: Vec<PassReport> = stream::iter(listings.into_iter().enumerate())
-        .map(|(i, listing)| run_entry(&apis[i], entries[i], listing, &claims, options).instrument(spans[i].clone()))
+        .map(|(i, listing)| {
+            run_entry(&apis[i], entries[i], listing, &claims, options, ledger).instrument(spans[i].clone())
+        })
         .buffer_unordered(concurrency)
         .collect()
         .await;
+    finish_pass(backend, options, &reports, started)
+}
+
+/// Logs `pass_started` (and the TLS warning); the backend for the pass.
+fn start_pass(backend: &Backend, options: &PassOptions, projects: usize) -> Backend {
+    tracing::info!(
+        operation = "pass_started",
+        dry_run = options.dry_run,
+        projects,
+        concurrency = options.concurrency.get(),
+        "pass started"
+    );
+    if options.insecure {
+        tracing::warn!(
+            operation = "insecure",
+            "TLS certificate verification is OFF (--insecure): GitLab's identity and the token are not protected"
+        );
+    }
+    let deadline = options
+        .pass_timeout
+        .map(|timeout| tokio::time::Instant::now() + timeout);
+    backend.for_pass(deadline)
+}
+
+/// Sums the entries' reports, logs `pass_finished` and feeds the metrics.
+fn finish_pass(backend: &Backend, options: &PassOptions, reports: &[PassReport], started: Instant) -> PassReport {
     let mut total = PassReport::default();
-    for report in &reports {
+    for report in reports {
         total.add(report);
     }
     total.interrupted |= backend.is_cancelled();
@@ -262,6 +312,7 @@ async fn run_entry(
     listing: Result<Vec<Repository>, ApiError>,
     claims: &HashMap<u64, Vec<&str>>,
     options: &PassOptions,
+    ledger: Option<&Ledger>,
 ) -> PassReport {
     let started = Instant::now();
     let mut report = PassReport {
@@ -280,7 +331,7 @@ async fn run_entry(
                 "cannot list the container repositories"
             );
         }
-        Ok(repositories) => clean_entry(api, entry, repositories, claims, options, &mut report).await,
+        Ok(repositories) => clean_entry(api, entry, repositories, claims, options, ledger, &mut report).await,
     }
     let duration_ms = started.elapsed().as_millis() as u64;
     macro_rules! finished {
@@ -311,6 +362,7 @@ async fn clean_entry(
     repositories: Vec<Repository>,
     claims: &HashMap<u64, Vec<&str>>,
     options: &PassOptions,
+    ledger: Option<&Ledger>,
     report: &mut PassReport,
 ) {
     let mut selected = Vec::new();
@@ -343,6 +395,12 @@ async fn clean_entry(
     }
 
     let concurrency = options.concurrency.get();
+    let project = entry.name.as_str();
+    let note = |plan: &RepositoryPlan, report: &PassReport, doomed: &[Doomed]| {
+        if let Some(ledger) = ledger {
+            ledger.note(project, &plan.repository, report, doomed, options.dry_run);
+        }
+    };
     if entry.max_deletions.is_none() {
         // No fuse to wait for: each repository's deletions follow its own
         // decisions at once, which keeps the time between reading a tag's
@@ -350,7 +408,8 @@ async fn clean_entry(
         let reports: Vec<PassReport> = stream::iter(selected)
             .map(|repository| async move {
                 let (plan, mut report) = plan_repository(api, entry, repository).await;
-                report.add(&delete_plan(api, entry, &plan, options).await);
+                report.add(&delete_plan(api, project, &plan, options).await);
+                note(&plan, &report, &plan.doomed);
                 report
             })
             .buffer_unordered(concurrency)
@@ -360,16 +419,12 @@ async fn clean_entry(
         return;
     }
 
-    let plans: Vec<(RepositoryPlan, PassReport)> = stream::iter(selected)
+    let mut plans: Vec<(RepositoryPlan, PassReport)> = stream::iter(selected)
         .map(|repository| plan_repository(api, entry, repository))
         .buffer_unordered(concurrency)
         .collect()
         .await;
-    let mut would_delete = 0u64;
-    for (plan, plan_report) in &plans {
-        report.add(plan_report);
-        would_delete += plan.doomed.len() as u64;
-    }
+    let would_delete: u64 = plans.iter().map(|(plan, _)| plan.doomed.len() as u64).sum();
 
     if let Some(max) = entry.max_deletions
         && would_delete > max
@@ -381,18 +436,34 @@ async fn clean_entry(
             max_deletions = max,
             "this pass would delete more tags than max_deletions allows; deleting none in this project"
         );
-        for (plan, _) in &plans {
+        for (plan, plan_report) in &mut plans {
             let _in_repository = plan.span.enter();
             for doomed in &plan.doomed {
-                log_kept(entry, &plan.repository, &doomed.name, KeepReason::MaxDeletions);
+                log_kept(
+                    project,
+                    &plan.repository,
+                    &doomed.name,
+                    doomed.rule.as_deref(),
+                    doomed.digest.as_ref(),
+                    KeepReason::MaxDeletions,
+                );
             }
+            plan_report.keep(KeepReason::MaxDeletions, plan.doomed.len() as u64);
+            note(plan, plan_report, &[]);
+            report.add(plan_report);
         }
-        report.kept += would_delete;
         return;
     }
 
+    let plans = &plans;
     let reports: Vec<PassReport> = stream::iter(0..plans.len())
-        .map(|p| delete_plan(api, entry, &plans[p].0, options))
+        .map(|p| async move {
+            let (plan, plan_report) = &plans[p];
+            let mut report = plan_report.clone();
+            report.add(&delete_plan(api, project, plan, options).await);
+            note(plan, &report, &plan.doomed);
+            report
+        })
         .buffer_unordered(concurrency)
         .collect()
         .await;
@@ -425,13 +496,14 @@ async fn decide_repository(
     repository: &Repository,
     report: &mut PassReport,
 ) -> Vec<Doomed> {
+    let project = entry.name.as_str();
     // The name rules first: a tag they keep needs no date, so the backend
     // need not read it.
-    let mut kept_by_name = 0u64;
+    let mut kept_by_name = PassReport::default();
     let mut wanted = |name: &str| match policy::keep_by_rules(&entry.rules, &repository.path, name) {
-        (Some(reason), _) => {
-            kept_by_name += 1;
-            log_kept(entry, repository, name, reason);
+        (Some(reason), rule) => {
+            kept_by_name.keep(reason, 1);
+            log_kept(project, repository, name, rule.as_deref(), None, reason);
             false
         }
         (None, _) => true,
@@ -440,62 +512,34 @@ async fn decide_repository(
     let mut take = |listed: Listed| candidates.take(entry, repository, listed);
     let listing = api.tags(repository, &mut wanted, &mut take).await;
     report.tags_seen += listing.seen;
-    report.kept += kept_by_name + candidates.unreadable;
+    report.add(&kept_by_name);
+    report.keep(KeepReason::Error, candidates.unreadable);
     report.errors += candidates.unreadable;
-    match listing.complete {
-        Ok(()) => {}
-        Err(ApiError::Cancelled) => {
-            // Shutdown: no DELETE can be sent any more, so there is nothing to decide.
-            report.interrupted = true;
-            return Vec::new();
-        }
-        Err(ApiError::Deadline) => {
-            // The deadline came before the listing was whole: nothing is decided.
-            report.timed_out = true;
+    if let Err(unusable) = usable_listing(listing.complete, report) {
+        if let Unusable::KeepAll(reason) = unusable {
+            let tags = candidates.facts.iter().zip(&candidates.digests);
             keep_all(
-                entry,
+                project,
                 repository,
-                &candidates.facts,
-                Some(KeepReason::PassTimeout),
+                tags.map(|(t, d)| (t.name.as_str(), rule_name(entry, repository, &t.name), d.as_ref())),
+                reason,
                 report,
             );
-            return Vec::new();
         }
-        Err(err @ ApiError::ListingIncomplete { listed, before, after }) => {
-            report.errors += 1;
-            tracing::error!(
-                operation = "listing_incomplete",
-                listed,
-                count_before = before,
-                count_after = after,
-                error = %err.explain(),
-                "GitLab cut the tag listing short; keeping every tag of the repository"
-            );
-            keep_all(
-                entry,
-                repository,
-                &candidates.facts,
-                Some(KeepReason::ListingIncomplete),
-                report,
-            );
-            return Vec::new();
-        }
-        Err(err) => {
-            report.errors += 1;
-            keep_all(entry, repository, &candidates.facts, None, report);
-            tracing::error!(
-                operation = "repository_failed",
-                error = %err.explain(),
-                "cannot list all the tags; keeping them all"
-            );
-            return Vec::new();
-        }
+        return Vec::new();
     }
     // An entry that asked for the last push must never be aged by the first:
     // whatever path led here, a listing without push dates decides nothing.
     if requires_push_dates(entry) && !listing.push_dates {
         report.errors += 1;
-        keep_all(entry, repository, &candidates.facts, None, report);
+        let tags = candidates.facts.iter().zip(&candidates.digests);
+        keep_all(
+            project,
+            repository,
+            tags.map(|(t, d)| (t.name.as_str(), rule_name(entry, repository, &t.name), d.as_ref())),
+            None,
+            report,
+        );
         tracing::error!(
             operation = "repository_failed",
             error = "age_from \"published\" needs GraphQL's push dates, and these tags were listed through REST; nothing is deleted",
@@ -514,47 +558,105 @@ async fn decide_repository(
 
     let rulings = policy::decide_rules(&candidates.facts, &entry.rules, &repository.path, Timestamp::now());
     let mut doomed = Vec::new();
-    for ((tag, size), Ruling { decision, rule }) in candidates.facts.into_iter().zip(candidates.sizes).zip(rulings) {
+    let tags = candidates
+        .facts
+        .into_iter()
+        .zip(candidates.sizes)
+        .zip(candidates.digests);
+    for (((tag, size), digest), Ruling { decision, rule }) in tags.zip(rulings) {
         match decision {
             Decision::Keep(reason) => {
-                report.kept += 1;
-                log_kept(entry, repository, &tag.name, reason);
+                report.keep(reason, 1);
+                log_kept(project, repository, &tag.name, rule.as_deref(), digest.as_ref(), reason);
             }
             Decision::Delete => doomed.push(Doomed {
+                date: match tag.created {
+                    TagDate::Known(date) => Some(date),
+                    _ => None,
+                },
                 name: tag.name,
                 size,
                 rule,
+                digest,
             }),
         }
     }
     doomed
 }
 
+/// Why a listing cannot be decided on.
+enum Unusable {
+    /// Shutdown: no DELETE can be sent any more, so there is nothing to decide.
+    Interrupted,
+    /// Keep every tag listed, logged with this reason where it is the tags'
+    /// own (an error for the whole repository is logged once already).
+    KeepAll(Option<KeepReason>),
+}
+
+/// Whether a listing is complete; if not, logs and counts why.
+fn usable_listing(complete: Result<(), ApiError>, report: &mut PassReport) -> Result<(), Unusable> {
+    match complete {
+        Ok(()) => Ok(()),
+        Err(ApiError::Cancelled) => {
+            report.interrupted = true;
+            Err(Unusable::Interrupted)
+        }
+        Err(ApiError::Deadline) => {
+            // The deadline came before the listing was whole: nothing is decided.
+            report.timed_out = true;
+            Err(Unusable::KeepAll(Some(KeepReason::PassTimeout)))
+        }
+        Err(err @ ApiError::ListingIncomplete { listed, before, after }) => {
+            report.errors += 1;
+            tracing::error!(
+                operation = "listing_incomplete",
+                listed,
+                count_before = before,
+                count_after = after,
+                error = %err.explain(),
+                "GitLab cut the tag listing short; keeping every tag of the repository"
+            );
+            Err(Unusable::KeepAll(Some(KeepReason::ListingIncomplete)))
+        }
+        Err(err) => {
+            report.errors += 1;
+            tracing::error!(
+                operation = "repository_failed",
+                error = %err.explain(),
+                "cannot list all the tags; keeping them all"
+            );
+            Err(Unusable::KeepAll(None))
+        }
+    }
+}
+
 /// Keeps every listed candidate of a repository that cannot be decided,
 /// each logged as `kept` with `reason` where the reason is the tag's own
 /// (an error for the whole repository is logged once by the caller).
-fn keep_all(
-    entry: &Entry,
+fn keep_all<'t>(
+    project: &str,
     repository: &Repository,
-    facts: &[TagFacts],
+    tags: impl ExactSizeIterator<Item = (&'t str, Option<&'t str>, Option<&'t Digest>)>,
     reason: Option<KeepReason>,
     report: &mut PassReport,
 ) {
-    report.kept += facts.len() as u64;
+    report.keep(reason.unwrap_or(KeepReason::Error), tags.len() as u64);
     if let Some(reason) = reason {
-        for tag in facts {
-            log_kept(entry, repository, &tag.name, reason);
+        for (name, rule, digest) in tags {
+            log_kept(project, repository, name, rule, digest, reason);
         }
     }
 }
 
 /// What the pass keeps of a repository's listing: the policy's view of each
-/// wanted tag — its age by the entry's `age_from` — and its size; nothing
-/// more, so memory grows with the tags only by what the policy needs.
+/// wanted tag — its age by the entry's `age_from` — its size and its digest;
+/// nothing more, so memory grows with the tags only by what the policy and
+/// the events need.
 #[derive(Default)]
 struct Candidates {
     facts: Vec<TagFacts>,
     sizes: Vec<Option<u64>>,
+    digests: Vec<Option<Digest>>,
     /// With `age_from: published`, tags without a push date (aged by
     /// `created`; one `published_at_missing` warning says how many).
     unpublished: u64,
@@ -586,31 +688,44 @@ impl Candidates {
                     protected: record.deletable == Some(false),
                 });
                 self.sizes.push(record.size);
+                self.digests.push(record.digest);
             }
             Listed::Unreadable(name, err) => {
                 self.unreadable += 1;
-                metrics().tag_kept(&entry.name, "error");
-                tracing::error!(
-                    operation = "kept",
-                    reason = "error",
-                    rule = rule_name(entry, repository, &name),
-                    tag_name = %name,
-                    tag_location = %repository.location,
-                    error = %err.explain(),
-                    "cannot read the tag's details; keeping it"
+                log_unreadable(
+                    &entry.name,
+                    repository,
+                    &name,
+                    rule_name(entry, repository, &name),
+                    &err,
                 );
             }
             Listed::Restart => {
                 self.facts.clear();
                 self.sizes.clear();
+                self.digests.clear();
                 self.unpublished = 0;
             }
         }
     }
 }
 
+/// The event of a tag whose details could not be read: it is kept.
+fn log_unreadable(project: &str, repository: &Repository, name: &str, rule: Option<&str>, err: &ApiError) {
+    metrics().tag_kept(project, KeepReason::Error.as_str());
+    tracing::error!(
+        operation = "kept",
+        reason = KeepReason::Error.as_str(),
+        rule,
+        tag_name = %name,
+        tag_location = %repository.location,
+        error = %err.explain(),
+        "cannot read the tag's details; keeping it"
+    );
+}
+
 /// Deletes (or, in a dry run, logs) the tags a repository's plan chose.
-async fn delete_plan(api: &EntryApi<'_>, entry: &Entry, plan: &RepositoryPlan, options: &PassOptions) -> PassReport {
+async fn delete_plan(api: &EntryApi<'_>, project: &str, plan: &RepositoryPlan, options: &PassOptions) -> PassReport {
     let mut report = PassReport::default();
     let repository = &plan.repository;
     if options.dry_run {
@@ -622,6 +737,7 @@ async fn delete_plan(api: &EntryApi<'_>, entry: &Entry, plan: &RepositoryPlan, o
                 rule = doomed.rule.as_deref(),
                 tag_name = %doomed.name,
                 tag_location = %repository.location,
+                digest = doomed.digest.as_ref().map(tracing::field::display),
                 "would delete tag"
             );
             report.deleted += 1;
@@ -632,27 +748,35 @@ async fn delete_plan(api: &EntryApi<'_>, entry: &Entry, plan: &RepositoryPlan, o
     let mut done = |i: usize, result: DeleteResult| {
         let doomed = &plan.doomed[i];
         match result {
-            DeleteResult::Deleted => report.add(&deleted(entry, repository, doomed, false)),
-            DeleteResult::AlreadyGone => report.add(&deleted(entry, repository, doomed, true)),
+            DeleteResult::Deleted => report.add(&deleted(project, repository, doomed, false)),
+            DeleteResult::AlreadyGone => report.add(&deleted(project, repository, doomed, true)),
             DeleteResult::Protected(detail) => {
-                report.kept += 1;
-                metrics().tag_kept(&entry.name, KeepReason::Protected.as_str());
+                report.keep(KeepReason::Protected, 1);
+                metrics().tag_kept(project, KeepReason::Protected.as_str());
                 tracing::debug!(
                     operation = "kept",
                     reason = KeepReason::Protected.as_str(),
                     rule = doomed.rule.as_deref(),
                     tag_name = %doomed.name,
                     tag_location = %repository.location,
+                    digest = doomed.digest.as_ref().map(tracing::field::display),
                     detail,
                     "GitLab refused to delete a protected tag; keeping it"
                 );
             }
-            DeleteResult::Failed(error) => report.add(&delete_failed(entry, repository, doomed, &error)),
+            DeleteResult::Failed(error) => report.add(&delete_failed(project, repository, doomed, &error)),
             DeleteResult::NotSent => report.interrupted = true,
             DeleteResult::TimedOut => {
                 report.timed_out = true;
-                report.kept += 1;
-                log_kept(entry, repository, &doomed.name, KeepReason::PassTimeout);
+                report.keep(KeepReason::PassTimeout, 1);
+                log_kept(
+                    project,
+                    repository,
+                    &doomed.name,
+                    doomed.rule.as_deref(),
+                    doomed.digest.as_ref(),
+                    KeepReason::PassTimeout,
+                );
             }
         }
     };
@@ -663,13 +787,14 @@ async fn delete_plan(api: &EntryApi<'_>, entry: &Entry, plan: &RepositoryPlan, o
 }
 
 /// The `deleted` event and its counts.
-fn deleted(entry: &Entry, repository: &Repository, doomed: &Doomed, already_gone: bool) -> PassReport {
-    metrics().tag_deleted(&entry.name, doomed.size);
+fn deleted(project: &str, repository: &Repository, doomed: &Doomed, already_gone: bool) -> PassReport {
+    metrics().tag_deleted(project, doomed.size);
     tracing::info!(
         operation = "deleted",
         rule = doomed.rule.as_deref(),
         tag_name = %doomed.name,
         tag_location = %repository.location,
+        digest = doomed.digest.as_ref().map(tracing::field::display),
         already_gone,
         "deleted tag"
     );
@@ -681,31 +806,41 @@ fn deleted(entry: &Entry, repository: &Repository, doomed: &Doomed, already_gone
 }
 
 /// The `delete_failed` event and its counts: the tag is kept.
-fn delete_failed(entry: &Entry, repository: &Repository, doomed: &Doomed, error: &str) -> PassReport {
-    metrics().delete_error(&entry.name);
+fn delete_failed(project: &str, repository: &Repository, doomed: &Doomed, error: &str) -> PassReport {
+    metrics().delete_error(project);
     tracing::error!(
         operation = "delete_failed",
         rule = doomed.rule.as_deref(),
         tag_name = %doomed.name,
         tag_location = %repository.location,
+        digest = doomed.digest.as_ref().map(tracing::field::display),
         error,
         "cannot delete tag"
     );
-    PassReport {
+    let mut report = PassReport {
         errors: 1,
-        kept: 1,
         ..PassReport::default()
-    }
+    };
+    report.keep(KeepReason::Error, 1);
+    report
 }
 
-fn log_kept(entry: &Entry, repository: &Repository, tag_name: &str, reason: KeepReason) {
-    metrics().tag_kept(&entry.name, reason.as_str());
+fn log_kept(
+    project: &str,
+    repository: &Repository,
+    tag_name: &str,
+    rule: Option<&str>,
+    digest: Option<&Digest>,
+    reason: KeepReason,
+) {
+    metrics().tag_kept(project, reason.as_str());
     tracing::debug!(
         operation = "kept",
         reason = reason.as_str(),
-        rule = rule_name(entry, repository, tag_name),
+        rule,
         tag_name,
         tag_location = %repository.location,
+        digest = digest.map(tracing::field::display),
         "kept tag"
     );
 }

@@ -161,6 +161,12 @@ pub(crate) enum KeepReason {
     /// The pass reached its `pass_timeout` before the tag was decided or
     /// deleted (decided by the pass, not here).
     PassTimeout,
+    /// `apply`: the tag's digest is not the one the plan recorded (decided by
+    /// the pass, not here).
+    ChangedSincePlan,
+    /// Its details could not be read, or its deletion failed (decided by the
+    /// pass, not here; an error is logged with it).
+    Error,
 }
 
 impl KeepReason {
@@ -177,6 +183,8 @@ impl KeepReason {
             KeepReason::MaxDeletions => "max_deletions",
             KeepReason::ListingIncomplete => "listing_incomplete",
             KeepReason::PassTimeout => "pass_timeout",
+            KeepReason::ChangedSincePlan => "changed_since_plan",
+            KeepReason::Error => "error",
         }
     }
 }

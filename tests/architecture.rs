@@ -14,10 +14,11 @@ use std::path::{Path, PathBuf};
 const FLOORS: &[&[&str]] = &[
     // 1: leaves — pure logic and process plumbing.
     &[
-        "policy", "duration", "secret", "schedule", "notify", "metrics", "logging", "signals",
+        "policy", "duration", "secret", "schedule", "notify", "metrics", "logging", "signals", "summary",
     ],
-    // 2: the config file, validated into domain types.
-    &["config"],
+    // 2: the files the user hands in: the config, validated into domain
+    // types; the plan document that `plan` writes and `apply` reads.
+    &["config", "plan"],
     // 3: GitLab: the client, both APIs, the backend seam.
     &["gitlab"],
     // 4: one cleanup pass.

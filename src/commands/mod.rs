@@ -5,18 +5,26 @@
 //! [`CommandError::exit_code`] is 1 or 2). Nothing below `main` exits the
 //! process, so `main`'s log guard flushes `--log-file` on every path.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use crate::cli::{Command, Parsed};
-use crate::gitlab::ClientBuildError;
-use crate::pass::PassReport;
-use crate::settings::SettingsError;
+use tokio_util::sync::CancellationToken;
 
+use crate::cli::{Command, Options, Parsed};
+use crate::gitlab::ClientBuildError;
+use crate::pass::{LedgerRow, PassReport};
+use crate::plan::PlanError;
+use crate::settings::SettingsError;
+use crate::signals::Signals;
+use crate::summary::{self, SummaryRow, Tense};
+
+pub mod apply;
 pub mod check;
 pub mod daemon;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod once;
+pub mod plan;
 
 /// Why a command stopped before it could report an outcome.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +50,9 @@ pub enum CommandError {
          or cargo run --release -- demo"
     )]
     DemoNotBuilt,
+    /// A plan that cannot be read or used: exit 2; or written: exit 1.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
     /// The signal handlers cannot be installed: exit 1.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
@@ -58,6 +69,8 @@ impl CommandError {
             CommandError::Client(_) | CommandError::MetricsListen { .. } | CommandError::DemoNotBuilt => {
                 ExitCode::from(2)
             }
+            CommandError::Plan(PlanError::Write { .. }) => ExitCode::from(1),
+            CommandError::Plan(_) => ExitCode::from(2),
             CommandError::Signals(_) | CommandError::Failed(_) => ExitCode::from(1),
         }
     }
@@ -73,7 +86,61 @@ pub async fn run(parsed: &Parsed) -> Result<ExitCode, CommandError> {
         Command::Demo => demo::run(&parsed.cli.options).await,
         #[cfg(not(feature = "demo"))]
         Command::Demo => Err(CommandError::DemoNotBuilt),
+        Command::Plan { output } => plan::run(parsed, &output).await,
+        Command::Apply { plan, max_plan_age } => apply::run(parsed, &plan, max_plan_age).await,
     }
+}
+
+/// Drives a pass to its end. The first SIGTERM or SIGINT cancels it
+/// (requests in flight finish, no new one is sent); a second gives up on
+/// it: `None`.
+async fn until_done(
+    pass: impl Future<Output = PassReport>,
+    cancel: &CancellationToken,
+    signals: &mut Signals,
+) -> Option<PassReport> {
+    tokio::pin!(pass);
+    tokio::select! {
+        report = &mut pass => Some(report),
+        () = signals.next_stop() => {
+            tracing::warn!(
+                operation = "interrupted",
+                "interrupted: finishing requests in flight, sending no new ones (a second signal exits at once)"
+            );
+            cancel.cancel();
+            tokio::select! {
+                report = &mut pass => Some(report),
+                () = signals.next_stop() => {
+                    tracing::warn!(operation = "shutdown", "second signal: exiting at once");
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Whether `once` and `apply` print the summary table: `--summary`, else
+/// when stderr is a terminal (a person is watching).
+fn wants_summary(options: &Options) -> bool {
+    options.summary.unwrap_or_else(|| std::io::stderr().is_terminal())
+}
+
+/// Prints the summary table of a pass's ledger on stderr, never on stdout
+/// (the JSON log's).
+fn print_summary(rows: &[LedgerRow], dry_run: bool) {
+    let rows: Vec<SummaryRow> = rows
+        .iter()
+        .map(|row| SummaryRow {
+            entry: row.project.clone(),
+            repository: row.path.clone(),
+            tags_seen: row.tags_seen,
+            delete: row.deleted,
+            kept: row.kept,
+            bytes: row.bytes,
+        })
+        .collect();
+    let tense = if dry_run { Tense::Planned } else { Tense::Done };
+    eprint!("{}", summary::render(&rows, tense));
 }
 
 /// 0 when the pass did everything, 1 otherwise.

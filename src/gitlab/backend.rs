@@ -232,6 +232,19 @@ impl EntryApi<'_> {
         }
     }
 
+    /// A repository known by its ids (from a plan), addressed as if this
+    /// entry had listed it: through GraphQL unless the API is REST.
+    pub(crate) fn known_repository(&self, id: u64, project_id: u64, path: &str, location: &str) -> Repository {
+        Repository {
+            id,
+            path: path.to_owned(),
+            project_id,
+            location: location.to_owned(),
+            status: None,
+            graphql_id: (self.backend.api != ApiMode::Rest).then(|| format!("gid://gitlab/ContainerRepository/{id}")),
+        }
+    }
+
     /// Which API a listed repository goes through, as `check` reports it.
     pub(crate) fn through(&self, repository: &Repository) -> &'static str {
         match repository.graphql_id {

@@ -7,6 +7,7 @@ mod faults;
 mod graphql;
 mod modern;
 mod pass;
+mod plan;
 mod rules;
 mod secrets;
 mod support;

@@ -424,6 +424,18 @@ fn every_tag_event_has_the_kibana_fields_once() {
             assert_eq!(event["project"], "p", "{line}");
             assert_eq!(event["repository"], "g/p/img", "{line}");
             assert_eq!(event["tag_location"], "registry.example.com:5005/g/p/img", "{line}");
+            // Every delete decision carries the digest, so a log joins a plan;
+            // a `kept` one wherever the tag's details were read.
+            let name = event["tag_name"].as_str().unwrap();
+            let with_details = !matches!(name, "latest");
+            if operation != "kept" || (with_details && event["reason"] != "not_matched") {
+                assert_eq!(
+                    event["digest"].as_str(),
+                    Some(fake_gitlab::default_digest(name).as_str()),
+                    "{api}: {line}"
+                );
+                assert_eq!(line.matches("\"digest\":").count(), 1, "{line}");
+            }
         }
         let expected: &[&str] = if dry_run {
             &["dry_run", "kept"]
