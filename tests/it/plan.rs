@@ -352,3 +352,32 @@ fn a_tripped_fuse_leaves_its_tags_out_of_the_plan() {
     assert_eq!(fake.stats().deletes(), 0);
     assert_eq!(fake.tag_names(10).len(), 5);
 }
+
+#[test]
+fn the_rule_that_chose_a_tag_travels_through_plan_and_apply() {
+    for api in ["rest", "graphql"] {
+        let fake = fake();
+        let work = Workdir::new();
+        work.config(&json!({"p": {"id": 1, "rules": [
+            {"name": "keep-a", "name_regex_delete": "a", "delete_older_than": "3650d"},
+            {"name": "the-rest", "delete_older_than": "1d"},
+        ]}}));
+        let plan = cmd(&fake, &work, api, &["plan"]);
+        assert_eq!(plan.code, 0, "{api}: {}", plan.all());
+        let document = read_plan(&work);
+        assert_eq!(planned_names(&document), ["b", "c"], "{api}");
+        for tag in document["entries"][0]["repositories"][0]["delete"].as_array().unwrap() {
+            assert_eq!(tag["rule"], "the-rest", "{api}: {tag}");
+        }
+        assert!(
+            plan.ops("dry_run").iter().all(|e| e["rule"] == "the-rest"),
+            "{api}: {}",
+            plan.all()
+        );
+        let apply = cmd(&fake, &work, api, &["apply", "plan.json"]);
+        assert_eq!(apply.code, 0, "{api}: {}", apply.all());
+        let deleted = apply.ops("deleted");
+        assert_eq!(deleted.len(), 2, "{api}: {}", apply.all());
+        assert!(deleted.iter().all(|e| e["rule"] == "the-rest"), "{api}: {}", apply.all());
+    }
+}
