@@ -79,6 +79,9 @@ pub struct PassReport {
     pub interrupted: bool,
     /// The pass reached its `pass_timeout` and stopped starting work.
     pub timed_out: bool,
+    /// Of `deleted`, by the rule that chose them (entries with `rules`
+    /// only): how many, and their bytes where GitLab said.
+    pub deleted_by_rule: BTreeMap<Arc<str>, (u64, u64)>,
 }
 
 impl PassReport {
@@ -109,6 +112,15 @@ impl PassReport {
         }
     }
 
+    /// Counts one tag deleted (or, in a dry run, that would be) by `rule`.
+    fn deleted_by(&mut self, rule: Option<&Arc<str>>, bytes: Option<u64>) {
+        if let Some(rule) = rule {
+            let counts = self.deleted_by_rule.entry(Arc::clone(rule)).or_default();
+            counts.0 += 1;
+            counts.1 = counts.1.saturating_add(bytes.unwrap_or(0));
+        }
+    }
+
     fn add(&mut self, other: &PassReport) {
         self.projects += other.projects;
         self.repositories += other.repositories;
@@ -123,6 +135,11 @@ impl PassReport {
         self.bytes_freed = self.bytes_freed.saturating_add(other.bytes_freed);
         self.interrupted |= other.interrupted;
         self.timed_out |= other.timed_out;
+        for (rule, (n, bytes)) in &other.deleted_by_rule {
+            let counts = self.deleted_by_rule.entry(Arc::clone(rule)).or_default();
+            counts.0 += n;
+            counts.1 = counts.1.saturating_add(*bytes);
+        }
     }
 }
 
@@ -741,6 +758,7 @@ async fn delete_plan(api: &EntryApi<'_>, project: &str, plan: &RepositoryPlan, o
                 "would delete tag"
             );
             report.deleted += 1;
+            report.deleted_by(doomed.rule.as_ref(), doomed.size);
         }
         return report;
     }
@@ -798,11 +816,13 @@ fn deleted(project: &str, repository: &Repository, doomed: &Doomed, already_gone
         already_gone,
         "deleted tag"
     );
-    PassReport {
+    let mut report = PassReport {
         deleted: 1,
         bytes_freed: doomed.size.unwrap_or(0),
         ..PassReport::default()
-    }
+    };
+    report.deleted_by(doomed.rule.as_ref(), doomed.size);
+    report
 }
 
 /// The `delete_failed` event and its counts: the tag is kept.

@@ -30,6 +30,9 @@ pub(crate) struct SummaryRow {
     pub kept: u64,
     /// Bytes to free, or freed (where GitLab gave sizes).
     pub bytes: u64,
+    /// Of `delete`, by the rule that chose them (entries with `rules`):
+    /// name, tags, bytes — a line each under the repository's.
+    pub by_rule: Vec<(String, u64, u64)>,
 }
 
 /// Whether the table tells what would be done or what was done.
@@ -57,9 +60,17 @@ pub(crate) fn render(rows: &[SummaryRow], tense: Tense) -> String {
         delete: rows.iter().map(|r| r.delete).sum(),
         kept: rows.iter().map(|r| r.kept).sum(),
         bytes: rows.iter().map(|r| r.bytes).sum(),
+        by_rule: Vec::new(),
     };
     let shown: Vec<&SummaryRow> = rows.iter().filter(|r| r.delete > 0).collect();
-    let everything: Vec<&SummaryRow> = shown.iter().copied().chain([&total]).collect();
+    // A rule's line is a row of its own for the layout: `rule NAME` in the
+    // repository column, only the tags and bytes it chose.
+    let rule_rows: Vec<SummaryRow> = shown
+        .iter()
+        .flat_map(|row| row.by_rule.iter())
+        .map(|(rule, delete, bytes)| rule_row(rule, *delete, *bytes))
+        .collect();
+    let everything: Vec<&SummaryRow> = shown.iter().copied().chain(&rule_rows).chain([&total]).collect();
 
     let number_width = |head: &str, value: fn(&SummaryRow) -> String| {
         everything
@@ -111,7 +122,20 @@ pub(crate) fn render(rows: &[SummaryRow], tense: Tense) -> String {
         ])
     };
     let mut lines = vec![line(["entry", "repository", "seen", delete_head, "kept", bytes_head])];
-    lines.extend(shown.iter().map(|row| cells(row)));
+    for row in &shown {
+        lines.push(cells(row));
+        for (rule, delete, bytes) in &row.by_rule {
+            let rule = rule_row(rule, *delete, *bytes);
+            lines.push(line([
+                "",
+                &rule.repository,
+                "",
+                &rule.delete.to_string(),
+                "",
+                &human_bytes(rule.bytes),
+            ]));
+        }
+    }
     lines.push(("-".repeat(fixed + repository_w), false));
     lines.push(cells(&total));
     let mut out = String::new();
@@ -122,6 +146,19 @@ pub(crate) fn render(rows: &[SummaryRow], tense: Tense) -> String {
         let _ = writeln!(out, "(… marks a name shortened in the middle to fit {WIDTH} columns)");
     }
     out
+}
+
+/// The layout row of one rule's share of a repository.
+fn rule_row(rule: &str, delete: u64, bytes: u64) -> SummaryRow {
+    SummaryRow {
+        entry: String::new(),
+        repository: format!("  rule {rule}"),
+        tags_seen: 0,
+        delete,
+        kept: 0,
+        bytes,
+        by_rule: Vec::new(),
+    }
 }
 
 /// Bytes in binary units: `512 B`, `1.5 KiB`, `120.6 MiB`, `2.0 GiB`.
@@ -173,6 +210,7 @@ mod tests {
             delete,
             kept: seen - delete,
             bytes,
+            by_rule: Vec::new(),
         }
     }
 
@@ -201,6 +239,23 @@ total             3 repositories                                    4059       4
         let table = render(&rows, Tense::Planned);
         assert_eq!(table, expected, "\n{table}");
         assert!(table.lines().all(|l| l.chars().count() <= WIDTH), "{table}");
+    }
+
+    /// An entry with `rules`: each rule's share under its repository.
+    #[test]
+    fn golden_table_with_rules() {
+        let mut app = row("web", "platform/web/app", 51, 12, 3 << 30);
+        app.by_rule = vec![("branches".to_owned(), 10, 2 << 30), ("scratch".to_owned(), 2, 1 << 30)];
+        let expected = "\
+entry  repository        seen  to delete  kept  to free
+web    platform/web/app    51         12    39  3.0 GiB
+         rule branches                10        2.0 GiB
+         rule scratch                  2        1.0 GiB
+-------------------------------------------------------
+total  1 repository        51         12    39  3.0 GiB
+";
+        let table = render(&[app], Tense::Planned);
+        assert_eq!(table, expected, "\n{table}");
     }
 
     #[test]

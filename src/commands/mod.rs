@@ -137,6 +137,7 @@ fn print_summary(rows: &[LedgerRow], dry_run: bool) {
             delete: row.deleted,
             kept: row.kept,
             bytes: row.bytes,
+            by_rule: row.by_rule.clone(),
         })
         .collect();
     let tense = if dry_run { Tense::Planned } else { Tense::Done };

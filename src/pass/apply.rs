@@ -243,8 +243,10 @@ fn gone(project: &str, repository: &Repository, tag: Doomed, dry_run: bool) -> P
         already_gone = true,
         "the planned tag is gone already"
     );
-    PassReport {
+    let mut report = PassReport {
         deleted: 1,
         ..PassReport::default()
-    }
+    };
+    report.deleted_by(tag.rule.as_ref(), None);
+    report
 }

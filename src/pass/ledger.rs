@@ -44,6 +44,8 @@ pub(crate) struct LedgerRow {
     pub bytes: u64,
     /// Failures in this repository.
     pub errors: u64,
+    /// Of `deleted`, by the rule that chose them: name, tags, bytes.
+    pub by_rule: Vec<(String, u64, u64)>,
     /// In a dry run of a ledger [`Ledger::with_tags`]: the tags that would go.
     pub tags: Vec<LedgerTag>,
 }
@@ -115,6 +117,11 @@ impl Ledger {
                 false => report.bytes_freed,
             },
             errors: report.errors,
+            by_rule: report
+                .deleted_by_rule
+                .iter()
+                .map(|(rule, (n, bytes))| (rule.to_string(), *n, *bytes))
+                .collect(),
             tags,
         };
         self.rows

@@ -374,10 +374,25 @@ fn the_rule_that_chose_a_tag_travels_through_plan_and_apply() {
             "{api}: {}",
             plan.all()
         );
+        // The summary table gives each rule's share under its repository.
+        let share = plan
+            .stderr
+            .lines()
+            .find(|l| l.trim_start().starts_with("rule the-rest"));
+        assert_eq!(
+            share.map(|l| l.split_whitespace().nth(2)),
+            Some(Some("2")),
+            "{api}: {}",
+            plan.stderr
+        );
         let apply = cmd(&fake, &work, api, &["apply", "plan.json"]);
         assert_eq!(apply.code, 0, "{api}: {}", apply.all());
         let deleted = apply.ops("deleted");
         assert_eq!(deleted.len(), 2, "{api}: {}", apply.all());
-        assert!(deleted.iter().all(|e| e["rule"] == "the-rest"), "{api}: {}", apply.all());
+        assert!(
+            deleted.iter().all(|e| e["rule"] == "the-rest"),
+            "{api}: {}",
+            apply.all()
+        );
     }
 }
