@@ -76,6 +76,9 @@ const SEQUENTIAL_PAGES: u64 = 4;
 /// meets the next one, so fewer walkers than pages ÷ 25 keeps the request
 /// count within a few percent of a sequential listing.
 const PAGES_PER_WALKER: u64 = 25;
+/// Probes (walkers started between names, and probes that found walked
+/// ground) per page of the repository, at most.
+const PAGES_PER_START: u128 = 15;
 /// What a `tagsCount` of 0 (GitLab's count call failed) or at its cap is
 /// taken for when choosing the number of walkers.
 const UNKNOWN_COUNT: u64 = 10_000;
@@ -307,7 +310,11 @@ impl Walk {
         // more requests than it saves time.
         let total_pages = u128::from(total).div_ceil(TAGS_PER_PAGE as u128);
         let worth = MIN_SPLIT_PAGES.max(total_pages / self.width as u128);
-        while self.running() < self.width {
+        // Each walker costs about a page where it meets the next one, and a
+        // probe that finds walked ground a request: at most one probe per
+        // PAGES_PER_START pages keeps that within a few percent.
+        let budget = usize::try_from(total_pages / PAGES_PER_START).unwrap_or(usize::MAX);
+        while self.running() < self.width && self.walkers.len() < budget.max(2) {
             // (pages, walker, from, to, the point by density)
             let mut best: Option<(u128, usize, String, String, u128)> = None;
             for (i, w) in self.walkers.iter().enumerate() {
@@ -315,41 +322,23 @@ impl Walk {
                     continue;
                 }
                 let Some(frontier) = &w.frontier else { continue };
-                let (from, to) = match w.direction {
-                    Direction::Ascending => {
-                        // An upper bound the walker went past (a probe point
-                        // that came back after it) says nothing any more.
-                        let upper = w.upper.as_ref().filter(|u| key_value(u) > key_value(frontier));
-                        let upper = match (upper, &floor) {
-                            (Some(u), Some(f)) if key_value(f) < key_value(u) => f,
-                            (Some(u), _) => u,
-                            (None, Some(f)) => f,
-                            (None, None) => continue,
-                        };
-                        (frontier, upper)
-                    }
-                    // D's ground reaches down to the highest ascending
-                    // walker's frontier below it.
-                    Direction::Descending => {
-                        let top = key_value(frontier);
-                        let below = self
-                            .walkers
-                            .iter()
-                            .filter(|a| a.direction == Direction::Ascending)
-                            .filter_map(|a| a.frontier.as_ref())
-                            .filter(|f| key_value(f) < top)
-                            .max_by_key(|f| key_value(f));
-                        let Some(below) = below else { continue };
-                        (below, frontier)
-                    }
+                // D is not split: the ascending walker below it has D's
+                // lowest name as its upper bound, and splits that ground.
+                if w.direction == Direction::Descending {
+                    continue;
+                }
+                // An upper bound the walker went past (a probe point that
+                // came back after it) says nothing any more.
+                let upper = w.upper.as_ref().filter(|u| key_value(u) > key_value(frontier));
+                let (from, to) = match (upper, &floor) {
+                    (Some(u), Some(f)) if key_value(f) < key_value(u) => (frontier, f),
+                    (Some(u), _) => (frontier, u),
+                    (None, Some(f)) => (frontier, f),
+                    (None, None) => continue,
                 };
                 let ground = key_value(to).saturating_sub(key_value(from));
                 let pages = share.map_or(ground / w.page_span, |share| (ground / w.page_span).min(share));
-                let half = w.page_span.saturating_mul(pages / 2);
-                let by_density = match w.direction {
-                    Direction::Ascending => key_value(frontier).saturating_add(half),
-                    Direction::Descending => key_value(frontier).saturating_sub(half),
-                };
+                let by_density = key_value(frontier).saturating_add(w.page_span.saturating_mul(pages / 2));
                 if pages >= worth && best.as_ref().is_none_or(|(p, ..)| pages > *p) {
                     best = Some((pages, i, from.clone(), to.clone(), by_density));
                 }
@@ -357,14 +346,9 @@ impl Walk {
             let Some((_, i, from, to, by_density)) = best else {
                 return;
             };
-            let point = match (midpoint(&from, &to), self.walkers[i].direction) {
-                (Some(middle), Direction::Ascending) if by_density < key_value(&middle) => {
-                    Some(point_at(by_density, &from, &middle))
-                }
-                (Some(middle), Direction::Descending) if by_density > key_value(&middle) => {
-                    Some(point_at(by_density, &from, &middle))
-                }
-                (other, _) => other,
+            let point = match midpoint(&from, &to) {
+                Some(middle) if by_density < key_value(&middle) => Some(point_at(by_density, &from, &middle)),
+                other => other,
             };
             match point {
                 Some(point) => {

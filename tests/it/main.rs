@@ -10,3 +10,4 @@ mod pass;
 mod secrets;
 mod support;
 mod tls;
+mod walk;

@@ -24,6 +24,7 @@
 //! and tests can inspect it ([`FakeGitlab::tag_names`],
 //! [`FakeGitlab::deleted`], [`FakeGitlab::tag_digest`]) or change it while
 //! the server runs ([`FakeGitlab::add_tag`], [`FakeGitlab::push_tag`],
+//! [`FakeGitlab::remove_tag`],
 //! [`FakeGitlab::add_project`], [`FakeGitlab::set_tag_protection_rules`],
 //! [`FakeGitlab::set_role`], [`FakeGitlab::set_repository_status`]).
 //! It can also throttle like GitLab does (see [Rate limits](#rate-limits)).

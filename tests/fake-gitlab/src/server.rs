@@ -198,6 +198,20 @@ impl FakeGitlab {
         assert!(found, "fake-gitlab: no repository with id {repository_id}");
     }
 
+    /// Removes a tag, as someone else's deletion would (not recorded in
+    /// [`FakeGitlab::deleted`]); whether it was there.
+    ///
+    /// # Panics
+    /// If the repository does not exist.
+    pub fn remove_tag(&self, repository_id: u64, name: &str) -> bool {
+        let mut reg = self.shared.registry();
+        let repo = reg
+            .repos
+            .get_mut(&repository_id)
+            .unwrap_or_else(|| panic!("fake-gitlab: no repository with id {repository_id}"));
+        repo.tags.remove(&TagName::of(name)).is_some()
+    }
+
     /// Pushes `digest` as tag `name`, now; see [`FakeGitlab::push_tag_at`].
     ///
     /// # Panics
