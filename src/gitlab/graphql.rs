@@ -27,7 +27,7 @@ pub(super) const TAGS_PER_PAGE: usize = 20;
 /// Most tag names one `destroyContainerRepositoryTags` takes.
 pub(super) const DELETE_BATCH: usize = 20;
 /// A listing longer than this many pages is refused (a loop guard).
-const MAX_PAGES: u32 = 1_000_000;
+pub(super) const MAX_PAGES: u32 = 1_000_000;
 
 /// The repositories of a project or a group: the same query on either root field.
 macro_rules! repositories_query {

@@ -68,7 +68,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::client::GitlabClient;
 use super::error::ApiError;
-use super::graphql::{Cursors, Sort, TAGS_PER_PAGE, TagNode, TagsListed};
+use super::graphql::{Cursors, MAX_PAGES, Sort, TAGS_PER_PAGE, TagNode, TagsListed};
 
 /// At most this many pages by `tagsCount`: one page after another.
 const SEQUENTIAL_PAGES: u64 = 4;
@@ -76,8 +76,8 @@ const SEQUENTIAL_PAGES: u64 = 4;
 /// meets the next one, so fewer walkers than pages ÷ 25 keeps the request
 /// count within a few percent of a sequential listing.
 const PAGES_PER_WALKER: u64 = 25;
-/// Probes (walkers started between names, and probes that found walked
-/// ground) per page of the repository, at most.
+/// At most one probe (a start point tried between names, whether it finds
+/// new ground or not) per this many pages of the repository.
 const PAGES_PER_START: u128 = 15;
 /// What a `tagsCount` of 0 (GitLab's count call failed) or at its cap is
 /// taken for when choosing the number of walkers.
@@ -167,9 +167,10 @@ struct Walker {
     unsplittable: bool,
     /// Probes of its ground in a row that found walked ground.
     wasted_in_a_row: u32,
-    /// How far (in [`key_value`]s) a page reaches on average
-    /// since its start (its first page's reach at first) — the density
-    /// that estimates how much ground it has left.
+    /// How far (in [`key_value`]s) a page reaches: the less of its last
+    /// page's reach and its average since its start — the density that
+    /// estimates how much ground it has left (rather more than less, so
+    /// that a walker in a dense family is split).
     page_span: u128,
     /// The [`key_value`] of its first name.
     start_value: u128,
@@ -376,6 +377,14 @@ impl Walk {
     ) -> Result<Vec<bool>, ApiError> {
         let direction = self.walkers[w].direction;
         let first_page = self.walkers[w].pages == 0;
+        // A loop guard, as for a sequential listing.
+        let pages: u64 = self.walkers.iter().map(|w| u64::from(w.pages)).sum();
+        if pages >= u64::from(MAX_PAGES) {
+            return Err(ApiError::Pagination {
+                path: operation.to_owned(),
+                reason: format!("more than {MAX_PAGES} pages; refusing to go on"),
+            });
+        }
         self.walkers[w].in_flight = false;
         self.walkers[w].pages += 1;
         let mut stop = false;
@@ -424,7 +433,7 @@ impl Walk {
             };
             walker.page_span = match walker.pages {
                 1 => reach(first, last),
-                pages => reach(walker.start_value, last) / u128::from(pages),
+                pages => (reach(walker.start_value, last) / u128::from(pages)).min(reach(first, last)),
             };
         }
         if stop || !has_next {

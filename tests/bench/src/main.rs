@@ -23,6 +23,7 @@ mod probe;
 mod python;
 mod report;
 mod scenario;
+mod walk;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -60,6 +61,11 @@ and prints a markdown report.
   --scale-only          run only the scale series
   --scale-tags LIST     tag counts of the scale series (default 1000,10000,100000)
   --scale-latency-ms MS latency in the scale series (default 0)
+  --big-repo            also compare, on one repository of many tags (GraphQL), the
+                        parallel listing with one page after another
+  --big-repo-only       run only that comparison
+  --big-repo-tags N     its tags (default 20000)
+  --big-repo-latency-ms MS  its latency (default 50)
   --binary PATH         use this gitlab-registry-cleaner instead of building it
   --python CMD          interpreter that creates the virtualenv (default $BENCH_PYTHON or python3)
   --python-timeout S    seconds before the Python tool is killed (default 900)
@@ -69,7 +75,7 @@ and prints a markdown report.
 ";
 
 /// Environment variables either tool reads; never passed on to the children.
-const TOOL_VARS: [&str; 21] = [
+pub(crate) const TOOL_VARS: [&str; 21] = [
     "GITLAB_TOKEN",
     "GITLAB_TOKEN_FILE",
     "GITLAB_URL",
@@ -94,7 +100,7 @@ const TOOL_VARS: [&str; 21] = [
 ];
 
 #[derive(Debug, Clone, PartialEq)]
-struct Args {
+pub(crate) struct Args {
     rounds: usize,
     /// `None`: as many as `rounds`.
     python_rounds: Option<usize>,
@@ -114,6 +120,10 @@ struct Args {
     scale_only: bool,
     scale_tags: Vec<u64>,
     scale_latency_ms: f64,
+    big_repo: bool,
+    big_repo_only: bool,
+    big_repo_tags: u64,
+    big_repo_latency_ms: f64,
     binary: Option<PathBuf>,
     python: String,
     python_timeout: Duration,
@@ -141,6 +151,10 @@ impl Default for Args {
             scale_only: false,
             scale_tags: vec![1_000, 10_000, 100_000],
             scale_latency_ms: 0.0,
+            big_repo: false,
+            big_repo_only: false,
+            big_repo_tags: 20_000,
+            big_repo_latency_ms: 50.0,
             binary: None,
             python: std::env::var("BENCH_PYTHON").unwrap_or_else(|_| "python3".to_owned()),
             python_timeout: Duration::from_secs(900),
@@ -242,6 +256,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
                     .collect::<Result<_, _>>()?
             }
             "--scale-latency-ms" => a.scale_latency_ms = num(&name, &value()?)?,
+            "--big-repo" => a.big_repo = true,
+            "--big-repo-only" => a.big_repo_only = true,
+            "--big-repo-tags" => a.big_repo_tags = num(&name, &value()?)?,
+            "--big-repo-latency-ms" => a.big_repo_latency_ms = num(&name, &value()?)?,
             "--binary" => a.binary = Some(PathBuf::from(value()?)),
             "--python" => a.python = value()?,
             "--python-timeout" => a.python_timeout = Duration::from_secs_f64(num(&name, &value()?)?),
@@ -428,7 +446,7 @@ fn run(args: &Args) -> Result<bool, String> {
     let runs_dir = target_dir.join("bench-runs");
     fs::create_dir_all(&runs_dir).map_err(|e| format!("{}: {e}", runs_dir.display()))?;
 
-    let main_series = !args.scale_only;
+    let main_series = !args.scale_only && !args.big_repo_only;
     let python = if !main_series {
         Err("not run (`--scale-only`)".to_owned())
     } else if args.skip_python {
@@ -460,7 +478,7 @@ fn run(args: &Args) -> Result<bool, String> {
         }
     }
     let mut scale = Vec::new();
-    if args.scale || args.scale_only {
+    if (args.scale || args.scale_only) && !args.big_repo_only {
         for &tags in &args.scale_tags {
             let s = args.scale_scenario(tags);
             eprintln!("bench: scale: {}", s.describe());
@@ -472,7 +490,12 @@ fn run(args: &Args) -> Result<bool, String> {
         }
     }
 
-    let text = report::render(&ctx, args, &series, &scale);
+    let mut text = report::render(&ctx, args, &series, &scale);
+    if args.big_repo || args.big_repo_only {
+        let (section, big_ok) = walk::run(&binary, &runs_dir, args)?;
+        ok &= big_ok;
+        text.push_str(&section);
+    }
     print!("{text}");
     if let Some(out) = &args.out {
         fs::write(out, &text).map_err(|e| format!("--out {}: {e}", out.display()))?;
