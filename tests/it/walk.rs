@@ -194,7 +194,7 @@ fn slow(names: &[String]) -> FakeGitlab {
 /// deleted, pushed tags (young) stay. Deletions alone, or pushes alone,
 /// never make the listing look short; both at once can (GitLab's count
 /// after the listing then hides a tag the walk did not reach), and then
-/// the repository keeps every tag, as docs/reliability.md says.
+/// the repository keeps every tag (docs/config.md#listings-gitlab-cut-short).
 #[test]
 fn tags_pushed_and_deleted_while_the_walkers_run() {
     let names = ci_names(2_000);

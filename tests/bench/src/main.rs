@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release -p bench -- [--rounds 3] [--python-rounds N] [--projects 1] [--repos 10]
 //!     [--tags 1000] [--expired 0.5] [--latency-ms 5 | --latencies 5,50] [--concurrency 32]
-//!     [--skip-python] [--scale]
+//!     [--skip-python] [--scale] [--big-repo | --big-repo-only]
 //! ```
 //!
 //! Builds the release binary (`cargo build --release --bin
@@ -448,7 +448,8 @@ fn run(args: &Args) -> Result<bool, String> {
 
     let main_series = !args.scale_only && !args.big_repo_only;
     let python = if !main_series {
-        Err("not run (`--scale-only`)".to_owned())
+        let only = if args.big_repo_only { "--big-repo-only" } else { "--scale-only" };
+        Err(format!("not run (`{only}`)"))
     } else if args.skip_python {
         Err("not run (`--skip-python`)".to_owned())
     } else {
