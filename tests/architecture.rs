@@ -18,7 +18,7 @@ const FLOORS: &[&[&str]] = &[
     ],
     // 2: the config file, validated into domain types.
     &["config"],
-    // 3: GitLab: the client, both APIs, the backend seam.
+    // 3: GitLab: the client, both APIs, the parallel tag walk, the backend seam.
     &["gitlab"],
     // 4: one cleanup pass.
     &["pass"],

@@ -19,7 +19,8 @@
 //!   a walker.
 //!
 //! How many: one (page after page, as before) when the concurrency limit is
-//! 1 or `tagsCount` says at most [`SEQUENTIAL_PAGES`] pages; two (`W0` and
+//! 1 or `tagsCount` says at most [`SEQUENTIAL_PAGES`] pages (under 1,000
+//! tags); two (`W0` and
 //! `D`) with opaque cursors; otherwise `pages ÷ PAGES_PER_WALKER`, at least
 //! two and at most the concurrency limit. Each walker has one page in flight,
 //! so the walk never has more requests out than walkers; every request goes
@@ -70,8 +71,12 @@ use super::client::GitlabClient;
 use super::error::ApiError;
 use super::graphql::{Cursors, MAX_PAGES, Sort, TAGS_PER_PAGE, TagNode, TagsListed};
 
-/// At most this many pages by `tagsCount`: one page after another.
-const SEQUENTIAL_PAGES: u64 = 4;
+/// At most this many pages by `tagsCount`: one page after another. Below
+/// two walkers' worth of pages a split gains little, and a repository
+/// others push to and delete from while it is listed is best read in one
+/// direction (a walker from the end misses what is pushed there after it
+/// passed, where page after page would reach it).
+const SEQUENTIAL_PAGES: u64 = 2 * PAGES_PER_WALKER - 1;
 /// Pages per walker: each walker costs about one page of overlap where it
 /// meets the next one, so fewer walkers than pages ÷ 25 keeps the request
 /// count within a few percent of a sequential listing.
@@ -213,6 +218,9 @@ pub(super) struct Walk {
     descending: Option<usize>,
     /// GitLab's count, when it proves something (below its cap).
     count: Option<u64>,
+    /// [`PAGES_PER_START`] and [`MIN_SPLIT_PAGES`] (tests split small sets).
+    pages_per_start: u128,
+    min_split_pages: u128,
     /// Probes whose first page was walked ground.
     pub wasted: u32,
 }
@@ -229,6 +237,8 @@ impl Walk {
             width: 1,
             descending: None,
             count: None,
+            pages_per_start: PAGES_PER_START,
+            min_split_pages: MIN_SPLIT_PAGES,
             wasted: 0,
         }
     }
@@ -310,11 +320,11 @@ impl Walk {
         // Splitting ground smaller than a walker's fair share costs
         // more requests than it saves time.
         let total_pages = u128::from(total).div_ceil(TAGS_PER_PAGE as u128);
-        let worth = MIN_SPLIT_PAGES.max(total_pages / self.width as u128);
+        let worth = self.min_split_pages.max(total_pages / self.width as u128);
         // Each walker costs about a page where it meets the next one, and a
         // probe that finds walked ground a request: at most one probe per
         // PAGES_PER_START pages keeps that within a few percent.
-        let budget = usize::try_from(total_pages / PAGES_PER_START).unwrap_or(usize::MAX);
+        let budget = usize::try_from(total_pages / self.pages_per_start).unwrap_or(usize::MAX);
         while self.running() < self.width && self.walkers.len() < budget.max(2) {
             // (pages, walker, from, to, the point by density)
             let mut best: Option<(u128, usize, String, String, u128)> = None;

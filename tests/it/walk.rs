@@ -244,7 +244,7 @@ fn tags_pushed_and_deleted_while_the_walkers_run() {
 /// from both ends, and still exact.
 #[test]
 fn opaque_cursors_are_walked_from_both_ends() {
-    let names = ci_names(600);
+    let names = ci_names(1_200);
     let parallel = seeded(&names, false);
     let sequential = seeded(&names, false);
     let r = pass(&parallel, "16", None);

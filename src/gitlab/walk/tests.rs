@@ -78,6 +78,14 @@ impl Server {
     }
 }
 
+/// How many walkers: as the client decides from the concurrency limit, or
+/// exactly this many.
+#[derive(Clone, Copy)]
+enum Width {
+    Concurrency(usize),
+    Walkers(usize),
+}
+
 /// What one simulated walk did.
 struct Outcome {
     listed: Vec<String>,
@@ -92,7 +100,7 @@ struct Outcome {
 /// replace a probe's start point.
 fn simulate(
     server: &mut Server,
-    concurrency: usize,
+    concurrency: Width,
     mut pick: impl FnMut(usize) -> Option<usize>,
     mut start: impl FnMut(&str) -> String,
     mut meanwhile: impl FnMut(&mut Server),
@@ -100,8 +108,18 @@ fn simulate(
     let mut walk = Walk::new();
     let first = server.page(Direction::Ascending, None);
     let count = Some(server.names.len() as u64);
-    let width = walkers_for(count, concurrency, first.has_next, server.name_cursors);
+    let width = match concurrency {
+        Width::Concurrency(n) => walkers_for(count, n, first.has_next, server.name_cursors),
+        // Any number of walkers on any repository, small ones too.
+        Width::Walkers(n) if first.has_next => n.min(if server.name_cursors { n } else { 2 }),
+        Width::Walkers(_) => 1,
+    };
     walk.widen(width, count);
+    if let Width::Walkers(_) = concurrency {
+        // Split small sets too, into pieces of a page or two.
+        walk.pages_per_start = 1;
+        walk.min_split_pages = 1;
+    }
     let mut listed = Vec::new();
     let mut take = |walk: &mut Walk, w: usize, answer: Answer| {
         let names: Vec<&str> = answer.names.iter().map(String::as_str).collect();
@@ -160,7 +178,7 @@ fn simulate(
 }
 
 fn rounds(server: &mut Server, concurrency: usize) -> Outcome {
-    simulate(server, concurrency, |_| None, str::to_owned, |_| {})
+    simulate(server, Width::Concurrency(concurrency), |_| None, str::to_owned, |_| {})
 }
 
 /// Realistic CI tag names: many `main-<sha>`, merge requests, feature
@@ -225,11 +243,29 @@ fn a_large_repository_is_split_evenly_for_ci_names() {
 }
 
 #[test]
+fn small_sets_are_split_too_when_asked_so_the_properties_below_see_probes() {
+    let mut server = Server::new(ci_names(300), true);
+    let outcome = simulate(&mut server, Width::Walkers(8), |_| None, str::to_owned, |_| {});
+    assert_exact(&outcome, &server);
+    assert!(
+        outcome.walk.walkers_started() >= 4,
+        "{}",
+        outcome.walk.walkers_started()
+    );
+}
+
+#[test]
 fn opaque_cursors_are_walked_from_both_ends() {
     let mut server = Server::new(ci_names(2_000), false);
     let outcome = rounds(&mut server, 16);
     assert_exact(&outcome, &server);
     assert_eq!(outcome.walk.walkers.len(), 2);
+    let mut server = Server::new(ci_names(900), true);
+    assert_eq!(
+        rounds(&mut server, 16).walk.walkers.len(),
+        1,
+        "under 1,000 tags: page after page"
+    );
     assert!(outcome.requests <= 102, "{}", outcome.requests);
     assert!(outcome.rounds <= 52, "{}", outcome.rounds);
 }
@@ -277,7 +313,7 @@ proptest! {
     fn every_name_is_listed_exactly_once(
         names in trap_names(),
         name_cursors in any::<bool>(),
-        concurrency in 1usize..12,
+        walkers in 1usize..12,
         picks in prop::collection::vec(any::<prop::sample::Index>(), 1..64),
         points in any_point(),
         random_points in any::<bool>(),
@@ -287,7 +323,7 @@ proptest! {
         let (mut p, mut q) = (0, 0);
         let outcome = simulate(
             &mut server,
-            concurrency,
+            Width::Walkers(walkers),
             |n| {
                 p += 1;
                 Some(picks[p % picks.len()].index(n))
@@ -304,7 +340,7 @@ proptest! {
     #[test]
     fn tags_there_throughout_are_listed_while_others_come_and_go(
         names in trap_names(),
-        concurrency in 2usize..12,
+        walkers in 2usize..12,
         picks in prop::collection::vec(any::<prop::sample::Index>(), 1..64),
         changes in prop::collection::vec((any::<prop::sample::Index>(), any::<bool>()), 0..40),
     ) {
@@ -314,7 +350,7 @@ proptest! {
         let (mut p, mut c) = (0, 0);
         let outcome = simulate(
             &mut server,
-            concurrency,
+            Width::Walkers(walkers),
             |n| {
                 p += 1;
                 Some(picks[p % picks.len()].index(n))

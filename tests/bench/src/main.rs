@@ -448,7 +448,11 @@ fn run(args: &Args) -> Result<bool, String> {
 
     let main_series = !args.scale_only && !args.big_repo_only;
     let python = if !main_series {
-        let only = if args.big_repo_only { "--big-repo-only" } else { "--scale-only" };
+        let only = if args.big_repo_only {
+            "--big-repo-only"
+        } else {
+            "--scale-only"
+        };
         Err(format!("not run (`{only}`)"))
     } else if args.skip_python {
         Err("not run (`--skip-python`)".to_owned())
