@@ -10,6 +10,7 @@
 //!   [`record::TagRecord`]s, and per-name deletion results. REST vs GraphQL, the
 //!   `auto` fallback, batching and the "is it gone?" checks are decided there
 //!   and nowhere else.
+//! - `walk` — one repository's tags listed by several walkers at once.
 //! - `wire` — JSON shapes; `error` — [`ApiError`] and its operator hints.
 //!
 //! The facts about GitLab this relies on are in `docs/gitlab-api.md`. No JSON
@@ -23,6 +24,7 @@ mod record;
 mod rest;
 mod retry;
 mod traffic;
+mod walk;
 mod wire;
 
 pub(crate) use backend::{Backend, DeleteResult, EntryApi, Listed, Owner, PushDate};

@@ -19,7 +19,7 @@ const FLOORS: &[&[&str]] = &[
     // 2: the files the user hands in: the config, validated into domain
     // types; the plan document that `plan` writes and `apply` reads.
     &["config", "plan"],
-    // 3: GitLab: the client, both APIs, the backend seam.
+    // 3: GitLab: the client, both APIs, the parallel tag walk, the backend seam.
     &["gitlab"],
     // 4: one cleanup pass.
     &["pass"],

@@ -335,7 +335,8 @@ impl EntryApi<'_> {
         }
     }
 
-    /// GraphQL: the tags come with their dates, twenty a page. Also returns
+    /// GraphQL: the tags come with their dates, twenty a page, a large
+    /// repository's pages from several walkers at once (`walk.rs`). Also returns
     /// what `wanted` said of each name, by hash.
     async fn tags_graphql(
         &self,
@@ -348,7 +349,7 @@ impl EntryApi<'_> {
         let mut seen = 0u64;
         let listed = self
             .client()
-            .for_each_graphql_tag(gid, |node| {
+            .for_each_graphql_tag(gid, self.concurrency(), |node| {
                 let std::collections::hash_map::Entry::Vacant(slot) = answers.entry(hasher.hash_one(&node.name)) else {
                     return;
                 };

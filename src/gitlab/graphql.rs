@@ -27,7 +27,7 @@ pub(super) const TAGS_PER_PAGE: usize = 20;
 /// Most tag names one `destroyContainerRepositoryTags` takes.
 pub(super) const DELETE_BATCH: usize = 20;
 /// A listing longer than this many pages is refused (a loop guard).
-const MAX_PAGES: u32 = 1_000_000;
+pub(super) const MAX_PAGES: u32 = 1_000_000;
 
 /// The repositories of a project or a group: the same query on either root field.
 macro_rules! repositories_query {
@@ -56,7 +56,7 @@ const GROUP_REPOSITORIES: &str = repositories_query!("GroupRepositories", "group
 /// tag's permission and protection (GitLab 17.8+; an older schema refuses
 /// the query, and the fields are left out from then on).
 macro_rules! tags_query {
-    ($operation:literal, $count:literal, $permissions:literal) => {
+    ($operation:literal, $sort:literal, $count:literal, $permissions:literal) => {
         concat!(
             "query ",
             $operation,
@@ -64,7 +64,9 @@ macro_rules! tags_query {
   containerRepository(id: $id) {",
             $count,
             "
-    tags(first: 20, after: $after, sort: NAME_ASC) {
+    tags(first: 20, after: $after, sort: ",
+            $sort,
+            ") {
       nodes { name digest createdAt publishedAt totalSize",
             $permissions,
             " }
@@ -76,25 +78,45 @@ macro_rules! tags_query {
     };
 }
 
-/// `[first page][with permissions]`.
+/// `[first page][with permissions]`, ascending by name.
 const REPOSITORY_TAGS: [[&str; 2]; 2] = [
     [
-        tags_query!("RepositoryTags", "", ""),
+        tags_query!("RepositoryTags", "NAME_ASC", "", ""),
         tags_query!(
             "RepositoryTags",
+            "NAME_ASC",
             "",
             " userPermissions { destroyContainerRepositoryTag } protection { immutable }"
         ),
     ],
     [
-        tags_query!("RepositoryTags", "\n    tagsCount", ""),
+        tags_query!("RepositoryTags", "NAME_ASC", "\n    tagsCount", ""),
         tags_query!(
             "RepositoryTags",
+            "NAME_ASC",
             "\n    tagsCount",
             " userPermissions { destroyContainerRepositoryTag } protection { immutable }"
         ),
     ],
 ];
+
+/// `[with permissions]`, descending by name (a walker from the end; `walk.rs`).
+const REPOSITORY_TAGS_DESC: [&str; 2] = [
+    tags_query!("RepositoryTags", "NAME_DESC", "", ""),
+    tags_query!(
+        "RepositoryTags",
+        "NAME_DESC",
+        "",
+        " userPermissions { destroyContainerRepositoryTag } protection { immutable }"
+    ),
+];
+
+/// The order of a tag page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sort {
+    NameAsc,
+    NameDesc,
+}
 
 const REPOSITORY_TAGS_COUNT: &str = "query RepositoryTagsCount($id: ContainerRepositoryID!) {
   containerRepository(id: $id) { tagsCount }
@@ -222,16 +244,16 @@ struct ErrorItem {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Connection<T> {
-    nodes: Vec<T>,
-    page_info: PageInfo,
+pub(super) struct Connection<T> {
+    pub nodes: Vec<T>,
+    pub page_info: PageInfo,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct PageInfo {
-    has_next_page: bool,
-    end_cursor: Option<String>,
+pub(super) struct PageInfo {
+    pub has_next_page: bool,
+    pub end_cursor: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -343,71 +365,62 @@ impl GitlabClient {
         Err(too_many_pages(operation))
     }
 
-    /// Hands every tag of a repository, with its dates, to `each` as its
-    /// page arrives. The listing is complete only when this returns `Ok`.
-    pub(super) async fn for_each_graphql_tag(
+    /// One page of a repository's tags, in `sort` order after `after`; with
+    /// `count`, GitLab's own count of them too (`tagsCount`).
+    pub(super) async fn graphql_tag_page(
         &self,
         repository_gid: &str,
-        mut each: impl FnMut(TagNode),
-    ) -> Result<TagsListed, ApiError> {
+        sort: Sort,
+        after: Option<&str>,
+        count: bool,
+    ) -> Result<(Option<u64>, Connection<TagNode>), ApiError> {
         const OPERATION: &str = "RepositoryTags";
-        let (mut after, mut cursors): (Option<String>, Cursors) = (None, Cursors::default());
-        let mut count = None;
-        for page in 0..MAX_PAGES {
-            let first = page == 0;
-            let variables = serde_json::json!({ "id": repository_gid, "after": after });
-            let known = &self.tag_permissions;
-            let permissions = known.load(Ordering::Relaxed) != UNSUPPORTED;
-            let query = REPOSITORY_TAGS[usize::from(first)][usize::from(permissions)];
-            let data: TagsData = match self.graphql(OPERATION, query, variables.clone()).await {
-                // An older schema without the permission fields: ask again
-                // without them — every query that asked for them and was
-                // refused, not only the first (several may be in flight) —
-                // and remember it only if that works.
-                Err(
-                    err @ ApiError::Graphql {
-                        kind: GraphqlFailure::Rejected,
-                        ..
-                    },
-                ) if permissions && known.load(Ordering::Relaxed) != SUPPORTED => {
-                    let plain = REPOSITORY_TAGS[usize::from(first)][0];
-                    let data = self.graphql(OPERATION, plain, variables).await?;
-                    if known.swap(UNSUPPORTED, Ordering::Relaxed) != UNSUPPORTED {
-                        tracing::info!(
-                            operation = "graphql_without_tag_permissions",
-                            reason = %err,
-                            "this GitLab has no tag permission fields (before 17.8?): protected tags are found by their DELETE"
-                        );
-                    }
-                    data
+        let query = |permissions: bool| match sort {
+            Sort::NameAsc => REPOSITORY_TAGS[usize::from(count)][usize::from(permissions)],
+            Sort::NameDesc => REPOSITORY_TAGS_DESC[usize::from(permissions)],
+        };
+        let variables = serde_json::json!({ "id": repository_gid, "after": after });
+        let known = &self.tag_permissions;
+        let permissions = known.load(Ordering::Relaxed) != UNSUPPORTED;
+        let data: TagsData = match self.graphql(OPERATION, query(permissions), variables.clone()).await {
+            // An older schema without the permission fields: ask again
+            // without them — every query that asked for them and was
+            // refused, not only the first (several may be in flight) —
+            // and remember it only if that works.
+            Err(
+                err @ ApiError::Graphql {
+                    kind: GraphqlFailure::Rejected,
+                    ..
+                },
+            ) if permissions && known.load(Ordering::Relaxed) != SUPPORTED => {
+                let data = self.graphql(OPERATION, query(false), variables).await?;
+                if known.swap(UNSUPPORTED, Ordering::Relaxed) != UNSUPPORTED {
+                    tracing::info!(
+                        operation = "graphql_without_tag_permissions",
+                        reason = %err,
+                        "this GitLab has no tag permission fields (before 17.8?): protected tags are found by their DELETE"
+                    );
                 }
-                other => other?,
-            };
-            if permissions {
-                let _ = known.compare_exchange(UNKNOWN, SUPPORTED, Ordering::Relaxed, Ordering::Relaxed);
+                data
             }
-            let owner = data
-                .container_repository
-                .ok_or_else(|| not_found(OPERATION, format!("container repository {repository_gid} not found")))?;
-            if first {
-                count = owner.tags_count;
-            }
-            let connection = owner
-                .tags
-                .ok_or_else(|| field_error(OPERATION, "tags is null".to_owned()))?;
-            if connection.nodes.len() > TAGS_PER_PAGE {
-                return Err(field_error(
-                    OPERATION,
-                    format!("{} tags on a page of {TAGS_PER_PAGE}", connection.nodes.len()),
-                ));
-            }
-            connection.nodes.into_iter().for_each(&mut each);
-            match cursors.next(OPERATION, &connection.page_info)? {
-                Some(cursor) => after = Some(cursor),
-                None => return Ok(TagsListed { count }),
-            }
+            other => other?,
+        };
+        if permissions {
+            let _ = known.compare_exchange(UNKNOWN, SUPPORTED, Ordering::Relaxed, Ordering::Relaxed);
         }
-        Err(too_many_pages(OPERATION))
+        let owner = data
+            .container_repository
+            .ok_or_else(|| not_found(OPERATION, format!("container repository {repository_gid} not found")))?;
+        let connection = owner
+            .tags
+            .ok_or_else(|| field_error(OPERATION, "tags is null".to_owned()))?;
+        if connection.nodes.len() > TAGS_PER_PAGE {
+            return Err(field_error(
+                OPERATION,
+                format!("{} tags on a page of {TAGS_PER_PAGE}", connection.nodes.len()),
+            ));
+        }
+        Ok((owner.tags_count.filter(|_| count), connection))
     }
 
     /// GitLab's own count of a repository's tags (`tagsCount`).
@@ -525,14 +538,14 @@ fn too_many_pages(operation: &'static str) -> ApiError {
 
 /// The cursors a listing has followed: an answer that says "more" without a
 /// cursor, or with one already followed, would loop or skip, and is an error.
-#[derive(Default)]
-struct Cursors {
+#[derive(Debug, Default)]
+pub(super) struct Cursors {
     seen: HashSet<String>,
 }
 
 impl Cursors {
     /// The cursor of the next page, `None` on the last page.
-    fn next(&mut self, operation: &'static str, page: &PageInfo) -> Result<Option<String>, ApiError> {
+    pub(super) fn next(&mut self, operation: &'static str, page: &PageInfo) -> Result<Option<String>, ApiError> {
         if !page.has_next_page {
             return Ok(None);
         }

@@ -12,7 +12,7 @@ pub const DAY: Duration = Duration::from_secs(86_400);
 pub const HOUR: Duration = Duration::from_secs(3_600);
 
 /// Variables of ours that must not leak in from the developer's shell.
-const OUR_VARS: [&str; 19] = [
+const OUR_VARS: [&str; 20] = [
     "GITLAB_TOKEN",
     "GITLAB_TOKEN_FILE",
     "GITLAB_URL",
@@ -32,6 +32,7 @@ const OUR_VARS: [&str; 19] = [
     "MAX_REQUESTS_PER_MINUTE",
     "SUMMARY",
     "RUST_LOG",
+    "GITLAB_REGISTRY_CLEANER_MAX_WALKERS",
 ];
 
 pub fn seed(projects: Vec<Project>) -> Seed {

@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release -p bench -- [--rounds 3] [--python-rounds N] [--projects 1] [--repos 10]
 //!     [--tags 1000] [--expired 0.5] [--latency-ms 5 | --latencies 5,50] [--concurrency 32]
-//!     [--skip-python] [--scale] [--traffic | --traffic-only]
+//!     [--skip-python] [--scale] [--traffic | --traffic-only] [--big-repo | --big-repo-only]
 //! ```
 //!
 //! Builds the release binary (`cargo build --release --bin
@@ -24,6 +24,7 @@ mod python;
 mod report;
 mod scenario;
 mod traffic;
+mod walk;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -64,6 +65,11 @@ and prints a markdown report.
   --traffic             also run the traffic series (ours only: ~3,000 REST requests
                         against a fake throttled at 3,000/min, with and without headers)
   --traffic-only        run only the traffic series
+  --big-repo            also compare, on one repository of many tags (GraphQL), the
+                        parallel listing with one page after another
+  --big-repo-only       run only that comparison
+  --big-repo-tags N     its tags (default 20000)
+  --big-repo-latency-ms MS  its latency (default 50)
   --binary PATH         use this gitlab-registry-cleaner instead of building it
   --python CMD          interpreter that creates the virtualenv (default $BENCH_PYTHON or python3)
   --python-timeout S    seconds before the Python tool is killed (default 900)
@@ -99,7 +105,7 @@ pub(crate) const TOOL_VARS: [&str; 22] = [
 ];
 
 #[derive(Debug, Clone, PartialEq)]
-struct Args {
+pub(crate) struct Args {
     rounds: usize,
     /// `None`: as many as `rounds`.
     python_rounds: Option<usize>,
@@ -121,6 +127,10 @@ struct Args {
     scale_latency_ms: f64,
     traffic: bool,
     traffic_only: bool,
+    big_repo: bool,
+    big_repo_only: bool,
+    big_repo_tags: u64,
+    big_repo_latency_ms: f64,
     binary: Option<PathBuf>,
     python: String,
     python_timeout: Duration,
@@ -150,6 +160,10 @@ impl Default for Args {
             scale_latency_ms: 0.0,
             traffic: false,
             traffic_only: false,
+            big_repo: false,
+            big_repo_only: false,
+            big_repo_tags: 20_000,
+            big_repo_latency_ms: 50.0,
             binary: None,
             python: std::env::var("BENCH_PYTHON").unwrap_or_else(|_| "python3".to_owned()),
             python_timeout: Duration::from_secs(900),
@@ -253,6 +267,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
                     .collect::<Result<_, _>>()?
             }
             "--scale-latency-ms" => a.scale_latency_ms = num(&name, &value()?)?,
+            "--big-repo" => a.big_repo = true,
+            "--big-repo-only" => a.big_repo_only = true,
+            "--big-repo-tags" => a.big_repo_tags = num(&name, &value()?)?,
+            "--big-repo-latency-ms" => a.big_repo_latency_ms = num(&name, &value()?)?,
             "--binary" => a.binary = Some(PathBuf::from(value()?)),
             "--python" => a.python = value()?,
             "--python-timeout" => a.python_timeout = Duration::from_secs_f64(num(&name, &value()?)?),
@@ -439,9 +457,16 @@ fn run(args: &Args) -> Result<bool, String> {
     let runs_dir = target_dir.join("bench-runs");
     fs::create_dir_all(&runs_dir).map_err(|e| format!("{}: {e}", runs_dir.display()))?;
 
-    let main_series = !args.scale_only && !args.traffic_only;
+    let main_series = !args.scale_only && !args.traffic_only && !args.big_repo_only;
     let python = if !main_series {
-        Err("not run (`--scale-only` or `--traffic-only`)".to_owned())
+        let only = if args.big_repo_only {
+            "--big-repo-only"
+        } else if args.traffic_only {
+            "--traffic-only"
+        } else {
+            "--scale-only"
+        };
+        Err(format!("not run (`{only}`)"))
     } else if args.skip_python {
         Err("not run (`--skip-python`)".to_owned())
     } else {
@@ -471,7 +496,7 @@ fn run(args: &Args) -> Result<bool, String> {
         }
     }
     let mut scale = Vec::new();
-    if args.scale || args.scale_only {
+    if (args.scale || args.scale_only) && !args.big_repo_only {
         for &tags in &args.scale_tags {
             let s = args.scale_scenario(tags);
             eprintln!("bench: scale: {}", s.describe());
@@ -499,6 +524,11 @@ fn run(args: &Args) -> Result<bool, String> {
     };
     if !traffic_runs.is_empty() {
         text.push_str(&traffic::render(&traffic_runs));
+    }
+    if args.big_repo || args.big_repo_only {
+        let (section, big_ok) = walk::run(&binary, &runs_dir, args)?;
+        ok &= big_ok;
+        text.push_str(&section);
     }
     print!("{text}");
     if let Some(out) = &args.out {

@@ -6,7 +6,7 @@ use hyper::Method;
 use serde::Serialize;
 
 use crate::Route;
-use crate::state::{Registry, RepoState, Shared, TagState};
+use crate::state::{Registry, RepoState, Shared, TagName, TagState};
 
 /// The answer to one request, before it becomes a hyper response.
 pub(crate) struct Reply {
@@ -665,7 +665,7 @@ fn tag_detail(shared: &Shared, id: &str, rid: &str, name: &str) -> Reply {
     else {
         return repository_not_found();
     };
-    let Some((name, tag)) = repo.tags.get_key_value(name) else {
+    let Some((TagName(name), tag)) = repo.tags.get_key_value(&TagName::of(name)) else {
         return Reply::message(404, "404 Tag Not Found");
     };
     let TagState {
@@ -703,7 +703,7 @@ fn delete_tag(shared: &Shared, id: &str, rid: &str, name: &str) -> Reply {
     else {
         return repository_not_found();
     };
-    match repo.tags.get(name) {
+    match repo.tags.get(&TagName::of(name)) {
         // Authorised per tag, whatever the project's other rules.
         Some(tag) if !reg.may_delete_tag(repo, name, tag) => {
             Reply::message(403, "403 Forbidden - cannot delete protected tag(s)")
@@ -711,7 +711,7 @@ fn delete_tag(shared: &Shared, id: &str, rid: &str, name: &str) -> Reply {
         Some(_) => {
             let rid = repo.id;
             if let Some(repo) = reg.repos.get_mut(&rid) {
-                repo.tags.remove(name);
+                repo.tags.remove(&TagName::of(name));
             }
             reg.deleted.push((rid, name.to_owned()));
             Reply::json(200, "200")

@@ -50,7 +50,7 @@ use serde::Deserialize;
 use crate::TagFields;
 use crate::TagProtectionRule;
 use crate::api::{Reply, RequestFaults, Scope};
-use crate::state::{GroupState, ProjectState, Registry, RepoState, TagState, name_order};
+use crate::state::{GroupState, ProjectState, Registry, RepoState, TagName, TagState, name_order};
 
 const SCHEMA_SDL: &str = include_str!("gitlab-schema-subset.graphql");
 /// GitLab's `default_max_page_size`.
@@ -513,13 +513,12 @@ impl<'r> Obj<'r> {
                     // The registry answers 400, which GitLab turns into an empty page.
                     return connection(Vec::new(), None, false);
                 }
-                let past = match sort {
-                    Some("NAME_DESC") => std::cmp::Ordering::Less,
-                    _ => std::cmp::Ordering::Greater,
-                };
-                tags.iter()
-                    .position(|(n, _)| name_order(n, marker) == past)
-                    .unwrap_or(tags.len())
+                // `tags` is in name order (reversed for NAME_DESC): the
+                // first name past the marker, by binary search.
+                match sort {
+                    Some("NAME_DESC") => tags.partition_point(|(n, _)| name_order(n, marker).is_ge()),
+                    _ => tags.partition_point(|(n, _)| name_order(n, marker).is_le()),
+                }
             }
             // With publication sort it is opaque, and names the last tag seen.
             Some(cursor) => decode_cursor(cursor)
@@ -910,7 +909,11 @@ impl ObjectValue for MutationRoot<'_> {
                 }
                 let mut allowed: Vec<String> = names
                     .iter()
-                    .filter(|n| repo.tags.get(*n).is_none_or(|t| registry.may_delete_tag(repo, n, t)))
+                    .filter(|n| {
+                        repo.tags
+                            .get(&TagName::of(n))
+                            .is_none_or(|t| registry.may_delete_tag(repo, n, t))
+                    })
                     .cloned()
                     .collect();
                 let repo = registry.repos.get_mut(&id).ok_or_else(no_permission)?;
@@ -928,7 +931,7 @@ impl ObjectValue for MutationRoot<'_> {
                 }
                 for name in &allowed {
                     // A tag already gone counts as deleted, as with the registry's 404.
-                    if repo.tags.remove(name).is_some() {
+                    if repo.tags.remove(&TagName::of(name)).is_some() {
                         registry.deleted.push((id, name.clone()));
                     }
                 }

@@ -14,7 +14,7 @@
 //! | `GET /api/v4/projects/:id/registry/repositories` | repository entities (with `status`), offset-paginated (`tags`, `tags_count` options supported) |
 //! | `GET /api/v4/registry/repositories/:id` | one repository entity (`tags`, `tags_count`, `size` options); 404 `{"message":"404 Not found"}` |
 //! | `GET /api/v4/groups/:id/registry/repositories` | repositories of every project under the group, offset-paginated |
-//! | `GET /api/v4/projects/:id/registry/repositories/:repository_id/tags` | `[{name,path,location}]` sorted byte-wise by name, offset-paginated |
+//! | `GET /api/v4/projects/:id/registry/repositories/:repository_id/tags` | `[{name,path,location}]` sorted by name (the collation below), offset-paginated |
 //! | `GET .../tags/:tag_name` | tag details (`revision`, `short_revision`, `digest`, `created_at`, `total_size`) |
 //! | `DELETE .../tags/:tag_name` | `200` with the literal JSON body `200`; 403 for protected tags (and, with the metadata database, missing ones) |
 //! | `GET /api/v4/projects/:id`, `GET /api/v4/groups/:id` | the entity's `path_with_namespace` / `full_path`; a group's own `projects` unless `with_projects=false` |
@@ -24,6 +24,7 @@
 //! and tests can inspect it ([`FakeGitlab::tag_names`],
 //! [`FakeGitlab::deleted`], [`FakeGitlab::tag_digest`]) or change it while
 //! the server runs ([`FakeGitlab::add_tag`], [`FakeGitlab::push_tag`],
+//! [`FakeGitlab::remove_tag`],
 //! [`FakeGitlab::add_project`], [`FakeGitlab::set_tag_protection_rules`],
 //! [`FakeGitlab::set_role`], [`FakeGitlab::set_repository_status`]).
 //! It can also throttle like GitLab does (see [Rate limits](#rate-limits)).
@@ -80,8 +81,15 @@
 //! | REST `DELETE` of a missing tag | 200 | 403 |
 //! | tag protection rules | refused at start | see below |
 //!
-//! Names sort byte-wise everywhere for now; one function of the `state`
-//! module decides it, for a later collation.
+//! Names sort like a database collation, not byte-wise, everywhere (REST
+//! and GraphQL listings, name cursors, `after`, the legacy registry's first
+//! 10,000): punctuation is ignored and case folded first — the lowercase
+//! letters and digits are compared, so `a-b`, `A_b` and `ab` sort together
+//! and `v1.10` comes before `v1.9` — and ties are broken by the full name's
+//! bytes, so the order is total. `after: X` lists the names that sort after
+//! `X` in this order, whether or not a tag `X` exists. A client that compares
+//! names itself (byte order) to decide where a listing stands gets it wrong
+//! here, as it would against GitLab. [`FakeGitlab::tag_names`] returns this order.
 //!
 //! Counts (GraphQL `tagsCount` on both repository types, REST `tags_count`)
 //! come from another registry call: `min(tags, 10000)`, and 0 when that call

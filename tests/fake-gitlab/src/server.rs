@@ -18,7 +18,7 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 
 use crate::api::{self, Ctx, JSON, Reply};
-use crate::state::{FaultState, Shared, lock};
+use crate::state::{FaultState, Shared, TagName, lock};
 use crate::throttle::{THROTTLED_BODY, ThrottleState, Verdict};
 use crate::{
     AccessLevel, Fault, Faults, Project, RepositoryStatus, RequestRecord, Route, Seed, Stats, Tag, TagProtectionRule,
@@ -163,13 +163,14 @@ impl FakeGitlab {
     }
 
     /// Current tag names of a repository, sorted as GitLab sorts them
-    /// (byte-wise); empty for an unknown repository.
+    /// (a collation, not byte order: see the crate docs); empty for an
+    /// unknown repository.
     pub fn tag_names(&self, repository_id: u64) -> Vec<String> {
         self.shared
             .registry()
             .repos
             .get(&repository_id)
-            .map(|r| r.tags.keys().cloned().collect())
+            .map(|r| r.tags.keys().map(|n| n.0.clone()).collect())
             .unwrap_or_default()
     }
 
@@ -195,6 +196,20 @@ impl FakeGitlab {
             }
         };
         assert!(found, "fake-gitlab: no repository with id {repository_id}");
+    }
+
+    /// Removes a tag, as someone else's deletion would (not recorded in
+    /// [`FakeGitlab::deleted`]); whether it was there.
+    ///
+    /// # Panics
+    /// If the repository does not exist.
+    pub fn remove_tag(&self, repository_id: u64, name: &str) -> bool {
+        let mut reg = self.shared.registry();
+        let repo = reg
+            .repos
+            .get_mut(&repository_id)
+            .unwrap_or_else(|| panic!("fake-gitlab: no repository with id {repository_id}"));
+        repo.tags.remove(&TagName::of(name)).is_some()
     }
 
     /// Pushes `digest` as tag `name`, now; see [`FakeGitlab::push_tag_at`].
@@ -238,7 +253,15 @@ impl FakeGitlab {
     /// A tag's current manifest digest, if the tag exists.
     pub fn tag_digest(&self, repository_id: u64, name: &str) -> Option<String> {
         let registry = self.shared.registry();
-        Some(registry.repos.get(&repository_id)?.tags.get(name)?.digest.clone())
+        Some(
+            registry
+                .repos
+                .get(&repository_id)?
+                .tags
+                .get(&TagName::of(name))?
+                .digest
+                .clone(),
+        )
     }
 
     /// Replaces a project's tag protection rules.

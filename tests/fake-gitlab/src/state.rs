@@ -261,8 +261,8 @@ pub(crate) struct RepoState {
     pub path: String,
     pub location: String,
     pub created_at: String,
-    /// Keyed by name: iteration order is byte-wise (see [`name_order`]).
-    pub tags: BTreeMap<String, TagState>,
+    /// Keyed by name in GitLab's order (see [`name_order`]).
+    pub tags: BTreeMap<TagName, TagState>,
     pub status: Option<RepositoryStatus>,
 }
 
@@ -281,7 +281,7 @@ pub(crate) struct TagState {
     pub revision: String,
 }
 
-impl From<Tag> for (String, TagState) {
+impl From<Tag> for (TagName, TagState) {
     fn from(t: Tag) -> Self {
         let (digest, revision) = match t.digest {
             Some(digest) => {
@@ -298,15 +298,50 @@ impl From<Tag> for (String, TagState) {
             digest,
             revision,
         };
-        (t.name, state)
+        (TagName(t.name), state)
     }
 }
 
 /// The order of tag names wherever GitLab sorts or compares them (listings,
-/// name cursors). Byte order for now; GitLab's registry uses its
-/// database's collation, which a later change may imitate here.
+/// name cursors, `after`): like a database collation, not byte order.
+/// Punctuation is ignored and case folded at the first level (the lowercase
+/// alphanumeric key), so `a-b`, `A_b` and `ab` sort together, and `v1.10`
+/// before `v1.9`; ties are broken by the full name's bytes, so the order is
+/// total and the same in every run.
 pub(crate) fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
-    a.as_bytes().cmp(b.as_bytes())
+    collation_key(a)
+        .cmp(collation_key(b))
+        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
+}
+
+/// The first level of [`name_order`]: the name's letters and digits, lowercase.
+fn collation_key(name: &str) -> impl Iterator<Item = char> + '_ {
+    name.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+}
+
+/// A tag name as a map key, ordered by [`name_order`].
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct TagName(pub String);
+
+impl TagName {
+    /// The key for a lookup by name.
+    pub fn of(name: &str) -> TagName {
+        TagName(name.to_owned())
+    }
+}
+
+impl Ord for TagName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        name_order(&self.0, &other.0)
+    }
+}
+
+impl PartialOrd for TagName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 /// How many tags GitLab gets from the registry's v2 tag list (`n=10000`):
@@ -482,12 +517,8 @@ impl Registry {
     /// The names GitLab's tag listings see, sorted by [`name_order`]:
     /// without the metadata database, only the first 10,000 (the v2 list).
     pub fn listed_names<'r>(&self, repo: &'r RepoState) -> Vec<(&'r str, &'r TagState)> {
-        let mut tags: Vec<(&str, &TagState)> = repo.tags.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        // The map iterates in byte order; sort (per page request, so it
-        // counts at 100,000 tags) only where the collation says otherwise.
-        if !tags.is_sorted_by(|a, b| name_order(a.0, b.0).is_le()) {
-            tags.sort_by(|a, b| name_order(a.0, b.0));
-        }
+        // The map iterates in this order already: no sort per page request.
+        let mut tags: Vec<(&str, &TagState)> = repo.tags.iter().map(|(n, t)| (n.0.as_str(), t)).collect();
         if !self.metadata_database {
             tags.truncate(V2_TAG_LIST_LIMIT);
         }
@@ -508,7 +539,7 @@ impl Registry {
             .get_mut(&repository_id)
             .ok_or_else(|| format!("no repository with id {repository_id}"))?;
         let when = crate::gitlab_time(at);
-        match repo.tags.get_mut(name) {
+        match repo.tags.get_mut(&TagName::of(name)) {
             None => {
                 let (name, state) = Tag::new(name, Some(when)).with_digest(digest).into();
                 repo.tags.insert(name, state);

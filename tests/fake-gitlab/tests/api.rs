@@ -463,10 +463,11 @@ fn group_repositories() {
 }
 
 #[test]
-fn tags_list_sorted_bytewise_with_paths() {
+fn tags_list_sorted_by_collation_with_paths() {
     let fake = start();
     let r = get(&fake, "/api/v4/projects/10/registry/repositories/1/tags");
-    assert_eq!(r.names(), ["10", "9", "A", "B", "a", "b", "latest", "no-date"]);
+    // Case folded first, then the full name's bytes break the tie.
+    assert_eq!(r.names(), ["10", "9", "A", "a", "B", "b", "latest", "no-date"]);
     assert_eq!(
         r.json()[0],
         json!({"name": "10", "path": "group/sub/app:10", "location": "registry.example.com:5005/group/sub/app:10"})

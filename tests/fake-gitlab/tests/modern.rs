@@ -234,6 +234,59 @@ fn name_cursors_are_raw_names_and_any_string_is_a_start_point() {
 }
 
 #[test]
+fn names_sort_like_a_collation_not_byte_order() {
+    let fake = FakeGitlab::start(seed(true)).unwrap();
+    let traps = ["ab", "A_b", "a-b", "v1.9", "v1.10", "MR-2", "main_x", "Main-y", "mr-10"];
+    for name in traps {
+        fake.add_tag(OTHER, Tag::new(name, Some(FIRST_PUSH.into())));
+    }
+    let id = gid(OTHER);
+    let expected = [
+        "A_b", "a-b", "ab", "main_x", "Main-y", "mr-10", "MR-2", "v1.10", "v1.9", "x",
+    ];
+    assert_eq!(fake.tag_names(OTHER), expected);
+    let v = gql(&fake, PAGE, json!({"id": id, "first": 20, "sort": "NAME_ASC"}));
+    assert_eq!(names_of(&v), expected);
+    let v = gql(&fake, PAGE, json!({"id": id, "first": 20, "sort": "NAME_DESC"}));
+    assert_eq!(names_of(&v), expected.iter().rev().copied().collect::<Vec<_>>());
+    let rest = http(
+        &fake,
+        "GET",
+        &format!("/api/v4/projects/{OTHER_PROJECT}/registry/repositories/{OTHER}/tags"),
+        "",
+    );
+    let rest: Vec<String> = rest
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(rest, expected, "REST lists in the same order");
+
+    // `after` is a place in that order, a tag or not: byte order would put
+    // "MR-2" before "a-b" and "main_x" before "Main-y".
+    let after = |marker: &str, sort: &str| {
+        names_of(&gql(
+            &fake,
+            PAGE,
+            json!({"id": id, "first": 3, "after": marker, "sort": sort}),
+        ))
+    };
+    assert_eq!(after("A_b", "NAME_ASC"), ["a-b", "ab", "main_x"]);
+    assert_eq!(after("MAIN", "NAME_ASC"), ["main_x", "Main-y", "mr-10"]);
+    assert_eq!(
+        after("mainx", "NAME_ASC"),
+        ["Main-y", "mr-10", "MR-2"],
+        "main_x < mainx: the full name breaks the tie"
+    );
+    assert_eq!(after("mr-2", "NAME_ASC"), ["v1.10", "v1.9", "x"]);
+    assert_eq!(after("x", "NAME_ASC"), Vec::<String>::new());
+    assert_eq!(after("MR-2", "NAME_DESC"), ["mr-10", "Main-y", "main_x"]);
+    assert_eq!(after("v1.95", "NAME_DESC"), ["v1.9", "v1.10", "MR-2"]);
+}
+
+#[test]
 fn rest_delete_of_a_missing_tag_is_forbidden_with_the_metadata_database() {
     let path = format!("/api/v4/projects/{PROJECT}/registry/repositories/{APP}/tags/gone");
     let fake = FakeGitlab::start(seed(true)).unwrap();
