@@ -17,14 +17,16 @@
 //!                               ▼
 //!  pass::run_pass ── per entry, in its span: backend.entry(..).repositories()
 //!        │           per repository, in its span: .tags() → complete TagRecords
-//!        │           policy::decide → kept / doomed; the max_deletions fuse
+//!        │           policy::decide_rules → kept / doomed; the max_deletions fuse
 //!        │           .delete(names) → a result per name → deleted / delete_failed
 //!        ▼
 //!  gitlab::Backend ── REST or GraphQL, the auto fallback, batching of 20,
 //!        │            "is it gone?" checks after ambiguous failures
 //!        ▼
 //!  gitlab::GitlabClient ── one reqwest client, one request funnel: the
-//!                          process-wide request limit, retries, pagination
+//!                          traffic governor (rate cap, RateLimit pacing,
+//!                          429 pauses), the process-wide request limit,
+//!                          retries, pagination
 //! ```
 //!
 //! ## Codemap
@@ -43,7 +45,9 @@
 //!    forms, JSON paths in errors), then validation into domain types;
 //!    [`plan`] — the plan document `plan` writes and `apply` reads.
 //! 3. [`gitlab`] — everything that knows GitLab's wire format: the client and
-//!    its funnel, REST, GraphQL, and the [`gitlab::Backend`] seam.
+//!    its funnel (with the traffic governor, `gitlab/traffic.rs`), REST,
+//!    GraphQL (one large repository listed by several walkers that meet by
+//!    names seen, `gitlab/walk.rs`), and the [`gitlab::Backend`] seam.
 //! 4. [`pass`] — one cleanup pass: which repositories, the policy, the fuse,
 //!    the events and the counts. It never knows which API did the work. Also
 //!    `apply` of a plan, through the same deletion code.
@@ -53,9 +57,10 @@
 //!
 //! ## Invariants
 //!
-//! - **Only `policy::decide` chooses deletions**, and only for a tag with a
-//!   usable date older than the limit that no keep rule protects and that
-//!   GitLab does not call protected. Every other
+//! - **Only `policy::decide` chooses deletions** (per rule, through
+//!   `policy::decide_rules`), and only for a tag with a usable date older than
+//!   the limit that no keep rule protects and that GitLab does not call
+//!   protected; a tag no rule governs is kept. Every other
 //!   path — an error, an odd date, a tripped fuse, a dry run — keeps the tag.
 //!   `apply` deletes only what a plan (made by `policy::decide`) names, and
 //!   only while the tag still has the digest the plan recorded.
@@ -64,7 +69,9 @@
 //!   GitLab's own count of the repository's tags, deletes nothing. Deleting while
 //!   paging by offset would shift pages and skip tags. A GraphQL tag page is
 //!   never asked for more than 20 tags (GitLab skips tags past 20 silently),
-//!   and an answer with `errors` is never half-trusted.
+//!   and an answer with `errors` is never half-trusted. Walkers listing one
+//!   repository in parallel meet by names they have seen, never by comparing
+//!   names (GitLab's collation is not byte order).
 //! - **The API is invisible to the pass.** Both hand the same
 //!   typed tag records ([`gitlab::Listed`]) through the [`gitlab::Backend`]; a test compares
 //!   every decision of both on the same data.
