@@ -83,7 +83,7 @@ const SEQUENTIAL_PAGES: u64 = 2 * PAGES_PER_WALKER - 1;
 const PAGES_PER_WALKER: u64 = 25;
 /// At most one probe (a start point tried between names, whether it finds
 /// new ground or not) per this many pages of the repository.
-const PAGES_PER_START: u128 = 15;
+const PAGES_PER_START: u128 = 20;
 /// What a `tagsCount` of 0 (GitLab's count call failed) or at its cap is
 /// taken for when choosing the number of walkers.
 const UNKNOWN_COUNT: u64 = 10_000;

@@ -240,16 +240,6 @@ impl FakeGitlab {
         }
     }
 
-    /// Removes a tag as someone else's deletion would (not through the API:
-    /// it is not in [`FakeGitlab::deleted`]). Returns whether it was there.
-    pub fn remove_tag(&self, repository_id: u64, name: &str) -> bool {
-        let mut registry = self.shared.registry();
-        registry
-            .repos
-            .get_mut(&repository_id)
-            .is_some_and(|repo| repo.tags.remove(name).is_some())
-    }
-
     /// A tag's current manifest digest, if the tag exists.
     pub fn tag_digest(&self, repository_id: u64, name: &str) -> Option<String> {
         let registry = self.shared.registry();
