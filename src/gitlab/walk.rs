@@ -19,7 +19,7 @@
 //!   a walker.
 //!
 //! How many: one (page after page, as before) when the concurrency limit is
-//! 1 or `tagsCount` says at most [`SEQUENTIAL_PAGES`] pages (under 1,000
+//! 1 or `tagsCount` says at most [`SEQUENTIAL_PAGES`] pages (up to 1,000
 //! tags); two (`W0` and
 //! `D`) with opaque cursors; otherwise `pages ÷ PAGES_PER_WALKER`, at least
 //! two and at most the concurrency limit. Each walker has one page in flight,
@@ -76,7 +76,7 @@ use super::graphql::{Cursors, MAX_PAGES, Sort, TAGS_PER_PAGE, TagNode, TagsListe
 /// others push to and delete from while it is listed is best read in one
 /// direction (a walker from the end misses what is pushed there after it
 /// passed, where page after page would reach it).
-const SEQUENTIAL_PAGES: u64 = 2 * PAGES_PER_WALKER - 1;
+const SEQUENTIAL_PAGES: u64 = 2 * PAGES_PER_WALKER;
 /// Pages per walker: each walker costs about one page of overlap where it
 /// meets the next one, so fewer walkers than pages ÷ 25 keeps the request
 /// count within a few percent of a sequential listing.
