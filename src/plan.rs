@@ -238,9 +238,25 @@ impl Plan {
             message,
         };
         timestamp(&plan.created_at).map_err(|m| malformed("created_at".to_owned(), m))?;
+        // A repository or tag twice would be listed or counted twice (a
+        // copy never found reads as "gone"): an edited plan that does that
+        // is refused, not guessed at.
+        let mut repositories = std::collections::HashSet::new();
         for (e, entry) in plan.entries.iter().enumerate() {
             for (r, repository) in entry.repositories.iter().enumerate() {
+                if !repositories.insert(repository.id) {
+                    let at = format!("entries[{e}].repositories[{r}].id");
+                    return Err(malformed(
+                        at,
+                        format!("repository {} is in the plan twice", repository.id),
+                    ));
+                }
+                let mut names = std::collections::HashSet::new();
                 for (t, tag) in repository.delete.iter().enumerate() {
+                    if !names.insert(tag.name.as_str()) {
+                        let at = format!("entries[{e}].repositories[{r}].delete[{t}].name");
+                        return Err(malformed(at, format!("tag {:?} is in the plan twice", tag.name)));
+                    }
                     if let Some(date) = &tag.date {
                         let at = || format!("entries[{e}].repositories[{r}].delete[{t}].date");
                         timestamp(date).map_err(|m| malformed(at(), m))?;

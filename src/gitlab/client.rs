@@ -307,8 +307,11 @@ impl GitlabClient {
                 tracing::trace!(method = %method, path = url.path(), attempt, "request");
                 self.attempt(method.clone(), url.clone(), body.clone()).await
             };
-            if let Ok(answer) = &outcome {
-                ticket.answered(answer.status, &answer.headers);
+            match &outcome {
+                Ok(answer) => ticket.answered(answer.status, &answer.headers),
+                // No answer: its turn ends now, not after the backoff below
+                // (a probe's would hold up every other request meanwhile).
+                Err(_) => drop(ticket),
             }
             crate::metrics::metrics().api_request(method.as_str(), outcome.as_ref().ok().map(|a| a.status.as_u16()));
             // GitLab did not perform a throttled request: it goes again when
@@ -319,7 +322,8 @@ impl GitlabClient {
             {
                 throttled += 1;
                 tracing::debug!(method = %method, path = url.path(), throttled, "throttled; sent again in its turn");
-                last = Some(outcome);
+                // Not `last`: a 429 was not performed, so a wait cut short
+                // after it reports the attempt before it (or "not sent").
                 continue;
             }
             let retry_in = match &outcome {

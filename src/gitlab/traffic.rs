@@ -275,7 +275,9 @@ impl Pacer {
         if signals.throttled {
             if let Some(wait) = signals.retry_after.or(signals.reset_in) {
                 // GitLab says when: wait for it, whatever the ceiling.
-                let until = now + wait.max(Duration::from_millis(50));
+                // At most MAX_RESET: GitLab's longest windows are an hour, and
+                // a proxy's `Retry-After: 86400` must not pause a daemon a day.
+                let until = now + wait.clamp(Duration::from_millis(50), MAX_RESET);
                 self.probing = None;
                 let extended = paused_before.is_none_or(|p| until > p + Duration::from_secs(1));
                 self.pause_until(until);
@@ -685,7 +687,7 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_pauses_everyone_and_is_not_capped() {
+    fn retry_after_pauses_everyone_up_to_two_hours() {
         let t0 = Instant::now();
         let mut pacer = Pacer::new(t0, FIRST_PROBE_PAUSE);
         go(&mut pacer, t0);
@@ -707,6 +709,22 @@ mod tests {
         );
         assert_eq!(pacer.turn(t0 + hour / 2), Turn::Until(t0 + hour));
         go(&mut pacer, t0 + hour);
+        // Not capped at the retry budget, but at MAX_RESET: a proxy's day-long
+        // (or absurd) `Retry-After` neither pauses a daemon for a day nor
+        // overflows the clock.
+        let later = t0 + hour;
+        for absurd in [Duration::from_secs(86_400), Duration::from_secs(u64::MAX)] {
+            let change = pacer.answered(
+                later,
+                later,
+                false,
+                Signals {
+                    retry_after: Some(absurd),
+                    ..bare()
+                },
+            );
+            assert_eq!(pacer.turn(later), Turn::Until(later + MAX_RESET), "{change:?}");
+        }
     }
 
     /// A bare 429: one pause, then one probe at a time; the ceiling drops

@@ -1,11 +1,13 @@
-//! `apply`: deletes exactly the tags of a plan that are unchanged since.
+//! `apply`: deletes exactly the tags of a plan that are unchanged since its
+//! repository was listed again (GitLab's DELETE has no digest condition, so
+//! a re-push between that listing and the DELETE is not seen).
 //!
 //! No policy is evaluated. Each of the plan's repositories with a tag to
 //! delete is listed once more, through the same backend and with the same
 //! completeness check as a pass (an incomplete listing keeps everything);
-//! a planned tag is deleted only if it is still there with the digest the
-//! plan recorded. One whose digest changed (re-pushed), or that the plan has
-//! no digest for, is kept (`changed_since_plan`); one that is gone is
+//! a planned tag is deleted only if it is still there with the `sha256:`
+//! digest the plan recorded. One whose digest changed (re-pushed), or that
+//! the plan has no such digest for, is kept (`changed_since_plan`); one that is gone is
 //! `deleted` with `already_gone: true`, without a request. The deletions go
 //! through the pass's own machinery: batches, verification, protected tags.
 
@@ -206,7 +208,8 @@ async fn recheck(
                 digest.as_ref(),
                 KeepReason::Protected,
             );
-        } else if candidate.digest.is_some() && digest == candidate.digest {
+        } else if matches!(candidate.digest, Some(Digest::Sha256(_))) && digest == candidate.digest {
+            // Only a real manifest digest proves it is the planned image.
             doomed.push(candidate);
         } else {
             // Re-pushed since the plan, or the plan cannot show it unchanged.

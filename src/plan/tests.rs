@@ -143,3 +143,34 @@ proptest! {
         prop_assert_eq!(Plan::parse(Path::new("p"), &text).unwrap(), p);
     }
 }
+
+#[test]
+fn a_tag_or_repository_twice_is_refused_with_its_path() {
+    let bytes = |plan: &Plan| serde_json::to_vec(plan).unwrap();
+    let path = Path::new("plan.json");
+    let mut twice = plan();
+    let tag = twice.entries[0].repositories[0].delete[0].clone();
+    twice.entries[0].repositories[0].delete.push(tag);
+    let err = Plan::parse(path, &bytes(&twice)).unwrap_err().to_string();
+    assert!(
+        err.contains("entries[0].repositories[0].delete[1].name") && err.contains("twice"),
+        "{err}"
+    );
+    let mut twice = plan();
+    let repository = twice.entries[0].repositories[0].clone();
+    twice.entries.push(PlanEntry {
+        project: "other".to_owned(),
+        repositories: vec![repository],
+    });
+    let err = Plan::parse(path, &bytes(&twice)).unwrap_err().to_string();
+    assert!(
+        err.contains("entries[1].repositories[0].id") && err.contains("twice"),
+        "{err}"
+    );
+    // The same name in two repositories is fine.
+    let mut two = plan();
+    let mut repository = two.entries[0].repositories[0].clone();
+    repository.id = 13;
+    two.entries[0].repositories.push(repository);
+    Plan::parse(path, &bytes(&two)).unwrap();
+}
