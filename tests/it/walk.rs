@@ -271,7 +271,8 @@ fn opaque_cursors_are_walked_from_both_ends() {
 /// whole listing: the repository keeps every tag.
 #[test]
 fn a_walkers_error_keeps_the_whole_repository() {
-    let names = ci_names(1_000);
+    // Over 1,000 tags: walked, not page after page.
+    let names = ci_names(1_200);
     let fake = seeded(&names, true);
     fake.set_faults(Faults {
         latency: Duration::from_millis(2),
@@ -282,4 +283,32 @@ fn a_walkers_error_keeps_the_whole_repository() {
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(fake.deleted().is_empty(), "nothing deleted: {:?}", fake.deleted());
     assert_eq!(r.ops("repository_failed").len(), 1, "{}", r.all());
+    let pages = tag_pages(&fake);
+    assert!(pages.iter().any(|(_, sort)| sort == "NAME_DESC"), "walked: {pages:?}");
+}
+
+/// The pass's deadline strikes while the walkers run: no page starts after
+/// it, the listing is not complete, and nothing of the repository goes.
+#[test]
+fn a_deadline_in_the_middle_of_a_walk_keeps_the_whole_repository() {
+    let names = ci_names(2_400);
+    let fake = seeded(&names, true);
+    fake.set_faults(Faults {
+        latency: Duration::from_millis(100),
+        ..Faults::default()
+    });
+    let work = Workdir::new();
+    let path = work.config(&config());
+    let r = run(bin(work.path())
+        .args(["--url", &fake.url(), "--token", TOKEN, "--config"])
+        .arg(&path)
+        .args(["--retry-base-ms", "5", "--log-level", "debug", "--api", "graphql"])
+        .args(["--concurrency", "16", "--pass-timeout", "1s"]));
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(r.finished()["result"], "incomplete", "{}", r.all());
+    assert!(fake.deleted().is_empty(), "nothing deleted: {:?}", fake.deleted());
+    let pages = tag_pages(&fake);
+    assert!(pages.iter().any(|(_, sort)| sort == "NAME_DESC"), "walked: {pages:?}");
+    // 2,400 tags are 120 pages: the walk was cut, not finished.
+    assert!(pages.len() < 120, "{} pages", pages.len());
 }
