@@ -201,3 +201,49 @@ fn a_retry_after_past_the_deadline_ends_the_pass_incomplete() {
     assert_eq!(fake.tag_names(10).len(), OLD + 5);
     assert!(r.elapsed < Duration::from_secs(20), "{:?}", r.elapsed);
 }
+
+/// SIGTERM while a DELETE waits out its 429: GitLab performed nothing, so
+/// the tag is "not sent" (the pass is interrupted), never `delete_failed`
+/// with the 429 as if GitLab had refused it.
+#[test]
+fn a_stop_during_a_429_wait_is_not_a_failed_delete() {
+    let fake = FakeGitlab::start(seed(vec![project(1, "g/p", vec![repo(10, "img", vec![old("a")])])])).unwrap();
+    fake.set_faults(Faults {
+        rules: vec![FaultRule::always(
+            Route::DeleteTag,
+            Fault::too_many_requests(Some("60")),
+        )],
+        ..Faults::default()
+    });
+    let work = Workdir::new();
+    let path = work.config(&json!({"p": {"id": 1, "delete_older_than": "2d"}}));
+    let started = std::time::Instant::now();
+    let child = bin(work.path())
+        .args(["--url", &fake.url(), "--token", TOKEN, "--config"])
+        .arg(&path)
+        .args(["--api", "rest", "--log-level", "debug"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while fake.stats().deletes() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "no DELETE was sent");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let killed = std::process::Command::new("kill")
+        .args(["-s", "TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let r = Run::from(child.wait_with_output().unwrap(), started.elapsed());
+    assert!(
+        r.elapsed < Duration::from_secs(30),
+        "the 60 s wait was not cut: {}",
+        r.all()
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.ops("delete_failed").is_empty(), "{}", r.all());
+    assert_eq!(r.finished()["result"], "interrupted", "{}", r.all());
+    assert!(fake.deleted().is_empty());
+}
