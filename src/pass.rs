@@ -350,6 +350,12 @@ async fn run_entry(
         }
         Ok(repositories) => clean_entry(api, entry, repositories, claims, options, ledger, &mut report).await,
     }
+    log_project_finished(&report, options.dry_run, started);
+    report
+}
+
+/// The `project_finished` event (`would_delete` in a dry run, else `deleted`).
+fn log_project_finished(report: &PassReport, dry_run: bool, started: Instant) {
     let duration_ms = started.elapsed().as_millis() as u64;
     macro_rules! finished {
         ($count:ident) => {
@@ -365,12 +371,11 @@ async fn run_entry(
             )
         };
     }
-    if options.dry_run {
+    if dry_run {
         finished!(would_delete);
     } else {
         finished!(deleted);
     }
-    report
 }
 
 async fn clean_entry(
@@ -534,11 +539,10 @@ async fn decide_repository(
     report.errors += candidates.unreadable;
     if let Err(unusable) = usable_listing(listing.complete, report) {
         if let Unusable::KeepAll(reason) = unusable {
-            let tags = candidates.facts.iter().zip(&candidates.digests);
             keep_all(
                 project,
                 repository,
-                tags.map(|(t, d)| (t.name.as_str(), rule_name(entry, repository, &t.name), d.as_ref())),
+                candidates.listed(entry, repository),
                 reason,
                 report,
             );
@@ -549,14 +553,7 @@ async fn decide_repository(
     // whatever path led here, a listing without push dates decides nothing.
     if requires_push_dates(entry) && !listing.push_dates {
         report.errors += 1;
-        let tags = candidates.facts.iter().zip(&candidates.digests);
-        keep_all(
-            project,
-            repository,
-            tags.map(|(t, d)| (t.name.as_str(), rule_name(entry, repository, &t.name), d.as_ref())),
-            None,
-            report,
-        );
+        keep_all(project, repository, candidates.listed(entry, repository), None, report);
         tracing::error!(
             operation = "repository_failed",
             error = "age_from \"published\" needs GraphQL's push dates, and these tags were listed through REST; nothing is deleted",
@@ -682,6 +679,16 @@ struct Candidates {
 }
 
 impl Candidates {
+    /// Every listed candidate: name, governing rule, digest.
+    fn listed<'c>(
+        &'c self,
+        entry: &'c Entry,
+        repository: &'c Repository,
+    ) -> impl ExactSizeIterator<Item = (&'c str, Option<&'c str>, Option<&'c Digest>)> {
+        let tags = self.facts.iter().zip(&self.digests);
+        tags.map(move |(t, d)| (t.name.as_str(), rule_name(entry, repository, &t.name), d.as_ref()))
+    }
+
     fn take(&mut self, entry: &Entry, repository: &Repository, listed: Listed) {
         match listed {
             Listed::Record(record) => {

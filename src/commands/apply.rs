@@ -8,15 +8,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use tokio_util::sync::CancellationToken;
 
-use super::{CommandError, exit_for, print_summary, until_done, wants_summary};
+use super::{CommandError, exit_for, print_summary, run_stoppable, wants_summary};
 use crate::cli::Parsed;
-use crate::gitlab::GitlabClient;
+use crate::gitlab::Backend;
 use crate::pass::{self, Ledger};
 use crate::plan::{self, Plan};
 use crate::settings::Settings;
-use crate::signals::Signals;
 
 /// Applies the plan in `file`, if it is for this GitLab and at most `max_age` old.
 pub async fn run(parsed: &Parsed, file: &Path, max_age: Duration) -> Result<ExitCode, CommandError> {
@@ -32,14 +30,9 @@ pub async fn run(parsed: &Parsed, file: &Path, max_age: Duration) -> Result<Exit
             "the config file changed since the plan was made; applying the plan as it is (no policy is evaluated)"
         );
     }
-    let cancel = CancellationToken::new();
-    let backend = settings
-        .config
-        .backend(GitlabClient::new(&settings.client, cancel.clone())?);
-    let mut signals = Signals::register().map_err(CommandError::Signals)?;
     let ledger = wants_summary(&parsed.cli.options).then(Ledger::counts);
-    let applied = pass::apply_plan(&backend, &plan, &settings.pass, ledger.as_ref());
-    let Some(report) = until_done(applied, &cancel, &mut signals).await else {
+    let applied = async |backend: &Backend| pass::apply_plan(backend, &plan, &settings.pass, ledger.as_ref()).await;
+    let Some(report) = run_stoppable(&settings, applied).await? else {
         return Ok(ExitCode::from(1));
     };
     if let Some(ledger) = ledger {

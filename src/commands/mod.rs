@@ -11,10 +11,10 @@ use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{Command, Options, Parsed};
-use crate::gitlab::ClientBuildError;
+use crate::gitlab::{Backend, ClientBuildError, GitlabClient};
 use crate::pass::{LedgerRow, PassReport};
 use crate::plan::PlanError;
-use crate::settings::SettingsError;
+use crate::settings::{Settings, SettingsError};
 use crate::signals::Signals;
 use crate::summary::{self, SummaryRow, Tense};
 
@@ -94,6 +94,20 @@ pub async fn run(parsed: &Parsed) -> Result<ExitCode, CommandError> {
 /// Drives a pass to its end. The first SIGTERM or SIGINT cancels it
 /// (requests in flight finish, no new one is sent); a second gives up on
 /// it: `None`.
+/// Builds the backend of `settings` and runs `work` on it until it is done
+/// or stopped (see [`until_done`]): what `once`, `plan` and `apply` share.
+async fn run_stoppable(
+    settings: &Settings,
+    work: impl AsyncFnOnce(&Backend) -> PassReport,
+) -> Result<Option<PassReport>, CommandError> {
+    let cancel = CancellationToken::new();
+    let backend = settings
+        .config
+        .backend(GitlabClient::new(&settings.client, cancel.clone())?);
+    let mut signals = Signals::register().map_err(CommandError::Signals)?;
+    Ok(until_done(work(&backend), &cancel, &mut signals).await)
+}
+
 async fn until_done(
     pass: impl Future<Output = PassReport>,
     cancel: &CancellationToken,

@@ -10,15 +10,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use jiff::Timestamp;
-use tokio_util::sync::CancellationToken;
 
-use super::{CommandError, exit_for, print_summary, until_done};
+use super::{CommandError, exit_for, print_summary, run_stoppable};
 use crate::cli::Parsed;
-use crate::gitlab::GitlabClient;
+use crate::gitlab::Backend;
 use crate::pass::{self, Ledger, LedgerRow};
 use crate::plan::{self, Plan, PlanEntry, PlanError, PlanRepository, PlanTag, PlanTotals};
 use crate::settings::Settings;
-use crate::signals::Signals;
 
 /// Plans one pass and writes the plan to `output` (`-`: stdout).
 pub async fn run(parsed: &Parsed, output: &Path) -> Result<ExitCode, CommandError> {
@@ -43,15 +41,10 @@ pub async fn run(parsed: &Parsed, output: &Path) -> Result<ExitCode, CommandErro
     // The plan's age counts from before the first listing.
     let now = Timestamp::now();
     let created_at = Timestamp::from_second(now.as_second()).unwrap_or(now);
-    let cancel = CancellationToken::new();
-    let backend = settings
-        .config
-        .backend(GitlabClient::new(&settings.client, cancel.clone())?);
-    let mut signals = Signals::register().map_err(CommandError::Signals)?;
     let config = &settings.config.config;
     let ledger = Ledger::with_tags();
-    let pass = pass::run_pass_into(&backend, config, &settings.pass, Some(&ledger));
-    let Some(report) = until_done(pass, &cancel, &mut signals).await else {
+    let pass = async |backend: &Backend| pass::run_pass_into(backend, config, &settings.pass, Some(&ledger)).await;
+    let Some(report) = run_stoppable(&settings, pass).await? else {
         return Ok(ExitCode::from(1));
     };
     if report.interrupted {

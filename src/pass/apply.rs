@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use super::{
     Doomed, Ledger, PassOptions, PassReport, RepositoryPlan, Unusable, delete_plan, deleted, entry_span, finish_pass,
-    log_kept, log_unreadable, start_pass, usable_listing,
+    log_kept, log_project_finished, log_unreadable, start_pass, usable_listing,
 };
 use crate::config::{EntryKind, Target};
 use crate::gitlab::{Backend, Digest, EntryApi, Listed, Owner, PushDate, Repository};
@@ -87,26 +87,7 @@ async fn apply_entry(
         .collect()
         .await;
     reports.iter().for_each(|r| report.add(r));
-    let duration_ms = started.elapsed().as_millis() as u64;
-    macro_rules! finished {
-        ($count:ident) => {
-            tracing::info!(
-                operation = "project_finished",
-                repositories = report.repositories,
-                tags_seen = report.tags_seen,
-                $count = report.deleted,
-                kept = report.kept,
-                errors = report.errors,
-                duration_ms,
-                "project finished"
-            )
-        };
-    }
-    if options.dry_run {
-        finished!(would_delete);
-    } else {
-        finished!(deleted);
-    }
+    log_project_finished(&report, options.dry_run, started);
     report
 }
 
