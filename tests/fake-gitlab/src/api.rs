@@ -5,8 +5,8 @@ use bytes::Bytes;
 use hyper::Method;
 use serde::Serialize;
 
-use crate::Route;
-use crate::state::{Registry, RepoState, Shared, TagName, TagState};
+use crate::state::{ProjectState, Registry, RepoState, Shared, TagName, TagState};
+use crate::{MergeRequest, MergeRequestState, Route};
 
 /// The answer to one request, before it becomes a hyper response.
 pub(crate) struct Reply {
@@ -55,6 +55,8 @@ pub(crate) enum Target {
     Tags { id: String, rid: String },
     TagDetail { id: String, rid: String, name: String },
     DeleteTag { id: String, rid: String, name: String },
+    Branches { id: String },
+    MergeRequests { id: String },
     MethodNotAllowed,
     NotFound,
 }
@@ -102,6 +104,18 @@ pub(crate) fn classify(method: &Method, raw_path: &str) -> (Route, Target) {
             }
             (Route::GroupRepositories, Target::GroupRepos { id: id.to_string() })
         }
+        ["projects", id, "repository", "branches"] => {
+            if !get {
+                return (Route::Unknown, Target::MethodNotAllowed);
+            }
+            (Route::Branches, Target::Branches { id: id.to_string() })
+        }
+        ["projects", id, "merge_requests"] => {
+            if !get {
+                return (Route::Unknown, Target::MethodNotAllowed);
+            }
+            (Route::MergeRequests, Target::MergeRequests { id: id.to_string() })
+        }
         ["projects", id, "registry", "repositories", rid, "tags"] => {
             if !get {
                 return (Route::Unknown, Target::MethodNotAllowed);
@@ -133,7 +147,8 @@ pub(crate) fn classify(method: &Method, raw_path: &str) -> (Route, Target) {
 pub(crate) struct Ctx<'a> {
     /// Raw (still percent-encoded) path, for Link URLs.
     pub raw_path: &'a str,
-    /// Decoded query parameters; a repeated key keeps its last value (Rack).
+    /// Decoded query parameters; a repeated key keeps its last value, an
+    /// array key (`iids[]`) all of them, in order (Rack).
     pub query: Vec<(String, String)>,
     /// The `Host` header (host:port), for Link URLs.
     pub host: &'a str,
@@ -159,6 +174,14 @@ impl Ctx<'_> {
     fn param(&self, name: &str) -> Option<&str> {
         self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
+
+    /// Every value of an array parameter (`iids[]`), in order.
+    fn params<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.query
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 pub(crate) fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
@@ -166,7 +189,9 @@ pub(crate) fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let (k, v) = (percent_decode(k, true), percent_decode(v, true));
-        out.retain(|(ek, _)| *ek != k);
+        if !k.ends_with("[]") {
+            out.retain(|(ek, _)| *ek != k);
+        }
         out.push((k, v));
     }
     out
@@ -266,6 +291,8 @@ pub(crate) fn execute(shared: &Shared, target: &Target, ctx: &Ctx<'_>) -> Reply 
         Target::Tags { id, rid } => tags(shared, ctx, id, rid),
         Target::TagDetail { id, rid, name } => tag_detail(shared, id, rid, name),
         Target::DeleteTag { id, rid, name } => delete_tag(shared, id, rid, name),
+        Target::Branches { id } => branches(shared, ctx, id),
+        Target::MergeRequests { id } => merge_requests(shared, ctx, id),
         Target::MethodNotAllowed | Target::NotFound | Target::Graphql => unreachable!("handled above"),
     }
 }
@@ -328,25 +355,52 @@ fn validation(errors: Vec<String>) -> Result<(), Reply> {
     }
 }
 
+/// The request URL with some query parameters replaced, the query written
+/// like Ruby's `Hash#to_query`: one chunk per key (an array key's values
+/// joined in their order), chunks sorted.
+fn link_href(ctx: &Ctx<'_>, replace: &[(&str, String)]) -> String {
+    let mut chunks: Vec<(&str, String)> = Vec::new();
+    for (k, v) in ctx.query.iter().filter(|(k, _)| !replace.iter().any(|(r, _)| r == k)) {
+        let pair = format!("{}={}", cgi_escape(k), cgi_escape(v));
+        match chunks.iter_mut().find(|(ck, _)| ck == k) {
+            Some((_, chunk)) => {
+                chunk.push('&');
+                chunk.push_str(&pair);
+            }
+            None => chunks.push((k, pair)),
+        }
+    }
+    chunks.extend(
+        replace
+            .iter()
+            .map(|(k, v)| (*k, format!("{}={}", cgi_escape(k), cgi_escape(v)))),
+    );
+    let mut parts: Vec<String> = chunks.into_iter().map(|(_, c)| c).collect();
+    parts.sort();
+    format!("http://{}{}?{}", ctx.host, ctx.raw_path, parts.join("&"))
+}
+
 /// GitLab's offset pagination headers (Kaminari semantics).
 fn paginate(reply: &mut Reply, ctx: &Ctx<'_>, p: Pagination, total: u64) {
     let pages = total.div_ceil(p.per_page);
     let next = (p.page < pages).then_some(p.page + 1);
     let prev = (p.page > 1 && p.page <= pages).then(|| p.page - 1);
-    let last = pages.max(1);
-    let base = format!("http://{}{}", ctx.host, ctx.raw_path);
-    let href = |page: u64| {
-        let mut parts: Vec<String> = ctx
-            .query
-            .iter()
-            .filter(|(k, _)| k != "page" && k != "per_page")
-            .map(|(k, v)| format!("{}={}", cgi_escape(k), cgi_escape(v)))
-            .collect();
-        parts.push(format!("page={page}"));
-        parts.push(format!("per_page={}", p.per_page));
-        parts.sort();
-        format!("{base}?{}", parts.join("&"))
-    };
+    // GitLab does not count lists this long: no totals, no `last` link.
+    let counted = total < COUNT_LIMIT;
+    offset_headers(reply, ctx, p, next, prev, counted.then_some((total, pages.max(1))));
+}
+
+/// The offset headers as GitLab writes them; `counts` is `(total, pages)`
+/// when the list was counted.
+fn offset_headers(
+    reply: &mut Reply,
+    ctx: &Ctx<'_>,
+    p: Pagination,
+    next: Option<u64>,
+    prev: Option<u64>,
+    counts: Option<(u64, u64)>,
+) {
+    let href = |page: u64| link_href(ctx, &[("page", page.to_string()), ("per_page", p.per_page.to_string())]);
     let mut links = Vec::with_capacity(4);
     if let Some(n) = prev {
         links.push(format!("<{}>; rel=\"prev\"", href(n)));
@@ -355,9 +409,7 @@ fn paginate(reply: &mut Reply, ctx: &Ctx<'_>, p: Pagination, total: u64) {
         links.push(format!("<{}>; rel=\"next\"", href(n)));
     }
     links.push(format!("<{}>; rel=\"first\"", href(1)));
-    // GitLab does not count lists this long: no totals, no `last` link.
-    let counted = total < COUNT_LIMIT;
-    if counted {
+    if let Some((_, last)) = counts {
         links.push(format!("<{}>; rel=\"last\"", href(last)));
     }
     let opt = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
@@ -368,7 +420,7 @@ fn paginate(reply: &mut Reply, ctx: &Ctx<'_>, p: Pagination, total: u64) {
         ("x-prev-page", opt(prev)),
         ("link", links.join(", ")),
     ]);
-    if counted {
+    if let Some((total, last)) = counts {
         reply
             .headers
             .extend([("x-total", total.to_string()), ("x-total-pages", last.to_string())]);
@@ -721,6 +773,234 @@ fn delete_tag(shared: &Shared, id: &str, rid: &str, name: &str) -> Reply {
         // The legacy registry path treats the registry's 404 as success.
         None => Reply::json(200, "200"),
     }
+}
+
+/// `GET /projects/:id/repository/branches`: Gitaly's keyset pages with
+/// `pagination=keyset` (and the feature flag), else offset pages.
+fn branches(shared: &Shared, ctx: &Ctx<'_>, id: &str) -> Reply {
+    let reg = shared.registry();
+    let Some(project) = reg.find_project(id) else {
+        return project_not_found();
+    };
+    let mut errors = Vec::new();
+    let p = pagination(ctx, &mut errors);
+    if let Err(r) = validation(errors) {
+        return r;
+    }
+    let names: Vec<&str> = project.branches.keys().map(String::as_str).collect();
+    let total = names.len();
+    // The cut hides the branches after the n-th, without an error.
+    let shown = project.branch_cut.map_or(total, |n| n.min(total));
+    let cut = shown < total;
+    let per_page = p.limit();
+    let entity = |name: &str| branch_entity(ctx, project, name);
+    let flag = reg.branch_keyset_pagination;
+    if flag && ctx.param("pagination") == Some("keyset") {
+        let start = match ctx.param("page_token") {
+            None | Some("") => 0,
+            Some(token) => match names.binary_search(&token) {
+                Ok(i) => i + 1,
+                // Gitaly cannot start after a branch that does not exist.
+                Err(_) => {
+                    return Reply::message(422, &format!("Invalid page token: refs/heads/{token}"));
+                }
+            },
+        };
+        let end = (start + per_page).min(shown).max(start.min(shown));
+        let page: Vec<serde_json::Value> = names[start.min(shown)..end].iter().map(|n| entity(n)).collect();
+        let mut reply = Reply::serialize(&page);
+        // GitLab links on when the page is full, whether or not more follow.
+        if page.len() == per_page && !(cut && end >= shown) {
+            let href = link_href(ctx, &[("page_token", names[end - 1].to_owned())]);
+            reply.headers.push(("link", format!("<{href}>; rel=\"next\"")));
+        }
+        return reply;
+    }
+    let offset = p.offset().min(shown);
+    let end = (offset + per_page).min(shown);
+    let page: Vec<serde_json::Value> = names[offset..end].iter().map(|n| entity(n)).collect();
+    let mut reply = Reply::serialize(&page);
+    let cut_here = cut && p.offset() + per_page >= shown;
+    let first_page = matches!(ctx.param("page"), None | Some("")) || p.page == 1;
+    if flag && first_page {
+        // GitLab's first page through Gitaly: always a page 2, and
+        // `total / per_page + 1` pages, whatever the total.
+        let next = (!cut_here).then_some(2);
+        let pages = total as u64 / p.per_page + 1;
+        offset_headers(&mut reply, ctx, p, next, None, Some((total as u64, pages)));
+        return reply;
+    }
+    paginate(&mut reply, ctx, p, total as u64);
+    if cut_here {
+        for (name, value) in &mut reply.headers {
+            if *name == "x-next-page" {
+                value.clear();
+            } else if *name == "link" {
+                *value = value
+                    .split(", ")
+                    .filter(|l| !l.ends_with("rel=\"next\""))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+            }
+        }
+    }
+    reply
+}
+
+fn branch_entity(ctx: &Ctx<'_>, project: &ProjectState, name: &str) -> serde_json::Value {
+    let branch = &project.branches[name];
+    let id = project.commit_of(name);
+    let web = format!("http://{}/{}", ctx.host, project.path);
+    // A fixed time: the fake's commits carry no history.
+    let when = "2024-01-15T10:00:00.000+00:00";
+    serde_json::json!({
+        "name": name,
+        "commit": {
+            "id": id,
+            "short_id": &id[..8],
+            "created_at": when,
+            "parent_ids": [],
+            "title": format!("Update {name}"),
+            "message": format!("Update {name}\n"),
+            "author_name": "Fake Author",
+            "author_email": "author@example.com",
+            "authored_date": when,
+            "committer_name": "Fake Author",
+            "committer_email": "author@example.com",
+            "committed_date": when,
+            "trailers": {},
+            "extended_trailers": {},
+            "web_url": format!("{web}/-/commit/{id}"),
+        },
+        "merged": false,
+        "protected": branch.protected,
+        "developers_can_push": false,
+        "developers_can_merge": false,
+        "can_push": true,
+        "default": branch.default,
+        "web_url": format!("{web}/-/tree/{name}"),
+    })
+}
+
+/// `GET /projects/:id/merge_requests`: newest first, offset-paginated.
+fn merge_requests(shared: &Shared, ctx: &Ctx<'_>, id: &str) -> Reply {
+    let reg = shared.registry();
+    let Some(project) = reg.find_project(id) else {
+        return project_not_found();
+    };
+    let mut errors = Vec::new();
+    let state = match ctx.param("state") {
+        None => "all",
+        Some(s @ ("opened" | "closed" | "locked" | "merged" | "all")) => s,
+        Some(_) => {
+            errors.push("state does not have a valid value".to_owned());
+            "all"
+        }
+    };
+    let simple = match ctx.param("view") {
+        None => false,
+        Some("simple") => true,
+        Some(_) => {
+            errors.push("view does not have a valid value".to_owned());
+            false
+        }
+    };
+    let iids = iids_param(ctx, &mut errors);
+    let p = pagination(ctx, &mut errors);
+    if let Err(r) = validation(errors) {
+        return r;
+    }
+    let matching: Vec<&MergeRequest> = project
+        .merge_requests
+        .values()
+        .rev()
+        .filter(|mr| state == "all" || mr.state.rest_name() == state)
+        .filter(|mr| iids.is_empty() || iids.contains(&mr.iid))
+        .collect();
+    let page: Vec<serde_json::Value> = matching
+        .iter()
+        .skip(p.offset())
+        .take(p.limit())
+        .map(|mr| merge_request_entity(ctx, project, mr, simple))
+        .collect();
+    let mut reply = Reply::serialize(&page);
+    paginate(&mut reply, ctx, p, matching.len() as u64);
+    reply
+}
+
+/// `iids` as GitLab's `CommaSeparatedToIntegerArray` coerces it: `iids[]`
+/// repeated, or comma-separated; empty means no filter.
+fn iids_param(ctx: &Ctx<'_>, errors: &mut Vec<String>) -> Vec<u64> {
+    let mut raw: Vec<&str> = ctx.params("iids[]").collect();
+    raw.extend(ctx.param("iids"));
+    let mut iids = Vec::new();
+    for value in raw.iter().flat_map(|v| v.split(',')).map(str::trim) {
+        match value.parse::<u64>() {
+            Ok(n) => iids.push(n),
+            Err(_) => {
+                errors.push("iids is invalid".to_owned());
+                return Vec::new();
+            }
+        }
+    }
+    iids
+}
+
+fn merge_request_entity(ctx: &Ctx<'_>, project: &ProjectState, mr: &MergeRequest, simple: bool) -> serde_json::Value {
+    let base = jiff::Timestamp::from_second(1_704_067_200).expect("valid timestamp");
+    // A later iid was opened later: one hour per iid.
+    let at = |hours: i64| {
+        let ts = base
+            .checked_add(jiff::SignedDuration::from_hours(hours))
+            .unwrap_or(base);
+        ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    };
+    let iid = mr.iid as i64;
+    let created_at = at(iid);
+    let updated_at = at(iid + 1);
+    let mut entity = serde_json::json!({
+        "id": project.id * 100_000 + mr.iid,
+        "iid": mr.iid,
+        "project_id": project.id,
+        "title": format!("Merge request !{}", mr.iid),
+        "description": "",
+        "state": mr.state.rest_name(),
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "web_url": format!("http://{}/{}/-/merge_requests/{}", ctx.host, project.path, mr.iid),
+    });
+    if !simple {
+        let source = mr.source_branch.clone().unwrap_or_else(|| format!("mr-{}", mr.iid));
+        let target = project
+            .branches
+            .iter()
+            .find(|(_, b)| b.default)
+            .map_or("main", |(n, _)| n.as_str());
+        let merged = mr.state == MergeRequestState::Merged;
+        let closed = mr.state == MergeRequestState::Closed;
+        let extra = serde_json::json!({
+            "source_branch": source,
+            "target_branch": target,
+            "source_project_id": project.id,
+            "target_project_id": project.id,
+            "merged_at": merged.then(|| updated_at.clone()),
+            "closed_at": closed.then(|| updated_at.clone()),
+            "draft": false,
+            "work_in_progress": false,
+            "merge_status": "can_be_merged",
+            "detailed_merge_status": if mr.state == MergeRequestState::Opened { "mergeable" } else { "not_open" },
+            "sha": project.commit_of(&source),
+            "references": {
+                "short": format!("!{}", mr.iid),
+                "relative": format!("!{}", mr.iid),
+                "full": format!("{}!{}", project.path, mr.iid),
+            },
+        });
+        if let (Some(e), serde_json::Value::Object(x)) = (entity.as_object_mut(), extra) {
+            e.extend(x);
+        }
+    }
+    entity
 }
 
 #[cfg(test)]

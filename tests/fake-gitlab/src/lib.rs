@@ -302,6 +302,17 @@ pub struct Seed {
     /// GitLab's authenticated API rate limit (default none, as on a
     /// self-managed GitLab); see [Rate limits](crate#rate-limits).
     pub throttle: Option<Throttle>,
+    /// Branches by project id; a project not listed has one branch, `main`
+    /// ([`Branch::default_branch`]), an empty list none. See
+    /// [Branches and merge requests](crate#branches-and-merge-requests).
+    pub branches: BTreeMap<u64, Vec<Branch>>,
+    /// Merge requests by project id (none by default).
+    pub merge_requests: BTreeMap<u64, Vec<MergeRequest>>,
+    /// GitLab's `branch_list_keyset_pagination` feature flag: on (default,
+    /// as on GitLab.com), `pagination=keyset` pages branches by name and
+    /// the first offset page comes from Gitaly; off (self-managed's
+    /// default), the branch list is offset-paginated whatever is asked.
+    pub branch_keyset_pagination: bool,
 }
 
 impl Default for Seed {
@@ -320,6 +331,9 @@ impl Default for Seed {
             repository_status: BTreeMap::new(),
             tag_fields: TagFields::default(),
             throttle: None,
+            branches: BTreeMap::new(),
+            merge_requests: BTreeMap::new(),
+            branch_keyset_pagination: true,
         }
     }
 }
@@ -536,6 +550,93 @@ pub struct Tag {
     pub digest: Option<String>,
 }
 
+/// A branch of a project's Git repository. Its commit id is derived from
+/// the project and the name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Branch {
+    pub name: String,
+    /// The project's default branch (`"default": true`).
+    pub default: bool,
+    pub protected: bool,
+}
+
+impl Branch {
+    /// An unprotected branch that is not the default.
+    pub fn new(name: impl Into<String>) -> Branch {
+        Branch {
+            name: name.into(),
+            default: false,
+            protected: false,
+        }
+    }
+
+    /// The default branch, protected as GitLab protects it by default.
+    pub fn default_branch(name: impl Into<String>) -> Branch {
+        Branch {
+            name: name.into(),
+            default: true,
+            protected: true,
+        }
+    }
+
+    /// The same branch, protected.
+    pub fn protected(mut self) -> Branch {
+        self.protected = true;
+        self
+    }
+}
+
+/// A merge request's `state`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MergeRequestState {
+    Opened,
+    Closed,
+    Merged,
+    /// Being merged right now (GitLab's transient state).
+    Locked,
+}
+
+impl MergeRequestState {
+    /// REST's value, e.g. `opened`.
+    pub fn rest_name(self) -> &'static str {
+        match self {
+            MergeRequestState::Opened => "opened",
+            MergeRequestState::Closed => "closed",
+            MergeRequestState::Merged => "merged",
+            MergeRequestState::Locked => "locked",
+        }
+    }
+}
+
+/// A merge request of a project. Its global `id`, title, description and
+/// times are derived from the project and the `iid`: a higher `iid` was
+/// created later.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MergeRequest {
+    /// The number within the project (`!12`, `$CI_MERGE_REQUEST_IID`).
+    pub iid: u64,
+    pub state: MergeRequestState,
+    /// `None`: `mr-<iid>`.
+    pub source_branch: Option<String>,
+}
+
+impl MergeRequest {
+    /// A merge request from `mr-<iid>` into the default branch.
+    pub fn new(iid: u64, state: MergeRequestState) -> MergeRequest {
+        MergeRequest {
+            iid,
+            state,
+            source_branch: None,
+        }
+    }
+
+    /// The same merge request, from this branch.
+    pub fn from_branch(mut self, source_branch: impl Into<String>) -> MergeRequest {
+        self.source_branch = Some(source_branch.into());
+        self
+    }
+}
+
 /// A group; it covers every project whose path starts with `"<path>/"`
 /// (case-insensitively), subgroups included.
 #[derive(Clone, Debug)]
@@ -699,6 +800,10 @@ pub enum Route {
     Graphql,
     /// `POST /api/graphql` with a mutation
     GraphqlMutation,
+    /// `GET /projects/:id/repository/branches`
+    Branches,
+    /// `GET /projects/:id/merge_requests`
+    MergeRequests,
     /// Anything else (404 or 405).
     Unknown,
 }
@@ -719,6 +824,8 @@ impl Route {
             Route::Repository => "GET repository",
             Route::Graphql => "POST graphql",
             Route::GraphqlMutation => "POST graphql_mutation",
+            Route::Branches => "GET branches",
+            Route::MergeRequests => "GET merge_requests",
             Route::Unknown => "unknown",
         }
     }
@@ -836,7 +943,8 @@ pub struct Stats {
     /// `"DELETE tag"`, `"GET project_repositories"`,
     /// `"GET group_repositories"`, `"GET version"`, `"GET project"`,
     /// `"GET group"`, `"GET repository"`, `"POST graphql"`,
-    /// `"POST graphql_mutation"`, `"unknown"`.
+    /// `"POST graphql_mutation"`, `"GET branches"`, `"GET merge_requests"`,
+    /// `"unknown"`.
     pub by_route: BTreeMap<String, u64>,
     /// Keyed by the status answered; `0` for dropped connections.
     pub by_status: BTreeMap<u16, u64>,

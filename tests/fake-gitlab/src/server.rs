@@ -21,8 +21,8 @@ use crate::api::{self, Ctx, JSON, Reply};
 use crate::state::{FaultState, Shared, TagName, lock};
 use crate::throttle::{THROTTLED_BODY, ThrottleState, Verdict};
 use crate::{
-    AccessLevel, Fault, Faults, Project, RepositoryStatus, RequestRecord, Route, Seed, Stats, Tag, TagProtectionRule,
-    Throttle,
+    AccessLevel, Branch, Fault, Faults, MergeRequest, MergeRequestState, Project, RepositoryStatus, RequestRecord,
+    Route, Seed, Stats, Tag, TagProtectionRule, Throttle,
 };
 
 /// A running fake GitLab.
@@ -296,6 +296,82 @@ impl FakeGitlab {
         let result = self.shared.registry().add_project(project);
         if let Err(e) = result {
             panic!("fake-gitlab: cannot add project: {e}");
+        }
+    }
+
+    /// Adds (or replaces) a branch of a project; a new default branch
+    /// takes over from the old one.
+    ///
+    /// # Panics
+    /// If the project does not exist.
+    pub fn add_branch(&self, project_id: u64, branch: Branch) {
+        self.with_project(project_id, |p| p.add_branch(branch));
+    }
+
+    /// Deletes a branch, as a merge with "delete source branch" would;
+    /// whether it was there.
+    ///
+    /// # Panics
+    /// If the project does not exist.
+    pub fn delete_branch(&self, project_id: u64, name: &str) -> bool {
+        self.with_project(project_id, |p| p.branches.remove(name).is_some())
+    }
+
+    /// A project's branch names in GitLab's order (byte order); empty for
+    /// an unknown project.
+    pub fn branch_names(&self, project_id: u64) -> Vec<String> {
+        self.shared
+            .registry()
+            .projects
+            .get(&project_id)
+            .map(|p| p.branches.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Makes the project's branch listings end silently after `n` branches
+    /// (`None`: whole again): offset pages name no next page from the page
+    /// holding the n-th branch on, while `X-Total` and `X-Total-Pages`
+    /// still count every branch; keyset pages have no `next` link from
+    /// that page on. No error anywhere.
+    ///
+    /// # Panics
+    /// If the project does not exist.
+    pub fn set_branch_listing_cut(&self, project_id: u64, n: Option<usize>) {
+        self.with_project(project_id, |p| p.branch_cut = n);
+    }
+
+    /// Adds (or replaces, by `iid`) a merge request of a project.
+    ///
+    /// # Panics
+    /// If the project does not exist.
+    pub fn add_merge_request(&self, project_id: u64, merge_request: MergeRequest) {
+        self.with_project(project_id, |p| {
+            p.merge_requests.insert(merge_request.iid, merge_request);
+        });
+    }
+
+    /// Moves a merge request to `state` (merged, closed, reopened …).
+    ///
+    /// # Panics
+    /// If the project or the merge request does not exist.
+    pub fn set_merge_request_state(&self, project_id: u64, iid: u64, state: MergeRequestState) {
+        let result = self.shared.registry().set_merge_request_state(project_id, iid, state);
+        if let Err(e) = result {
+            panic!("fake-gitlab: cannot set the merge request state: {e}");
+        }
+    }
+
+    /// A merge request's state, if the project has that `iid`.
+    pub fn merge_request_state(&self, project_id: u64, iid: u64) -> Option<MergeRequestState> {
+        let registry = self.shared.registry();
+        Some(registry.projects.get(&project_id)?.merge_requests.get(&iid)?.state)
+    }
+
+    fn with_project<T>(&self, project_id: u64, f: impl FnOnce(&mut crate::state::ProjectState) -> T) -> T {
+        let mut registry = self.shared.registry();
+        match registry.project_mut(project_id) {
+            Ok(project) => f(project),
+            Err(e) => panic!("fake-gitlab: {e}"),
         }
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::throttle::{ThrottleState, Verdict};
 use crate::{
-    AccessLevel, Fault, Faults, Project, RepositoryStatus, RequestRecord, Route, Seed, Stats, Tag, TagFields,
-    TagProtectionRule,
+    AccessLevel, Branch, Fault, Faults, MergeRequest, MergeRequestState, Project, RepositoryStatus, RequestRecord,
+    Route, Seed, Stats, Tag, TagFields, TagProtectionRule,
 };
 
 /// Everything shared by the connections of one server.
@@ -38,6 +38,7 @@ impl Shared {
             metadata_database: seed.metadata_database,
             role: seed.role,
             tag_fields: seed.tag_fields,
+            branch_keyset_pagination: seed.branch_keyset_pagination,
         };
         let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
         let throttle = seed.throttle.map(ThrottleState::checked).transpose().map_err(invalid)?;
@@ -49,6 +50,19 @@ impl Shared {
         }
         for (project_id, role) in seed.project_roles {
             registry.set_role(project_id, Some(role)).map_err(invalid)?;
+        }
+        for (project_id, branches) in seed.branches {
+            let project = registry.project_mut(project_id).map_err(invalid)?;
+            project.branches.clear();
+            for branch in branches {
+                project.add_branch(branch);
+            }
+        }
+        for (project_id, merge_requests) in seed.merge_requests {
+            let project = registry.project_mut(project_id).map_err(invalid)?;
+            for mr in merge_requests {
+                project.merge_requests.insert(mr.iid, mr);
+            }
         }
         for (repository_id, status) in seed.repository_status {
             registry
@@ -222,6 +236,41 @@ pub(crate) struct ProjectState {
     /// The token user's role here, when it differs from [`Registry::role`].
     pub role: Option<AccessLevel>,
     pub tag_rules: Vec<CompiledRule>,
+    /// By name, in byte order (Gitaly sorts refs so).
+    pub branches: BTreeMap<String, BranchState>,
+    pub merge_requests: BTreeMap<u64, MergeRequest>,
+    /// Branch listings end silently after this many branches.
+    pub branch_cut: Option<usize>,
+}
+
+pub(crate) struct BranchState {
+    pub default: bool,
+    pub protected: bool,
+}
+
+impl ProjectState {
+    /// Adds or replaces a branch; a new default branch takes over from the old one.
+    pub fn add_branch(&mut self, branch: Branch) {
+        if branch.default {
+            for b in self.branches.values_mut() {
+                b.default = false;
+            }
+        }
+        self.branches.insert(
+            branch.name,
+            BranchState {
+                default: branch.default,
+                protected: branch.protected,
+            },
+        );
+    }
+
+    /// The branch's head commit: 40 hex characters from the project and name.
+    pub fn commit_of(&self, branch: &str) -> String {
+        let mut id = hex64(4, &format!("{}/{branch}", self.id));
+        id.truncate(40);
+        id
+    }
 }
 
 /// A tag protection rule with its pattern compiled for whole-name matches.
@@ -361,6 +410,8 @@ pub(crate) struct Registry {
     /// The token user's role on projects that do not override it.
     pub role: AccessLevel,
     pub tag_fields: TagFields,
+    /// [`Seed::branch_keyset_pagination`]
+    pub branch_keyset_pagination: bool,
 }
 
 impl Registry {
@@ -412,8 +463,39 @@ impl Registry {
                 repos: repo_ids,
                 role: None,
                 tag_rules: Vec::new(),
+                branches: [(
+                    "main".to_owned(),
+                    BranchState {
+                        default: true,
+                        protected: true,
+                    },
+                )]
+                .into(),
+                merge_requests: BTreeMap::new(),
+                branch_cut: None,
             },
         );
+        Ok(())
+    }
+
+    pub fn project_mut(&mut self, project_id: u64) -> Result<&mut ProjectState, String> {
+        self.projects
+            .get_mut(&project_id)
+            .ok_or_else(|| format!("no project with id {project_id}"))
+    }
+
+    pub fn set_merge_request_state(
+        &mut self,
+        project_id: u64,
+        iid: u64,
+        state: MergeRequestState,
+    ) -> Result<(), String> {
+        let mr = self
+            .project_mut(project_id)?
+            .merge_requests
+            .get_mut(&iid)
+            .ok_or_else(|| format!("no merge request !{iid} in project {project_id}"))?;
+        mr.state = state;
         Ok(())
     }
 
