@@ -915,7 +915,7 @@ fn merge_requests(shared: &Shared, ctx: &Ctx<'_>, id: &str) -> Reply {
         .values()
         .rev()
         .filter(|mr| state == "all" || mr.state.rest_name() == state)
-        .filter(|mr| iids.is_empty() || iids.contains(&mr.iid))
+        .filter(|mr| iids.as_ref().is_none_or(|iids| iids.contains(&mr.iid)))
         .collect();
     let page: Vec<serde_json::Value> = matching
         .iter()
@@ -929,21 +929,24 @@ fn merge_requests(shared: &Shared, ctx: &Ctx<'_>, id: &str) -> Reply {
 }
 
 /// `iids` as GitLab's `CommaSeparatedToIntegerArray` coerces it: `iids[]`
-/// repeated, or comma-separated; empty means no filter.
-fn iids_param(ctx: &Ctx<'_>, errors: &mut Vec<String>) -> Vec<u64> {
+/// repeated, or comma-separated; `None` (none given) means no filter.
+fn iids_param(ctx: &Ctx<'_>, errors: &mut Vec<String>) -> Option<Vec<u64>> {
     let mut raw: Vec<&str> = ctx.params("iids[]").collect();
     raw.extend(ctx.param("iids"));
     let mut iids = Vec::new();
+    let mut given = false;
     for value in raw.iter().flat_map(|v| v.split(',')).map(str::trim) {
-        match value.parse::<u64>() {
-            Ok(n) => iids.push(n),
+        given = true;
+        match value.parse::<i64>() {
+            // Ruby's Integer() takes a sign; a negative iid matches nothing.
+            Ok(n) => iids.extend(u64::try_from(n).ok()),
             Err(_) => {
                 errors.push("iids is invalid".to_owned());
-                return Vec::new();
+                return None;
             }
         }
     }
-    iids
+    given.then_some(iids)
 }
 
 fn merge_request_entity(ctx: &Ctx<'_>, project: &ProjectState, mr: &MergeRequest, simple: bool) -> serde_json::Value {
