@@ -18,6 +18,8 @@
 //! | `GET .../tags/:tag_name` | tag details (`revision`, `short_revision`, `digest`, `created_at`, `total_size`) |
 //! | `DELETE .../tags/:tag_name` | `200` with the literal JSON body `200`; 403 for protected tags (and, with the metadata database, missing ones) |
 //! | `GET /api/v4/projects/:id`, `GET /api/v4/groups/:id` | the entity's `path_with_namespace` / `full_path`; a group's own `projects` unless `with_projects=false` |
+//! | `GET /api/v4/projects/:id/repository/branches` | branch entities by name (byte order); offset pages, or Gitaly's keyset pages with `pagination=keyset` (see [Branches and merge requests](#branches-and-merge-requests)) |
+//! | `GET /api/v4/projects/:id/merge_requests` | merge requests newest first, filtered by `iids[]` and `state`, `view=simple` or the fuller entity, offset-paginated |
 //! | `POST /api/graphql` | `project`/`group` → `containerRepositories`, `containerRepository(id:)` → `tags`, `destroyContainerRepositoryTags`; validated against GitLab's schema (see the `graphql` module) |
 //!
 //! The state is real: a deleted tag is gone from later lists and details,
@@ -26,7 +28,10 @@
 //! the server runs ([`FakeGitlab::add_tag`], [`FakeGitlab::push_tag`],
 //! [`FakeGitlab::remove_tag`],
 //! [`FakeGitlab::add_project`], [`FakeGitlab::set_tag_protection_rules`],
-//! [`FakeGitlab::set_role`], [`FakeGitlab::set_repository_status`]).
+//! [`FakeGitlab::set_role`], [`FakeGitlab::set_repository_status`],
+//! [`FakeGitlab::add_branch`], [`FakeGitlab::delete_branch`],
+//! [`FakeGitlab::add_merge_request`], [`FakeGitlab::set_merge_request_state`],
+//! [`FakeGitlab::set_branch_listing_cut`]).
 //! It can also throttle like GitLab does (see [Rate limits](#rate-limits)).
 //!
 //! # What it imitates
@@ -126,6 +131,47 @@
 //! experiment fields ([`TagFields`]): a query asking for `protection`
 //! (before 17.9) or the tag's `userPermissions` (before 16.7) is rejected at
 //! validation, with no `data`.
+//!
+//! # Branches and merge requests
+//!
+//! Each project has branches ([`Seed::branches`]; none seeded: `main`,
+//! default and protected) and merge requests ([`Seed::merge_requests`],
+//! with a [`MergeRequestState`]). Both routes check like the others
+//! (authentication, then 404 `Project Not Found`, then parameters).
+//!
+//! * **Branches** are listed by name in byte order, as Gitaly sorts refs
+//!   (`Zeta` < `feature/a` < `main`). Each is `{name, commit: {id (40 hex),
+//!   short_id, …}, merged: false, protected, developers_can_push: false,
+//!   developers_can_merge: false, can_push: true, default, web_url}`.
+//! * With GitLab's `branch_list_keyset_pagination` flag
+//!   ([`Seed::branch_keyset_pagination`], on by default) and
+//!   `pagination=keyset`: Gitaly's pager. `per_page` (default 20, at most
+//!   100) branches after `page_token` (a branch name; the first page without
+//!   it); a `Link: <…page_token=LAST…>; rel="next"` (the request's other
+//!   parameters kept, sorted like `Hash#to_query`) **whenever the page is
+//!   full**, so an exactly full last page is followed by an empty one; no
+//!   `X-Total`, `X-Page` or `X-Next-Page`. A `page_token` naming no branch
+//!   (e.g. deleted since the last page) is 422 `{"message":"Invalid page
+//!   token: refs/heads/NAME"}`, as Gitaly cannot find where to start.
+//! * Otherwise offset pages (Kaminari headers, as above), except that with
+//!   the flag on GitLab serves page 1 from Gitaly too: its `X-Next-Page` is
+//!   always `2` and `X-Total-Pages` is `total / per_page + 1` (3 for 200
+//!   branches by 100). Without the flag, `pagination=keyset` is ignored.
+//! * **Merge requests** are listed newest first (a higher `iid` is newer);
+//!   `iids[]` (repeated, or `iids=12,13`; unknown iids are simply absent;
+//!   none given: all), `state` (`opened`, `closed`, `locked`, `merged`,
+//!   `all`, default `all`; else 400 `state does not have a valid value`),
+//!   `view=simple` (`id, iid, project_id, title, description, state,
+//!   created_at, updated_at, web_url`) or the fuller entity (with
+//!   `source_branch`, `target_branch`, `merged_at`, `closed_at`, `sha`,
+//!   `references` …). A non-integer iid is 400 `{"error":"iids is
+//!   invalid"}`.
+//! * [`Route::Branches`] and [`Route::MergeRequests`] take fault rules and
+//!   are counted in [`Stats`]. [`FakeGitlab::set_branch_listing_cut`] cuts
+//!   a project's branch listing short **without an error**: after the n-th
+//!   branch nothing more is listed; offset pages name no next page from the
+//!   page holding it on (`X-Total`, `X-Total-Pages` still count every
+//!   branch), keyset pages have no `next` link from that page on.
 //!
 //! # Fault model
 //!
@@ -1162,6 +1208,52 @@ pub fn modern_faults() -> Faults {
             FaultRule::always(Route::Tags, Fault::RegistryCut).after(2),
         ],
         ..Faults::default()
+    }
+}
+
+/// Per-branch and per-merge-request CI images (`fake-gitlab --scenario
+/// branches`): project 1 `acme/shop` has branches `main` (default) and
+/// `feature/login`, merge request 12 (`merged`, from `feature/checkout`)
+/// and 13 (`opened`); its repository `app` (id 1) holds `main-…`,
+/// `feature-login-…`, `feature-gone-…`, `mr-12-…` and `mr-13-…` (each with
+/// an 8-hex commit suffix) and `latest`, all two days old. So only
+/// `feature-gone-*` (no such branch) and `mr-12-*` (merged) name refs that
+/// are gone.
+pub fn branches_seed() -> Seed {
+    let two_days = Duration::from_secs(2 * 86_400);
+    let tags = [
+        "main-3f2a9c1d",
+        "feature-login-8b41e7a0",
+        "feature-gone-c09d5e62",
+        "mr-12-5a7f3b94",
+        "mr-13-e1c28d07",
+        "latest",
+    ]
+    .into_iter()
+    .map(|name| Tag::aged(name, two_days))
+    .collect();
+    Seed {
+        token: "demo-token".into(),
+        registry_host: "registry.acme.test:5005".into(),
+        projects: vec![Project {
+            id: 1,
+            path: "acme/shop".into(),
+            repositories: vec![Repository {
+                id: 1,
+                name: "app".into(),
+                tags,
+            }],
+        }],
+        branches: [(1, vec![Branch::default_branch("main"), Branch::new("feature/login")])].into(),
+        merge_requests: [(
+            1,
+            vec![
+                MergeRequest::new(12, MergeRequestState::Merged).from_branch("feature/checkout"),
+                MergeRequest::new(13, MergeRequestState::Opened).from_branch("feature/login"),
+            ],
+        )]
+        .into(),
+        ..Seed::default()
     }
 }
 

@@ -1,7 +1,7 @@
 //! `fake-gitlab`: serves the demo data set on a port of your choice.
 //!
 //! ```text
-//! fake-gitlab [--listen 127.0.0.1:8080] [--latency-ms N] [--scenario demo|modern]
+//! fake-gitlab [--listen 127.0.0.1:8080] [--latency-ms N] [--scenario demo|modern|branches]
 //!             [--throttle LIMIT/SECONDS[:full|on-throttle|none]]
 //! ```
 
@@ -9,10 +9,12 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use fake_gitlab::{FakeGitlab, Faults, Throttle, ThrottleHeaders, demo_seed, modern_faults, modern_seed};
+use fake_gitlab::{
+    FakeGitlab, Faults, Throttle, ThrottleHeaders, branches_seed, demo_seed, modern_faults, modern_seed,
+};
 
 const USAGE: &str = "\
-usage: fake-gitlab [--listen ADDR:PORT] [--latency-ms N] [--scenario demo|modern]
+usage: fake-gitlab [--listen ADDR:PORT] [--latency-ms N] [--scenario demo|modern|branches]
                    [--throttle LIMIT/SECONDS[:full|on-throttle|none]]
 
 Serves a fake GitLab container registry API (token: demo-token) until
@@ -25,7 +27,13 @@ interrupted with Ctrl-C.
                        tag protection rule (v*, Maintainer), a tag re-pushed
                        an hour ago after 60 days, and a registry that cuts
                        every tag listing short after its first page in
-                       repository acme/web/cache
+                       repository acme/web/cache;
+                       branches: project acme/shop with branches main and
+                       feature/login, merge requests 12 (merged) and 13
+                       (open), and repository app tagged per branch and per
+                       merge request (main-*, feature-login-*,
+                       feature-gone-*, mr-12-*, mr-13-*, two days old) plus
+                       latest
   --throttle RATE      throttle like GitLab: LIMIT requests per token in each
                        fixed window of SECONDS (e.g. 2000/60 as GitLab.com,
                        5/0.5), 429 \"Retry later\" beyond; RateLimit-* headers
@@ -33,10 +41,17 @@ interrupted with Ctrl-C.
                        (on-throttle) or never (none)
 ";
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    Demo,
+    Modern,
+    Branches,
+}
+
 struct Args {
     listen: SocketAddr,
     latency: Duration,
-    modern: bool,
+    scenario: Scenario,
     throttle: Option<Throttle>,
 }
 
@@ -44,7 +59,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     let mut parsed = Args {
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         latency: Duration::ZERO,
-        modern: false,
+        scenario: Scenario::Demo,
         throttle: None,
     };
     while let Some(arg) = args.next() {
@@ -72,10 +87,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 parsed.latency = Duration::from_millis(ms);
             }
             "--scenario" => {
-                parsed.modern = match value("--scenario")?.as_str() {
-                    "demo" => false,
-                    "modern" => true,
-                    other => return Err(format!("--scenario {other}: expected demo or modern")),
+                parsed.scenario = match value("--scenario")?.as_str() {
+                    "demo" => Scenario::Demo,
+                    "modern" => Scenario::Modern,
+                    "branches" => Scenario::Branches,
+                    other => return Err(format!("--scenario {other}: expected demo, modern or branches")),
                 };
             }
             "--throttle" => {
@@ -120,7 +136,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut seed = if args.modern { modern_seed() } else { demo_seed() };
+    let mut seed = match args.scenario {
+        Scenario::Demo => demo_seed(),
+        Scenario::Modern => modern_seed(),
+        Scenario::Branches => branches_seed(),
+    };
     seed.throttle = args.throttle;
     let token = seed.token.clone();
     let fake = match FakeGitlab::start_on(args.listen, seed) {
@@ -130,7 +150,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let faults = if args.modern {
+    let faults = if args.scenario == Scenario::Modern {
         modern_faults()
     } else {
         Faults::default()

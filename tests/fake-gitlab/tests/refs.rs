@@ -484,3 +484,54 @@ fn a_cut_branch_listing_ends_early_without_an_error() {
     let second = get(&fake, &format!("{BRANCHES}?per_page=100&page=2"));
     assert_eq!(second.header("x-next-page"), Some("3"));
 }
+
+#[test]
+fn the_branches_scenario_names_two_gone_refs() {
+    let fake = FakeGitlab::start(fake_gitlab::branches_seed()).unwrap();
+    let token = Some("demo-token");
+    let branches = send(
+        &fake,
+        "GET",
+        &format!("{BRANCHES}?pagination=keyset&per_page=100"),
+        token,
+        "",
+    );
+    assert_eq!(names(&branches), ["feature/login", "main"]);
+    let mrs = send(
+        &fake,
+        "GET",
+        &format!("{MRS}?view=simple&iids%5B%5D=12&iids%5B%5D=13"),
+        token,
+        "",
+    );
+    let states: Vec<(u64, String)> = mrs
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["iid"].as_u64().unwrap(), m["state"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(states, [(13, "opened".to_owned()), (12, "merged".to_owned())]);
+    let tags = fake.tag_names(1);
+    assert_eq!(tags.len(), 6);
+    for prefix in ["main-", "feature-login-", "feature-gone-", "mr-12-", "mr-13-"] {
+        let tag = tags.iter().find(|t| t.starts_with(prefix)).expect(prefix);
+        let sha = &tag[prefix.len()..];
+        assert!(sha.len() == 8 && sha.bytes().all(|b| b.is_ascii_hexdigit()), "{tag}");
+    }
+    assert!(tags.contains(&"latest".to_owned()));
+    let details = send(
+        &fake,
+        "GET",
+        "/api/v4/projects/1/registry/repositories/1/tags/mr-12-5a7f3b94",
+        token,
+        "",
+    );
+    let created = jiff::Timestamp::strptime(
+        "%Y-%m-%dT%H:%M:%S%.f%:z",
+        details.json()["created_at"].as_str().unwrap(),
+    )
+    .unwrap();
+    let age = jiff::Timestamp::now().duration_since(created).as_secs();
+    assert!((2 * 86_400 - 60..=2 * 86_400 + 60).contains(&age), "{age}");
+}
