@@ -231,6 +231,7 @@ impl EntryRule {
             name_regex_delete,
             name_regex_keep,
             keep_latest,
+            delete_when_ref_gone,
         } = &self.rule.policy;
         let mut parts = Vec::new();
         // A named rule says first which tags it governs.
@@ -272,6 +273,13 @@ impl EntryRule {
         }
         if let Some(re) = name_regex_keep {
             parts.push(format!("never tags {}", unanchor(re)));
+        }
+        if let Some(gone) = delete_when_ref_gone {
+            parts.push(format!(
+                "tags {} of a gone branch or merge request after {}",
+                unanchor(&gone.tag_regex),
+                format_age(gone.grace)
+            ));
         }
         if !keep_latest {
             parts.push("latest not protected".to_owned());

@@ -11,6 +11,7 @@
 //!   `auto` fallback, batching and the "is it gone?" checks are decided there
 //!   and nowhere else.
 //! - `walk` — one repository's tags listed by several walkers at once.
+//! - `refs` — a project's branches and merge requests, read once a pass.
 //! - `wire` — JSON shapes; `error` — [`ApiError`] and its operator hints.
 //!
 //! The facts about GitLab this relies on are in `docs/gitlab-api.md`. No JSON
@@ -21,6 +22,7 @@ mod client;
 mod error;
 mod graphql;
 mod record;
+mod refs;
 mod rest;
 mod retry;
 mod traffic;
@@ -31,6 +33,7 @@ pub(crate) use backend::{Backend, DeleteResult, EntryApi, Listed, Owner, PushDat
 pub(crate) use client::{ClientBuildError, ClientOptions, GitlabClient};
 pub(crate) use error::ApiError;
 pub(crate) use record::Digest;
+pub(crate) use refs::{BranchSlugs, MergeRequestState};
 pub(crate) use retry::RetryPolicy;
 pub(crate) use wire::Repository;
 

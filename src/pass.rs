@@ -20,7 +20,7 @@
 //! where it happens and counted; it never stops the rest of the pass, and it
 //! never turns into a deletion.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,9 +30,12 @@ use jiff::Timestamp;
 use tracing::{Instrument, Span};
 
 use crate::config::{AgeFrom, Config, Entry};
-use crate::gitlab::{ApiError, Backend, DeleteResult, Digest, EntryApi, Listed, Owner, PushDate, Repository};
+use crate::gitlab::{
+    ApiError, Backend, BranchSlugs, DeleteResult, Digest, EntryApi, Listed, MergeRequestState, Owner, PushDate,
+    Repository,
+};
 use crate::metrics::metrics;
-use crate::policy::{self, Decision, KeepReason, Ruling, TagDate, TagFacts};
+use crate::policy::{self, Decision, DeleteReason, KeepReason, RefState, Ruling, TagDate, TagFacts, TagRef};
 
 mod apply;
 mod ledger;
@@ -82,6 +85,9 @@ pub struct PassReport {
     /// Of `deleted`, by the rule that chose them (entries with `rules`
     /// only): how many, and their bytes where GitLab said.
     pub deleted_by_rule: BTreeMap<Arc<str>, (u64, u64)>,
+    /// Of `deleted`, those whose branch or merge request is gone
+    /// (`delete_when_ref_gone`): how many, and their bytes.
+    pub deleted_ref_gone: (u64, u64),
 }
 
 impl PassReport {
@@ -112,12 +118,18 @@ impl PassReport {
         }
     }
 
-    /// Counts one tag deleted (or, in a dry run, that would be) by `rule`.
-    fn deleted_by(&mut self, rule: Option<&Arc<str>>, bytes: Option<u64>) {
-        if let Some(rule) = rule {
+    /// Counts one tag deleted (or, in a dry run, that would be) by its
+    /// rule, and why, with `bytes` (where GitLab said).
+    fn deleted_by(&mut self, doomed: &Doomed, bytes: Option<u64>) {
+        let bytes = bytes.unwrap_or(0);
+        if let Some(rule) = &doomed.rule {
             let counts = self.deleted_by_rule.entry(Arc::clone(rule)).or_default();
             counts.0 += 1;
-            counts.1 = counts.1.saturating_add(bytes.unwrap_or(0));
+            counts.1 = counts.1.saturating_add(bytes);
+        }
+        if doomed.gone.is_some() {
+            self.deleted_ref_gone.0 += 1;
+            self.deleted_ref_gone.1 = self.deleted_ref_gone.1.saturating_add(bytes);
         }
     }
 
@@ -140,6 +152,8 @@ impl PassReport {
             counts.0 += n;
             counts.1 = counts.1.saturating_add(*bytes);
         }
+        self.deleted_ref_gone.0 += other.deleted_ref_gone.0;
+        self.deleted_ref_gone.1 = self.deleted_ref_gone.1.saturating_add(other.deleted_ref_gone.1);
     }
 }
 
@@ -179,6 +193,104 @@ fn rule_name<'a>(entry: &'a Entry, repository: &Repository, tag: &str) -> Option
     entry.rule_for(&repository.path, tag)?.rule.name.as_deref()
 }
 
+/// The branch or merge request a tag names, under its governing rule's
+/// `delete_when_ref_gone` (`None`: it names none, or the rule has none).
+fn tag_ref(entry: &Entry, repository: &Repository, tag: &str) -> Option<TagRef> {
+    let rule = entry.rule_for(&repository.path, tag)?;
+    rule.rule.policy.delete_when_ref_gone.as_ref()?.tag_ref(tag)
+}
+
+/// What GitLab said of a project's branches and merge requests: `None`
+/// where it could not say for sure.
+struct RefStates {
+    branches: Option<Arc<BranchSlugs>>,
+    merge_requests: Option<HashMap<u64, MergeRequestState>>,
+}
+
+impl RefStates {
+    fn state(&self, named: &TagRef) -> RefState {
+        let branch = named.branch.as_ref().map(|slug| match &self.branches {
+            Some(slugs) if slugs.contains(slug) => RefState::Present,
+            Some(_) => RefState::Gone,
+            None => RefState::Unknown,
+        });
+        let merge_request =
+            named.merge_request.map(
+                |iid| match self.merge_requests.as_ref().and_then(|states| states.get(&iid)) {
+                    Some(MergeRequestState::Open) => RefState::Present,
+                    Some(MergeRequestState::Done) => RefState::Gone,
+                    Some(MergeRequestState::NotFound | MergeRequestState::Other(_)) | None => RefState::Unknown,
+                },
+            );
+        match (branch, merge_request) {
+            (Some(a), Some(b)) => a.and(b),
+            (Some(one), None) | (None, Some(one)) => one,
+            (None, None) => RefState::Unknown,
+        }
+    }
+}
+
+/// Asks GitLab about the branches and merge requests the tags of one
+/// repository name: the project's branch list if any tag names a branch,
+/// the merge requests named. A failure is logged and counted once each;
+/// what it leaves unknown is kept.
+async fn look_up_refs(api: &EntryApi<'_>, project_id: u64, refs: &[&TagRef], report: &mut PassReport) -> RefStates {
+    let mut failed = |what: &'static str, err: ApiError| match err {
+        ApiError::Cancelled => report.interrupted = true,
+        ApiError::Deadline => report.timed_out = true,
+        err => {
+            report.errors += 1;
+            tracing::error!(
+                operation = "ref_lookup_failed",
+                project_id,
+                what,
+                error = %err.explain(),
+                "cannot tell which {what} are gone; keeping their tags (ref_unknown)"
+            );
+        }
+    };
+    let branches = match refs.iter().any(|named| named.branch.is_some()) {
+        true => match api.branch_slugs(project_id).await {
+            Ok(slugs) => Some(slugs),
+            Err(err) => {
+                failed("branches", err);
+                None
+            }
+        },
+        false => None,
+    };
+    let iids: BTreeSet<u64> = refs.iter().filter_map(|named| named.merge_request).collect();
+    let merge_requests = match iids.is_empty() {
+        true => None,
+        false => match api.merge_requests(project_id, &iids).await {
+            Ok(states) => Some(states),
+            Err(err) => {
+                failed("merge requests", err);
+                None
+            }
+        },
+    };
+    if let Some(states) = &merge_requests {
+        let not_found: Vec<u64> = states
+            .iter()
+            .filter(|(_, state)| **state == MergeRequestState::NotFound)
+            .map(|(iid, _)| *iid)
+            .collect();
+        if !not_found.is_empty() {
+            tracing::warn!(
+                operation = "merge_request_not_found",
+                project_id,
+                iids = ?not_found,
+                "tags name merge requests this project does not have (deleted, or built by another project's pipelines?); keeping them (ref_unknown)"
+            );
+        }
+    }
+    RefStates {
+        branches,
+        merge_requests,
+    }
+}
+
 /// A tag the policy chose, waiting for the fuse and the delete.
 struct Doomed {
     name: String,
@@ -189,6 +301,20 @@ struct Doomed {
     digest: Option<Digest>,
     /// The date the policy aged it by.
     date: Option<Timestamp>,
+    /// Chosen because this branch or merge request is gone
+    /// (`delete_when_ref_gone`); `None`: chosen by age.
+    gone: Option<TagRef>,
+}
+
+impl Doomed {
+    /// The event fields of a tag chosen because its branch or merge
+    /// request is gone: `reason`, `ref`, `mr`.
+    fn gone_fields(&self) -> (Option<&'static str>, Option<&str>, Option<u64>) {
+        match &self.gone {
+            Some(named) => (Some("ref_gone"), named.branch.as_deref(), named.merge_request),
+            None => (None, None, None),
+        }
+    }
 }
 
 /// One repository after its decisions, before its deletions.
@@ -570,7 +696,24 @@ async fn decide_repository(
         );
     }
 
-    let rulings = policy::decide_rules(&candidates.facts, &entry.rules, &repository.path, Timestamp::now());
+    let now = Timestamp::now();
+    let mut rulings = policy::decide_rules(&candidates.facts, &entry.rules, &repository.path, now);
+    // Only the tags whose fate hangs on their branch or merge request send
+    // anyone to GitLab to ask.
+    let pending: Vec<(usize, TagRef)> = rulings
+        .iter()
+        .enumerate()
+        .filter(|(_, ruling)| ruling.decision == Decision::Keep(KeepReason::RefUnknown))
+        .filter_map(|(i, _)| Some((i, tag_ref(entry, repository, &candidates.facts[i].name)?)))
+        .collect();
+    if !pending.is_empty() {
+        let refs: Vec<&TagRef> = pending.iter().map(|(_, named)| named).collect();
+        let states = look_up_refs(api, repository.project_id, &refs, report).await;
+        for (i, named) in &pending {
+            candidates.facts[*i].ref_state = Some(states.state(named));
+        }
+        rulings = policy::decide_rules(&candidates.facts, &entry.rules, &repository.path, now);
+    }
     let mut doomed = Vec::new();
     let tags = candidates
         .facts
@@ -583,10 +726,14 @@ async fn decide_repository(
                 report.keep(reason, 1);
                 log_kept(project, repository, &tag.name, rule.as_deref(), digest.as_ref(), reason);
             }
-            Decision::Delete => doomed.push(Doomed {
+            Decision::Delete(reason) => doomed.push(Doomed {
                 date: match tag.created {
                     TagDate::Known(date) => Some(date),
                     _ => None,
+                },
+                gone: match reason {
+                    DeleteReason::RefGone => tag_ref(entry, repository, &tag.name),
+                    DeleteReason::Age => None,
                 },
                 name: tag.name,
                 size,
@@ -706,10 +853,13 @@ impl Candidates {
                     }
                     (AgeFrom::Created, _) => record.created,
                 };
+                // Unknown until asked, and only asked where it decides.
+                let ref_state = tag_ref(entry, repository, &record.name).map(|_| RefState::Unknown);
                 self.facts.push(TagFacts {
                     name: record.name,
                     created,
                     protected: record.deletable == Some(false),
+                    ref_state,
                 });
                 self.sizes.push(record.size);
                 self.digests.push(record.digest);
@@ -756,16 +906,20 @@ async fn delete_plan(api: &EntryApi<'_>, project: &str, plan: &RepositoryPlan, o
         let _in_repository = plan.span.enter();
         for doomed in &plan.doomed {
             // Nothing is freed in a dry run; `deleted` counts what would go.
+            let (reason, git_ref, mr) = doomed.gone_fields();
             tracing::info!(
                 operation = "dry_run",
                 rule = doomed.rule.as_deref(),
+                reason,
+                "ref" = git_ref,
+                mr,
                 tag_name = %doomed.name,
                 tag_location = %repository.location,
                 digest = doomed.digest.as_ref().map(tracing::field::display),
                 "would delete tag"
             );
             report.deleted += 1;
-            report.deleted_by(doomed.rule.as_ref(), doomed.size);
+            report.deleted_by(doomed, doomed.size);
         }
         return report;
     }
@@ -814,9 +968,13 @@ async fn delete_plan(api: &EntryApi<'_>, project: &str, plan: &RepositoryPlan, o
 /// The `deleted` event and its counts.
 fn deleted(project: &str, repository: &Repository, doomed: &Doomed, already_gone: bool) -> PassReport {
     metrics().tag_deleted(project, doomed.size);
+    let (reason, git_ref, mr) = doomed.gone_fields();
     tracing::info!(
         operation = "deleted",
         rule = doomed.rule.as_deref(),
+        reason,
+        "ref" = git_ref,
+        mr,
         tag_name = %doomed.name,
         tag_location = %repository.location,
         digest = doomed.digest.as_ref().map(tracing::field::display),
@@ -828,16 +986,20 @@ fn deleted(project: &str, repository: &Repository, doomed: &Doomed, already_gone
         bytes_freed: doomed.size.unwrap_or(0),
         ..PassReport::default()
     };
-    report.deleted_by(doomed.rule.as_ref(), doomed.size);
+    report.deleted_by(doomed, doomed.size);
     report
 }
 
 /// The `delete_failed` event and its counts: the tag is kept.
 fn delete_failed(project: &str, repository: &Repository, doomed: &Doomed, error: &str) -> PassReport {
     metrics().delete_error(project);
+    let (reason, git_ref, mr) = doomed.gone_fields();
     tracing::error!(
         operation = "delete_failed",
         rule = doomed.rule.as_deref(),
+        reason,
+        "ref" = git_ref,
+        mr,
         tag_name = %doomed.name,
         tag_location = %repository.location,
         digest = doomed.digest.as_ref().map(tracing::field::display),

@@ -89,6 +89,24 @@ pub(crate) struct PlanTag {
     /// The rule that chose it, in an entry with `rules`; `apply` logs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+    /// `ref_gone`: chosen because its branch or merge request is gone (else
+    /// by age); `apply` logs it, with `ref` or `mr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<PlanReason>,
+    /// The slug of the gone branch it was built for.
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    /// The merged or closed merge request it was built for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mr: Option<u64>,
+}
+
+/// Why a planned tag goes, when not by age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum PlanReason {
+    /// Its branch or merge request is gone (`delete_when_ref_gone`).
+    #[serde(rename = "ref_gone")]
+    RefGone,
 }
 
 /// Sums over the plan.

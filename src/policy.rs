@@ -12,14 +12,20 @@
 //! 6. the rest are ranked (newest first, or highest version first with
 //!    [`OrderBy::Semver`]), per stream when `keep_n_by` is set, and the first
 //!    `keep_n` of each stream are kept;
-//! 7. of the rest, those created before `now - delete_older_than` are deleted,
-//!    the others kept as too new.
+//! 7. of the rest, those created before `now - delete_older_than` are deleted;
+//!    so are those past `delete_when_ref_gone.grace` whose branch or merge
+//!    request is gone ([`RefState::Gone`]); the others are kept as too new
+//!    (or `ref_unknown`, when only the unknown state of their branch or
+//!    merge request keeps them).
 //!
 //! An entry with several [`Rule`]s (spec §3a) is decided by [`decide_rules`]:
 //! each tag goes through these steps under the first rule that governs it
 //! alone, and a tag no rule governs is kept (`not_matched`).
 //!
-//! There is no I/O here, and no way to reach "delete" but step 7.
+//! There is no I/O here, and no way to reach "delete" but step 7. Whether a
+//! branch or merge request is gone is found out by the pass: a first
+//! decision with every [`RefState::Unknown`] names the tags whose fate
+//! hangs on it (kept `ref_unknown`), and only those are looked up.
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
@@ -29,6 +35,10 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use regex::Regex;
+
+mod refs;
+
+pub(crate) use refs::{RefGone, RefState, TagRef, slug};
 
 /// Docker's first release (2013-03-20). A "creation" date before it comes from
 /// a reproducible build stamping 1970 or 1980, not from a real build, and so
@@ -54,6 +64,8 @@ pub struct Rules {
     pub name_regex_keep: Option<Regex>,
     /// Never delete a tag named `latest`.
     pub keep_latest: bool,
+    /// Tags of gone branches and merge requests go after a grace period.
+    pub delete_when_ref_gone: Option<RefGone>,
 }
 
 /// How `keep_n` ranks the candidates of a stream.
@@ -161,6 +173,9 @@ pub(crate) enum KeepReason {
     /// The pass reached its `pass_timeout` before the tag was decided or
     /// deleted (decided by the pass, not here).
     PassTimeout,
+    /// Past `delete_when_ref_gone.grace` but not `delete_older_than`, and
+    /// whether its branch or merge request is gone is not known.
+    RefUnknown,
     /// `apply`: the tag's digest is not the one the plan recorded (decided by
     /// the pass, not here).
     ChangedSincePlan,
@@ -183,17 +198,28 @@ impl KeepReason {
             KeepReason::MaxDeletions => "max_deletions",
             KeepReason::ListingIncomplete => "listing_incomplete",
             KeepReason::PassTimeout => "pass_timeout",
+            KeepReason::RefUnknown => "ref_unknown",
             KeepReason::ChangedSincePlan => "changed_since_plan",
             KeepReason::Error => "error",
         }
     }
 }
 
+/// Why a tag goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum DeleteReason {
+    /// Older than `delete_older_than`.
+    Age,
+    /// Older than `delete_when_ref_gone.grace`, and its branch or merge
+    /// request is gone.
+    RefGone,
+}
+
 /// What happens to one tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Decision {
     /// Delete it (or, in a dry run, say it would be deleted).
-    Delete,
+    Delete(DeleteReason),
     /// Keep it, for this reason.
     Keep(KeepReason),
 }
@@ -217,6 +243,9 @@ pub(crate) struct TagFacts {
     pub created: TagDate,
     /// GitLab says it may not be deleted by this token.
     pub protected: bool,
+    /// Whether the branch or merge request the name names is there
+    /// (`None`: it names none, or its rule has no `delete_when_ref_gone`).
+    pub ref_state: Option<RefState>,
 }
 
 /// Steps 1–3: what the name alone decides. `None` means the tag is a candidate,
@@ -348,17 +377,27 @@ pub(crate) fn decide<T: Borrow<TagFacts>>(tags: &[T], rules: &Rules, now: Timest
         });
     }
 
-    // A limit too long to subtract means nothing is old enough.
-    let cutoff = jiff::SignedDuration::try_from(rules.delete_older_than)
-        .ok()
-        .and_then(|age| now.checked_sub(age).ok());
+    let age_cutoff = cutoff(now, rules.delete_older_than);
+    let grace_cutoff = rules
+        .delete_when_ref_gone
+        .as_ref()
+        .and_then(|gone| cutoff(now, gone.grace));
     for candidates in streams.values_mut() {
         candidates.sort_unstable_by(|a, b| rank(a, b));
         for (rank, candidate) in candidates.iter().enumerate() {
+            let older_than = |cutoff: Option<Timestamp>| cutoff.is_some_and(|cutoff| candidate.created < cutoff);
             decisions[candidate.index] = Some(if rank < rules.keep_n {
                 Decision::Keep(KeepReason::KeepN)
-            } else if cutoff.is_some_and(|cutoff| candidate.created < cutoff) {
-                Decision::Delete
+            } else if older_than(age_cutoff) {
+                Decision::Delete(DeleteReason::Age)
+            } else if older_than(grace_cutoff)
+                && let Some(state) = tags[candidate.index].ref_state
+            {
+                match state {
+                    RefState::Gone => Decision::Delete(DeleteReason::RefGone),
+                    RefState::Unknown => Decision::Keep(KeepReason::RefUnknown),
+                    RefState::Present => Decision::Keep(KeepReason::TooNew),
+                }
             } else {
                 Decision::Keep(KeepReason::TooNew)
             });
@@ -368,6 +407,14 @@ pub(crate) fn decide<T: Borrow<TagFacts>>(tags: &[T], rules: &Rules, now: Timest
         .into_iter()
         .map(|d| d.unwrap_or(Decision::Keep(KeepReason::NoDate)))
         .collect()
+}
+
+/// The time before which a tag is older than `age`. A limit too long to
+/// subtract means nothing is old enough.
+fn cutoff(now: Timestamp, age: Duration) -> Option<Timestamp> {
+    jiff::SignedDuration::try_from(age)
+        .ok()
+        .and_then(|age| now.checked_sub(age).ok())
 }
 
 /// The `keep_n` ranking, first kept first: versions by precedence (only

@@ -33,6 +33,9 @@ pub(crate) struct SummaryRow {
     /// Of `delete`, by the rule that chose them (entries with `rules`):
     /// name, tags, bytes — a line each under the repository's.
     pub by_rule: Vec<(String, u64, u64)>,
+    /// Of `delete`, those whose branch or merge request is gone: tags,
+    /// bytes — a `ref_gone` line under the repository's (and the rules').
+    pub ref_gone: (u64, u64),
 }
 
 /// Whether the table tells what would be done or what was done.
@@ -61,15 +64,12 @@ pub(crate) fn render(rows: &[SummaryRow], tense: Tense) -> String {
         kept: rows.iter().map(|r| r.kept).sum(),
         bytes: rows.iter().map(|r| r.bytes).sum(),
         by_rule: Vec::new(),
+        ref_gone: (0, 0),
     };
     let shown: Vec<&SummaryRow> = rows.iter().filter(|r| r.delete > 0).collect();
     // A rule's line is a row of its own for the layout: `rule NAME` in the
     // repository column, only the tags and bytes it chose.
-    let rule_rows: Vec<SummaryRow> = shown
-        .iter()
-        .flat_map(|row| row.by_rule.iter())
-        .map(|(rule, delete, bytes)| rule_row(rule, *delete, *bytes))
-        .collect();
+    let rule_rows: Vec<SummaryRow> = shown.iter().flat_map(|row| share_rows(row)).collect();
     let everything: Vec<&SummaryRow> = shown.iter().copied().chain(&rule_rows).chain([&total]).collect();
 
     let number_width = |head: &str, value: fn(&SummaryRow) -> String| {
@@ -124,15 +124,14 @@ pub(crate) fn render(rows: &[SummaryRow], tense: Tense) -> String {
     let mut lines = vec![line(["entry", "repository", "seen", delete_head, "kept", bytes_head])];
     for row in &shown {
         lines.push(cells(row));
-        for (rule, delete, bytes) in &row.by_rule {
-            let rule = rule_row(rule, *delete, *bytes);
+        for share in share_rows(row) {
             lines.push(line([
                 "",
-                &rule.repository,
+                &share.repository,
                 "",
-                &rule.delete.to_string(),
+                &share.delete.to_string(),
                 "",
-                &human_bytes(rule.bytes),
+                &human_bytes(share.bytes),
             ]));
         }
     }
@@ -148,17 +147,26 @@ pub(crate) fn render(rows: &[SummaryRow], tense: Tense) -> String {
     out
 }
 
-/// The layout row of one rule's share of a repository.
-fn rule_row(rule: &str, delete: u64, bytes: u64) -> SummaryRow {
-    SummaryRow {
+/// The layout rows of a repository's shares: each rule's (`rule NAME`),
+/// then the gone branches' and merge requests' (`ref_gone`).
+fn share_rows(row: &SummaryRow) -> Vec<SummaryRow> {
+    let share = |label: String, delete: u64, bytes: u64| SummaryRow {
         entry: String::new(),
-        repository: format!("  rule {rule}"),
+        repository: label,
         tags_seen: 0,
         delete,
         kept: 0,
         bytes,
         by_rule: Vec::new(),
-    }
+        ref_gone: (0, 0),
+    };
+    let rules = row
+        .by_rule
+        .iter()
+        .map(|(rule, delete, bytes)| share(format!("  rule {rule}"), *delete, *bytes));
+    let (gone, gone_bytes) = row.ref_gone;
+    let gone = (gone > 0).then(|| share("  ref_gone".to_owned(), gone, gone_bytes));
+    rules.chain(gone).collect()
 }
 
 /// Bytes in binary units: `512 B`, `1.5 KiB`, `120.6 MiB`, `2.0 GiB`.
@@ -211,6 +219,7 @@ mod tests {
             kept: seen - delete,
             bytes,
             by_rule: Vec::new(),
+            ref_gone: (0, 0),
         }
     }
 
@@ -255,6 +264,29 @@ web    platform/web/app    51         12    39  3.0 GiB
 total  1 repository        51         12    39  3.0 GiB
 ";
         let table = render(&[app], Tense::Planned);
+        assert_eq!(table, expected, "\n{table}");
+    }
+
+    /// Tags of gone branches and merge requests: their share under the
+    /// repository, after the rules'.
+    #[test]
+    fn golden_table_with_ref_gone() {
+        let mut app = row("web", "platform/web/app", 51, 12, 3 << 30);
+        app.by_rule = vec![("branches".to_owned(), 12, 3 << 30)];
+        app.ref_gone = (7, 1 << 30);
+        let mut tools = row("tools", "platform/tools", 9, 4, 4 << 20);
+        tools.ref_gone = (4, 4 << 20);
+        let expected = "\
+entry  repository        seen  to delete  kept  to free
+web    platform/web/app    51         12    39  3.0 GiB
+         rule branches                12        3.0 GiB
+         ref_gone                      7        1.0 GiB
+tools  platform/tools       9          4     5  4.0 MiB
+         ref_gone                      4        4.0 MiB
+-------------------------------------------------------
+total  2 repositories      60         16    44  3.0 GiB
+";
+        let table = render(&[app, tools], Tense::Planned);
         assert_eq!(table, expected, "\n{table}");
     }
 

@@ -152,6 +152,7 @@ fn print_summary(rows: &[LedgerRow], dry_run: bool) {
             kept: row.kept,
             bytes: row.bytes,
             by_rule: row.by_rule.clone(),
+            ref_gone: row.ref_gone,
         })
         .collect();
     let tense = if dry_run { Tense::Planned } else { Tense::Done };

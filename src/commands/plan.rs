@@ -15,7 +15,7 @@ use super::{CommandError, exit_for, print_summary, run_stoppable};
 use crate::cli::Parsed;
 use crate::gitlab::Backend;
 use crate::pass::{self, Ledger, LedgerRow};
-use crate::plan::{self, Plan, PlanEntry, PlanError, PlanRepository, PlanTag, PlanTotals};
+use crate::plan::{self, Plan, PlanEntry, PlanError, PlanReason, PlanRepository, PlanTag, PlanTotals};
 use crate::settings::Settings;
 
 /// Plans one pass and writes the plan to `output` (`-`: stdout).
@@ -127,6 +127,9 @@ fn document(
                                 date: tag.date.map(|d| d.to_string()),
                                 size: tag.size,
                                 rule: tag.rule.clone(),
+                                reason: tag.gone.as_ref().map(|_| PlanReason::RefGone),
+                                git_ref: tag.gone.as_ref().and_then(|gone| gone.branch.clone()),
+                                mr: tag.gone.as_ref().and_then(|gone| gone.merge_request),
                             })
                             .collect(),
                         kept: row.kept_reasons.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),

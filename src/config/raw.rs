@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::{AgeFrom, ApiMode, MAX_CONCURRENCY, Problem, Target, one_line, problem};
 use crate::duration::parse_age;
-use crate::policy::{OrderBy, whole_match_regex};
+use crate::policy::{OrderBy, RefGone, whole_match_regex};
 use crate::schedule::Schedule;
 
 /// Reads `value` as `T`, naming the JSON path of the first problem.
@@ -131,6 +131,7 @@ policy_fields! {
     max_deletions: NonZeroU64,
     enabled: bool,
     age_from: AgeFrom,
+    delete_when_ref_gone: RefGone,
 }
 
 /// One rule of an entry's `rules` as written: a name and the tag-selection
@@ -158,6 +159,8 @@ pub(super) struct RawRule {
     repository_regex: Option<Regex>,
     #[serde(default, deserialize_with = "optional")]
     age_from: Option<AgeFrom>,
+    #[serde(default, deserialize_with = "optional")]
+    delete_when_ref_gone: Option<RefGone>,
 }
 
 impl RawRule {
@@ -176,6 +179,9 @@ impl RawRule {
             max_deletions: None,
             enabled: None,
             age_from: self.age_from.or(defaults.age_from),
+            delete_when_ref_gone: self
+                .delete_when_ref_gone
+                .or_else(|| defaults.delete_when_ref_gone.clone()),
         }
     }
 }
@@ -206,6 +212,44 @@ impl Leaf for StreamRegex {
         } else {
             Err("must have a named group \"stream\", e.g. \"(?<stream>.+)-\\\\d+\"".to_owned())
         }
+    }
+}
+
+/// `delete_when_ref_gone`: `{"tag_regex": …, "grace": …}`, both required.
+impl Leaf for RefGone {
+    fn read(value: &Value) -> Result<Self, String> {
+        const KEYS: [&str; 2] = ["tag_regex", "grace"];
+        let object = value
+            .as_object()
+            .ok_or("must be an object with \"tag_regex\" and \"grace\"")?;
+        if let Some(key) = object.keys().find(|key| !KEYS.contains(&key.as_str())) {
+            return Err(format!("unknown key \"{key}\" (expected one of: tag_regex, grace)"));
+        }
+        let field = |key: &str, what: &str| {
+            object
+                .get(key)
+                .filter(|value| !value.is_null())
+                .ok_or_else(|| format!("\"{key}\" is required ({what})"))
+        };
+        let tag_regex = field("tag_regex", "which tags name a branch or merge request")?;
+        let tag_regex = Regex::read(tag_regex).map_err(|err| format!("tag_regex {err}"))?;
+        if !tag_regex
+            .capture_names()
+            .flatten()
+            .any(|name| name == "ref" || name == "mr")
+        {
+            return Err(
+                "tag_regex must have a named group \"ref\" (a branch's slug) or \"mr\" (a merge \
+                        request's iid), e.g. \"mr-(?<mr>\\\\d+)-[0-9a-f]{8}|(?<ref>[a-z0-9-]+)-[0-9a-f]{8}\""
+                    .to_owned(),
+            );
+        }
+        let grace = field(
+            "grace",
+            "how old a tag of a gone branch or merge request must be to go, e.g. \"1d\"",
+        )?;
+        let grace = Duration::read(grace).map_err(|err| format!("grace {err}"))?;
+        Ok(RefGone { tag_regex, grace })
     }
 }
 

@@ -339,13 +339,13 @@ fn unknown_keys_list_the_known_ones() {
     assert_eq!(
         err(json!({"p": {"id": 1, "delete_older_than": "1d", "colour": "red"}})),
         "p.colour: unknown key (expected one of: id, delete_older_than, keep_n, keep_n_by, order_by, name_regex_delete, \
-         name_regex_keep, keep_latest, repository_regex, max_deletions, enabled, age_from, rules)"
+         name_regex_keep, keep_latest, repository_regex, max_deletions, enabled, age_from, delete_when_ref_gone, rules)"
     );
     // `defaults` has every field of an entry but `id` and `rules`.
     assert_eq!(
         err(json!({"defaults": {"id": 1}, "projects": {}})),
         "defaults.id: unknown key (expected one of: delete_older_than, keep_n, keep_n_by, order_by, name_regex_delete, \
-         name_regex_keep, keep_latest, repository_regex, max_deletions, enabled, age_from)"
+         name_regex_keep, keep_latest, repository_regex, max_deletions, enabled, age_from, delete_when_ref_gone)"
     );
     assert_eq!(
         err(json!({"projects": {}, "shedule": "x"})),
@@ -547,6 +547,10 @@ fn summary_names_every_field() {
         ("max_deletions", json!(9)),
         ("enabled", json!(false)),
         ("age_from", json!("created")),
+        (
+            "delete_when_ref_gone",
+            json!({"tag_regex": "(?<ref>.+)-[0-9a-f]{8}", "grace": "1h"}),
+        ),
     ];
     let summary = |entry: Value| load(json!({"p": entry})).unwrap().entries[0].summary();
     let plain = summary(base.clone());
@@ -754,5 +758,84 @@ fn keep_n_by_needs_its_stream_group_and_order_by_its_words() {
     assert!(
         rule.starts_with("projects.w.rules.0.keep_n_by: must have a named group"),
         "{rule}"
+    );
+}
+
+#[test]
+fn delete_when_ref_gone_is_read_and_checked_at_its_path() {
+    const GONE: &str = r"mr-(?<mr>\d+)-[0-9a-f]{8}|(?<ref>[a-z0-9-]+)-[0-9a-f]{8}";
+    let one = |gone: Value| {
+        load(json!({"p": {"id": 1, "delete_older_than": "30d", "delete_when_ref_gone": gone}}))
+            .map_err(|e| e.to_string())
+    };
+    let config = one(json!({"tag_regex": GONE, "grace": "1d"})).unwrap();
+    let gone = only(&config.entries[0])
+        .rule
+        .policy
+        .delete_when_ref_gone
+        .clone()
+        .unwrap();
+    assert_eq!(gone.grace, Duration::from_secs(86_400));
+    assert!(gone.tag_regex.is_match("mr-12-0123abcd") && !gone.tag_regex.is_match("x mr-12-0123abcd"));
+    assert!(
+        config.entries[0]
+            .summary()
+            .contains("of a gone branch or merge request after 1 day"),
+        "{}",
+        config.entries[0].summary()
+    );
+    assert_eq!(one(Value::Null).map(|c| c.entries.len()), Ok(1));
+    for (gone, expected) in [
+        (
+            json!("x"),
+            "p.delete_when_ref_gone: must be an object with \"tag_regex\" and \"grace\"",
+        ),
+        (
+            json!({"grace": "1d"}),
+            "p.delete_when_ref_gone: \"tag_regex\" is required (which tags name a branch or merge request)",
+        ),
+        (
+            json!({"tag_regex": GONE}),
+            "p.delete_when_ref_gone: \"grace\" is required (how old a tag of a gone branch or merge request must be to go, e.g. \"1d\")",
+        ),
+        (
+            json!({"tag_regex": GONE, "grace": "1d", "graze": "1d"}),
+            "p.delete_when_ref_gone: unknown key \"graze\" (expected one of: tag_regex, grace)",
+        ),
+        (
+            json!({"tag_regex": "(?<branch>.+)", "grace": "1d"}),
+            "p.delete_when_ref_gone: tag_regex must have a named group \"ref\"",
+        ),
+        (
+            json!({"tag_regex": "(?<ref>", "grace": "1d"}),
+            "p.delete_when_ref_gone: tag_regex invalid regex",
+        ),
+        (
+            json!({"tag_regex": GONE, "grace": "soon"}),
+            "p.delete_when_ref_gone: grace ",
+        ),
+        (
+            json!({"tag_regex": GONE, "grace": "30d"}),
+            "p.delete_when_ref_gone.grace: 30 days is not shorter than delete_older_than (30 days)",
+        ),
+    ] {
+        let message = one(gone.clone()).unwrap_err();
+        assert!(message.starts_with(expected), "{gone}: {message}");
+    }
+    // Only `ref`, only `mr`: either is enough.
+    assert!(one(json!({"tag_regex": "(?<ref>.+)", "grace": "1h"})).is_ok());
+    assert!(one(json!({"tag_regex": r"mr-(?<mr>\d+)", "grace": "30m"})).is_ok());
+    // A rule inherits it from defaults, and is checked against its own age limit.
+    let rules = load(
+        json!({"defaults": {"delete_when_ref_gone": {"tag_regex": GONE, "grace": "2d"}},
+        "projects": {"w": {"id": 1, "rules": [
+            {"name": "branches", "delete_older_than": "14d"},
+            {"name": "short", "name_regex_delete": "tmp-.*", "delete_older_than": "1d"}]}}}),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        rules.starts_with("projects.w.rules.1.delete_when_ref_gone.grace: 2 days is not shorter"),
+        "{rules}"
     );
 }

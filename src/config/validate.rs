@@ -9,6 +9,7 @@ use regex::Regex;
 
 use super::raw::{Named, Object, RawEntry, RawFields, RawFull, RawRule};
 use super::{AgeFrom, Config, ConfigForm, Entry, EntryKind, EntryRule, Problem, Target, problem};
+use crate::duration::format_age;
 use crate::policy::{Rule, Rules};
 
 /// The fields an entry with `rules` may have beside them (the fuse counts
@@ -101,6 +102,19 @@ fn rule(name: Option<Arc<str>>, path: String, fields: RawFields) -> Result<Entry
     let delete_older_than = fields
         .delete_older_than
         .ok_or_else(|| problem(&path, "delete_older_than is required (in the entry or in defaults)"))?;
+    if let Some(gone) = &fields.delete_when_ref_gone
+        && gone.grace >= delete_older_than
+    {
+        return Err(problem(
+            &format!("{path}.delete_when_ref_gone.grace"),
+            format!(
+                "{} is not shorter than delete_older_than ({}): every tag it could delete goes by age first, \
+                 so it would never delete anything",
+                format_age(gone.grace),
+                format_age(delete_older_than)
+            ),
+        ));
+    }
     Ok(EntryRule {
         rule: Rule {
             name,
@@ -113,6 +127,7 @@ fn rule(name: Option<Arc<str>>, path: String, fields: RawFields) -> Result<Entry
                 name_regex_delete: fields.name_regex_delete,
                 name_regex_keep: fields.name_regex_keep,
                 keep_latest: fields.keep_latest.unwrap_or(true),
+                delete_when_ref_gone: fields.delete_when_ref_gone,
             },
         },
         age_from: fields.age_from.unwrap_or(AgeFrom::Published),

@@ -20,6 +20,7 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::stream::{self, StreamExt};
@@ -28,6 +29,7 @@ use super::client::GitlabClient;
 use super::error::{ApiError, GraphqlFailure};
 use super::graphql::DELETE_BATCH;
 use super::record::TagRecord;
+use super::refs::RefCache;
 use super::wire::{Repository, Version};
 use crate::config::{ApiMode, EntryKind, Target};
 
@@ -38,6 +40,8 @@ pub(crate) struct Backend {
     api: ApiMode,
     /// Bounds the futures waiting for the client's request limit.
     concurrency: NonZeroUsize,
+    /// The branches and merge requests this pass has read.
+    refs: Arc<RefCache>,
 }
 
 /// The project or group an entry names, and what its tags must carry.
@@ -130,14 +134,17 @@ impl Backend {
             client,
             api,
             concurrency,
+            refs: Arc::default(),
         }
     }
 
     /// The backend for one pass: no request starts at or after `deadline`,
-    /// and what it knows of GitLab's schema is learned afresh.
+    /// and what it knows of GitLab's schema, branches and merge requests is
+    /// learned afresh.
     pub(crate) fn for_pass(&self, deadline: Option<tokio::time::Instant>) -> Backend {
         Backend {
             client: self.client.for_pass(deadline),
+            refs: Arc::default(),
             ..self.clone()
         }
     }
@@ -164,8 +171,12 @@ impl Backend {
 }
 
 impl EntryApi<'_> {
-    fn client(&self) -> &GitlabClient {
+    pub(super) fn client(&self) -> &GitlabClient {
         &self.backend.client
+    }
+
+    pub(super) fn refs(&self) -> &RefCache {
+        &self.backend.refs
     }
 
     fn concurrency(&self) -> usize {

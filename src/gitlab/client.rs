@@ -234,6 +234,15 @@ impl GitlabClient {
         first: Url,
         mut each: impl FnMut(Vec<T>),
     ) -> Result<(), ApiError> {
+        self.each_page_with_headers(first, |page, _| each(page)).await
+    }
+
+    /// [`Self::each_page`], with each page's headers.
+    pub(super) async fn each_page_with_headers<T: DeserializeOwned>(
+        &self,
+        first: Url,
+        mut each: impl FnMut(Vec<T>, &HeaderMap),
+    ) -> Result<(), ApiError> {
         let mut url = first;
         url.query_pairs_mut()
             .append_pair("per_page", &PER_PAGE.to_string())
@@ -241,7 +250,7 @@ impl GitlabClient {
         for _ in 0..MAX_PAGES {
             let answer = self.get_ok(url.clone()).await?;
             let page: Vec<T> = decode(&Method::GET, &url, &answer.body)?;
-            each(page);
+            each(page, &answer.headers);
             match next_page(&url, &answer.headers)? {
                 Some(next) => url = next,
                 None => return Ok(()),

@@ -78,6 +78,15 @@ pub(crate) enum ApiError {
         /// GitLab's count after listing.
         after: u64,
     },
+    /// A whole answer that cannot be trusted to tell what is gone: a branch
+    /// list that names no branch, or fewer than GitLab counts.
+    #[error("{path}: {reason}")]
+    Untrusted {
+        /// Request path, without query.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Shutdown was requested; the request was not sent.
     #[error("not sent: shutting down")]
     Cancelled,
@@ -142,6 +151,14 @@ impl ApiError {
     /// What an operator should check, for the statuses with a usual cause.
     pub(crate) fn hint(&self) -> Option<&'static str> {
         match self {
+            ApiError::Status {
+                status: 401 | 403 | 404,
+                path,
+                ..
+            } if path.ends_with("/repository/branches") || path.ends_with("/merge_requests") => Some(
+                "delete_when_ref_gone reads the project's branches and merge requests: the token needs read_api (or api) \
+                 and its user Reporter or higher, and the project its repository and merge requests enabled",
+            ),
             ApiError::Status { status: 401, .. } => Some(
                 "the token is invalid, expired or revoked; create a new one with scope api (read_api for dry runs)",
             ),

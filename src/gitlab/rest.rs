@@ -1,5 +1,8 @@
 //! GitLab's REST API v4: container repositories, tag names page by page,
-//! a tag's details, DELETE of one tag, and the lookups GraphQL needs.
+//! a tag's details, DELETE of one tag, the lookups GraphQL needs, and a
+//! project's branches and merge requests (for `delete_when_ref_gone`).
+
+use std::collections::BTreeSet;
 
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -82,6 +85,75 @@ impl GitlabClient {
         let answer = self.send(Method::DELETE, url.clone(), None).await?;
         ok_or_error(&Method::DELETE, &url, answer)?;
         Ok(())
+    }
+
+    /// Every branch name of a project, all pages: keyset pages by name
+    /// where GitLab has them (a branch deleted meanwhile shifts no page),
+    /// else offset pages checked against GitLab's count.
+    pub(crate) async fn branch_names(&self, project_id: u64) -> Result<Vec<String>, ApiError> {
+        let mut url = self.url(&["projects", &project_id.to_string(), "repository", "branches"]);
+        url.query_pairs_mut().append_pair("pagination", "keyset");
+        let mut names = Vec::new();
+        let mut totals = BTreeSet::new();
+        self.each_page_with_headers::<wire::BranchName>(url.clone(), |page, headers| {
+            names.extend(page.into_iter().map(|branch| branch.name));
+            totals.extend(
+                headers
+                    .get("x-total")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok()),
+            );
+        })
+        .await?;
+        names.sort_unstable();
+        names.dedup();
+        let untrusted = |reason: String| ApiError::Untrusted {
+            path: url.path().to_owned(),
+            reason,
+        };
+        // Offset pages shift when a branch is deleted while they are read,
+        // and a branch skipped would be a branch gone.
+        if let Some(&total) = totals.first()
+            && (totals.len() > 1 || names.len() as u64 != total)
+        {
+            return Err(untrusted(format!(
+                "listed {} branches but GitLab counts {}: the list changed or was cut short while it was read",
+                names.len(),
+                totals.iter().map(u64::to_string).collect::<Vec<_>>().join(" then ")
+            )));
+        }
+        if names.is_empty() {
+            return Err(untrusted(
+                "GitLab lists no branch at all (an empty repository, or one the token's user cannot read); \
+                 that is not taken to mean every branch is gone"
+                    .to_owned(),
+            ));
+        }
+        Ok(names)
+    }
+
+    /// The state (`opened`, `closed`, `locked`, `merged`) of a project's
+    /// merge requests by iid, as many as GitLab lists on a page at a time;
+    /// an iid GitLab does not know is absent.
+    pub(crate) async fn merge_request_states(
+        &self,
+        project_id: u64,
+        iids: &[u64],
+    ) -> Result<Vec<(u64, String)>, ApiError> {
+        let mut url = self.url(&["projects", &project_id.to_string(), "merge_requests"]);
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("view", "simple").append_pair("state", "all");
+            for iid in iids {
+                query.append_pair("iids[]", &iid.to_string());
+            }
+        }
+        let mut states = Vec::with_capacity(iids.len());
+        self.each_page::<wire::MergeRequest>(url, |page| {
+            states.extend(page.into_iter().map(|mr| (mr.iid, mr.state)));
+        })
+        .await?;
+        Ok(states)
     }
 
     /// GitLab's own count of a repository's tags:

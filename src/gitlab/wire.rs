@@ -46,6 +46,19 @@ pub(super) struct TagName {
     pub name: String,
 }
 
+/// One item of a branch list; only the name is kept.
+#[derive(Debug, Deserialize)]
+pub(super) struct BranchName {
+    pub name: String,
+}
+
+/// One item of a merge request list (`view=simple`): its iid and state.
+#[derive(Debug, Deserialize)]
+pub(super) struct MergeRequest {
+    pub iid: u64,
+    pub state: String,
+}
+
 /// `GET …/tags/:tag_name`.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct TagDetails {

@@ -24,8 +24,8 @@ use super::{
 use crate::config::{EntryKind, Target};
 use crate::gitlab::{Backend, Digest, EntryApi, Listed, Owner, PushDate, Repository};
 use crate::metrics::metrics;
-use crate::plan::{Plan, PlanEntry, PlanRepository};
-use crate::policy::KeepReason;
+use crate::plan::{Plan, PlanEntry, PlanReason, PlanRepository};
+use crate::policy::{KeepReason, TagRef};
 
 /// Carries out a plan. Never fails as a whole: failures are in the report.
 pub(crate) async fn apply_plan(
@@ -168,6 +168,10 @@ async fn recheck(
             rule: tag.rule.as_deref().map(Into::into),
             digest: planned_digest,
             date: tag.date.as_deref().and_then(|d| d.parse().ok()),
+            gone: tag.reason.map(|PlanReason::RefGone| TagRef {
+                branch: tag.git_ref.clone(),
+                merge_request: tag.mr,
+            }),
         };
         let (digest, deletable) = match found {
             // Gone: deleted by someone else, or by an earlier apply.
@@ -218,9 +222,13 @@ fn gone(project: &str, repository: &Repository, tag: Doomed, dry_run: bool) -> P
     if !dry_run {
         return deleted(project, repository, &Doomed { size: None, ..tag }, true);
     }
+    let (reason, git_ref, mr) = tag.gone_fields();
     tracing::info!(
         operation = "dry_run",
         rule = tag.rule.as_deref(),
+        reason,
+        "ref" = git_ref,
+        mr,
         tag_name = %tag.name,
         tag_location = %repository.location,
         digest = tag.digest.as_ref().map(tracing::field::display),
@@ -231,6 +239,6 @@ fn gone(project: &str, repository: &Repository, tag: Doomed, dry_run: bool) -> P
         deleted: 1,
         ..PassReport::default()
     };
-    report.deleted_by(tag.rule.as_ref(), None);
+    report.deleted_by(&tag, None);
     report
 }

@@ -9,6 +9,7 @@ use jiff::Timestamp;
 
 use super::{Doomed, PassReport};
 use crate::gitlab::Repository;
+use crate::policy::TagRef;
 
 /// The pass's notes, one row per repository decided. Shared by the
 /// repositories worked on at once; each notes itself once, when it is done.
@@ -46,6 +47,8 @@ pub(crate) struct LedgerRow {
     pub errors: u64,
     /// Of `deleted`, by the rule that chose them: name, tags, bytes.
     pub by_rule: Vec<(String, u64, u64)>,
+    /// Of `deleted`, those whose branch or merge request is gone: tags, bytes.
+    pub ref_gone: (u64, u64),
     /// In a dry run of a ledger [`Ledger::with_tags`]: the tags that would go.
     pub tags: Vec<LedgerTag>,
 }
@@ -63,6 +66,8 @@ pub(crate) struct LedgerTag {
     pub size: Option<u64>,
     /// The rule that chose it (`None`: an entry without `rules`).
     pub rule: Option<String>,
+    /// Chosen because this branch or merge request is gone (`None`: by age).
+    pub gone: Option<TagRef>,
 }
 
 impl Ledger {
@@ -97,6 +102,7 @@ impl Ledger {
                     date: d.date,
                     size: d.size,
                     rule: d.rule.as_deref().map(str::to_owned),
+                    gone: d.gone.clone(),
                 })
                 .collect(),
             false => Vec::new(),
@@ -122,6 +128,7 @@ impl Ledger {
                 .iter()
                 .map(|(rule, (n, bytes))| (rule.to_string(), *n, *bytes))
                 .collect(),
+            ref_gone: report.deleted_ref_gone,
             tags,
         };
         self.rows

@@ -22,6 +22,9 @@ fn plan() -> Plan {
                     date: Some("2026-10-01T08:00:00Z".to_owned()),
                     size: Some(123_456),
                     rule: None,
+                    reason: None,
+                    git_ref: None,
+                    mr: None,
                 }],
                 kept: [("too_new".to_owned(), 40), ("keep_n".to_owned(), 10)].into(),
             }],
@@ -138,7 +141,7 @@ proptest! {
         let mut p = plan();
         p.entries[0].repositories[0].delete = names
             .iter()
-            .map(|name| PlanTag { name: name.clone(), digest: None, date: None, size, rule: None })
+            .map(|name| PlanTag { name: name.clone(), digest: None, date: None, size, rule: None, reason: None, git_ref: None, mr: None })
             .collect();
         let text = serde_json::to_vec_pretty(&p).unwrap();
         prop_assert_eq!(Plan::parse(Path::new("p"), &text).unwrap(), p);

@@ -18,6 +18,7 @@ fn tag(name: &str, created: TagDate) -> TagFacts {
         name: name.to_owned(),
         created,
         protected: false,
+        ref_state: None,
     }
 }
 
@@ -30,6 +31,7 @@ fn rules(days: u64) -> Rules {
         name_regex_delete: None,
         name_regex_keep: None,
         keep_latest: true,
+        delete_when_ref_gone: None,
     }
 }
 
@@ -40,7 +42,10 @@ fn decide_one(tag: TagFacts, rules: &Rules) -> Decision {
 #[test]
 fn old_tag_is_deleted_and_young_tag_kept() {
     let r = rules(2);
-    assert_eq!(decide_one(tag("a", ago(3 * DAY)), &r), Decision::Delete);
+    assert_eq!(
+        decide_one(tag("a", ago(3 * DAY)), &r),
+        Decision::Delete(DeleteReason::Age)
+    );
     assert_eq!(decide_one(tag("a", ago(DAY)), &r), Decision::Keep(KeepReason::TooNew));
 }
 
@@ -50,7 +55,10 @@ fn exactly_at_the_limit_is_kept() {
         decide_one(tag("a", ago(2 * DAY)), &rules(2)),
         Decision::Keep(KeepReason::TooNew)
     );
-    assert_eq!(decide_one(tag("a", ago(2 * DAY + 1)), &rules(2)), Decision::Delete);
+    assert_eq!(
+        decide_one(tag("a", ago(2 * DAY + 1)), &rules(2)),
+        Decision::Delete(DeleteReason::Age)
+    );
 }
 
 #[test]
@@ -61,14 +69,20 @@ fn latest_is_kept_unless_keep_latest_is_off() {
         Decision::Keep(KeepReason::Latest)
     );
     r.keep_latest = false;
-    assert_eq!(decide_one(tag("latest", ago(9 * DAY)), &r), Decision::Delete);
+    assert_eq!(
+        decide_one(tag("latest", ago(9 * DAY)), &r),
+        Decision::Delete(DeleteReason::Age)
+    );
 }
 
 #[test]
 fn delete_regex_must_match_the_whole_name() {
     let mut r = rules(1);
     r.name_regex_delete = Some(whole_match_regex("feature-.*").unwrap());
-    assert_eq!(decide_one(tag("feature-x", ago(9 * DAY)), &r), Decision::Delete);
+    assert_eq!(
+        decide_one(tag("feature-x", ago(9 * DAY)), &r),
+        Decision::Delete(DeleteReason::Age)
+    );
     assert_eq!(
         decide_one(tag("my-feature-x", ago(9 * DAY)), &r),
         Decision::Keep(KeepReason::NotMatched)
@@ -88,7 +102,10 @@ fn keep_regex_must_match_the_whole_name() {
         decide_one(tag("v1.2.3", ago(9 * DAY)), &r),
         Decision::Keep(KeepReason::NameRegexKeep)
     );
-    assert_eq!(decide_one(tag("v1.2.3-rc1", ago(9 * DAY)), &r), Decision::Delete);
+    assert_eq!(
+        decide_one(tag("v1.2.3-rc1", ago(9 * DAY)), &r),
+        Decision::Delete(DeleteReason::Age)
+    );
 }
 
 #[test]
@@ -147,7 +164,7 @@ fn undated_tags_are_kept_and_do_not_count_for_keep_n() {
     assert_eq!(d[1], Decision::Keep(KeepReason::NoDate));
     assert_eq!(d[2], Decision::Keep(KeepReason::NoDate));
     assert_eq!(d[3], Decision::Keep(KeepReason::KeepN));
-    assert_eq!(d[4], Decision::Delete);
+    assert_eq!(d[4], Decision::Delete(DeleteReason::Age));
 }
 
 #[test]
@@ -169,8 +186,8 @@ fn keep_n_keeps_the_newest_candidates_only() {
             Decision::Keep(KeepReason::NameRegexKeep),
             Decision::Keep(KeepReason::KeepN),
             Decision::Keep(KeepReason::KeepN),
-            Decision::Delete,
-            Decision::Delete,
+            Decision::Delete(DeleteReason::Age),
+            Decision::Delete(DeleteReason::Age),
         ]
     );
 }
@@ -181,7 +198,10 @@ fn keep_n_counts_young_tags_too() {
     let mut r = rules(2);
     r.keep_n = 1;
     let d = decide(&[tag("young", ago(HOUR)), tag("old", ago(3 * DAY))], &r, now());
-    assert_eq!(d, vec![Decision::Keep(KeepReason::KeepN), Decision::Delete]);
+    assert_eq!(
+        d,
+        vec![Decision::Keep(KeepReason::KeepN), Decision::Delete(DeleteReason::Age)]
+    );
 }
 
 #[test]
@@ -197,8 +217,14 @@ fn equal_dates_are_ordered_by_name() {
     let same = ago(3 * DAY);
     let forward = decide(&[tag("a", same), tag("b", same)], &r, now());
     let backward = decide(&[tag("b", same), tag("a", same)], &r, now());
-    assert_eq!(forward, vec![Decision::Keep(KeepReason::KeepN), Decision::Delete]);
-    assert_eq!(backward, vec![Decision::Delete, Decision::Keep(KeepReason::KeepN)]);
+    assert_eq!(
+        forward,
+        vec![Decision::Keep(KeepReason::KeepN), Decision::Delete(DeleteReason::Age)]
+    );
+    assert_eq!(
+        backward,
+        vec![Decision::Delete(DeleteReason::Age), Decision::Keep(KeepReason::KeepN)]
+    );
 }
 
 #[test]
@@ -315,11 +341,11 @@ fn keep_n_by_keeps_n_of_each_stream_and_one_stream_of_the_rest() {
         decide(&tags, &r, now()),
         vec![
             kept(KeepReason::KeepN),
-            Decision::Delete,
+            Decision::Delete(DeleteReason::Age),
             kept(KeepReason::KeepN),
-            Decision::Delete,
+            Decision::Delete(DeleteReason::Age),
             kept(KeepReason::KeepN), // the newest of the names the regex does not match
-            Decision::Delete,
+            Decision::Delete(DeleteReason::Age),
         ]
     );
 }
@@ -340,10 +366,10 @@ fn semver_keeps_the_highest_versions_not_the_newest_tags() {
         decide(&tags, &r, now()),
         vec![
             kept(KeepReason::KeepN),
-            Decision::Delete,
+            Decision::Delete(DeleteReason::Age),
             kept(KeepReason::KeepN), // 1.10.1-rc.1 ranks above 1.10.0
-            Decision::Delete,
-            Decision::Delete, // not a version: after every version
+            Decision::Delete(DeleteReason::Age),
+            Decision::Delete(DeleteReason::Age), // not a version: after every version
         ]
     );
 }
@@ -358,17 +384,23 @@ fn semver_ranks_prereleases_below_their_release_and_ignores_build_metadata() {
         &r,
         now(),
     );
-    assert_eq!(pre, vec![Decision::Delete, kept(KeepReason::KeepN)]);
+    assert_eq!(pre, vec![Decision::Delete(DeleteReason::Age), kept(KeepReason::KeepN)]);
     // Equal precedence: the newer wins, whatever the build metadata says.
     let build = decide(
         &[tag("2.0.0+b1", ago(2 * DAY)), tag("2.0.0+b9", ago(5 * DAY))],
         &r,
         now(),
     );
-    assert_eq!(build, vec![kept(KeepReason::KeepN), Decision::Delete]);
+    assert_eq!(
+        build,
+        vec![kept(KeepReason::KeepN), Decision::Delete(DeleteReason::Age)]
+    );
     // Non-versions among themselves: newest first.
     let names = decide(&[tag("abc", ago(5 * DAY)), tag("xyz", ago(2 * DAY))], &r, now());
-    assert_eq!(names, vec![Decision::Delete, kept(KeepReason::KeepN)]);
+    assert_eq!(
+        names,
+        vec![Decision::Delete(DeleteReason::Age), kept(KeepReason::KeepN)]
+    );
 }
 
 #[test]
@@ -418,10 +450,10 @@ fn the_first_rule_that_matches_governs_alone() {
         decisions,
         vec![
             (kept(KeepReason::KeepN), Some("releases")),
-            (Decision::Delete, Some("releases")),
+            (Decision::Delete(DeleteReason::Age), Some("releases")),
             // keep_n of the releases rule does not count build tags.
             (kept(KeepReason::TooNew), Some("everything")),
-            (Decision::Delete, Some("everything")),
+            (Decision::Delete(DeleteReason::Age), Some("everything")),
         ]
     );
 }
@@ -438,7 +470,7 @@ fn a_tag_no_rule_governs_is_kept_not_matched_without_a_rule() {
         tag("v1", ago(9 * DAY)),
     ];
     let app = decide_rules(&tags, &rules_, "group/app", now());
-    assert_eq!(app[0].decision, Decision::Delete);
+    assert_eq!(app[0].decision, Decision::Delete(DeleteReason::Age));
     for ruling in &app[1..] {
         assert_eq!(
             (ruling.decision, ruling.rule.as_deref()),
@@ -451,7 +483,10 @@ fn a_tag_no_rule_governs_is_kept_not_matched_without_a_rule() {
         kept(KeepReason::Latest),
         "governed by ci, which keeps latest"
     );
-    assert_eq!((ci[2].decision, ci[2].rule.as_deref()), (Decision::Delete, Some("ci")));
+    assert_eq!(
+        (ci[2].decision, ci[2].rule.as_deref()),
+        (Decision::Delete(DeleteReason::Age), Some("ci"))
+    );
     assert_eq!(
         keep_by_rules(&rules_, "group/app", "v1"),
         (Some(KeepReason::NotMatched), None)
@@ -506,6 +541,7 @@ fn arb_tags() -> impl Strategy<Value = Vec<TagFacts>> {
                 name,
                 created,
                 protected,
+                ref_state: None,
             })
             .collect()
     })
@@ -527,6 +563,7 @@ fn arb_rules() -> impl Strategy<Value = Rules> {
             name_regex_delete: delete.map(cached),
             name_regex_keep: keep.map(cached),
             keep_latest,
+            delete_when_ref_gone: None,
         })
 }
 
@@ -537,7 +574,7 @@ proptest! {
         prop_assert_eq!(decisions.len(), tags.len());
         let cutoff = now() - jiff::SignedDuration::try_from(r.delete_older_than).unwrap();
         for (tag, decision) in tags.iter().zip(&decisions) {
-            if *decision != Decision::Delete {
+            if *decision != Decision::Delete(DeleteReason::Age) {
                 continue;
             }
             prop_assert!(!(r.keep_latest && tag.name == "latest"));
@@ -587,7 +624,7 @@ proptest! {
         let short = decide(&tags, &r, now());
         let long = decide(&tags, &longer, now());
         for (s, l) in short.iter().zip(&long) {
-            prop_assert!(!(*l == Decision::Delete && *s != Decision::Delete));
+            prop_assert!(!(*l == Decision::Delete(DeleteReason::Age) && *s != Decision::Delete(DeleteReason::Age)));
         }
     }
 
@@ -619,6 +656,7 @@ fn arb_names() -> impl Strategy<Value = Vec<TagFacts>> {
                 name,
                 created,
                 protected,
+                ref_state: None,
             })
             .collect()
     })
@@ -723,7 +761,7 @@ proptest! {
     fn streams_and_semver_never_delete_what_the_safety_rules_keep(tags in arb_names(), r in arb_full_rules()) {
         let cutoff = now() - jiff::SignedDuration::try_from(r.delete_older_than).unwrap();
         for (tag, decision) in tags.iter().zip(decide(&tags, &r, now())) {
-            if decision == Decision::Delete {
+            if decision == Decision::Delete(DeleteReason::Age) {
                 prop_assert!(keep_by_name(&tag.name, &r).is_none() && !tag.protected);
                 prop_assert!(tag.created.usable().is_some_and(|created| created < cutoff));
             }
@@ -807,6 +845,150 @@ proptest! {
                     (Some(va), Some(vb)) => prop_assert!(a.created >= b.created || va.build != vb.build),
                     (None, Some(_)) => prop_assert!(false, "a non-version before a version"),
                     _ => {}
+                }
+            }
+        }
+    }
+}
+
+// delete_when_ref_gone (spec §3b)
+
+fn gone_rules(days: u64, grace_days: u64) -> Rules {
+    Rules {
+        delete_when_ref_gone: Some(RefGone {
+            tag_regex: cached(r"mr-(?<mr>\d+)-[0-9a-f]{8}|(?<ref>[a-z0-9-]+)-[0-9a-f]{8}"),
+            grace: Duration::from_secs(grace_days * DAY as u64),
+        }),
+        ..rules(days)
+    }
+}
+
+fn with_ref(name: &str, created: TagDate, state: Option<RefState>) -> TagFacts {
+    TagFacts {
+        ref_state: state,
+        ..tag(name, created)
+    }
+}
+
+#[test]
+fn a_gone_branch_deletes_after_the_grace_and_nothing_else_does() {
+    use RefState::*;
+    let r = gone_rules(30, 1);
+    for (created, state, expected) in [
+        (ago(2 * DAY), Some(Gone), Decision::Delete(DeleteReason::RefGone)),
+        (ago(DAY), Some(Gone), kept(KeepReason::TooNew)),
+        (ago(DAY + 1), Some(Gone), Decision::Delete(DeleteReason::RefGone)),
+        (ago(2 * DAY), Some(Present), kept(KeepReason::TooNew)),
+        (ago(2 * DAY), Some(Unknown), kept(KeepReason::RefUnknown)),
+        (ago(2 * DAY), None, kept(KeepReason::TooNew)),
+        // Past the age limit the age decides, whatever is known of the ref.
+        (ago(31 * DAY), Some(Unknown), Decision::Delete(DeleteReason::Age)),
+        (ago(31 * DAY), Some(Present), Decision::Delete(DeleteReason::Age)),
+        (ago(31 * DAY), Some(Gone), Decision::Delete(DeleteReason::Age)),
+        // No usable date: kept before any of it.
+        (TagDate::Missing, Some(Gone), kept(KeepReason::NoDate)),
+        (
+            TagDate::Implausible(Timestamp::UNIX_EPOCH),
+            Some(Gone),
+            kept(KeepReason::NoDate),
+        ),
+    ] {
+        assert_eq!(
+            decide_one(with_ref("feature-x-0123abcd", created, state), &r),
+            expected,
+            "{created:?} {state:?}"
+        );
+    }
+    // Without delete_when_ref_gone a state means nothing.
+    assert_eq!(
+        decide_one(with_ref("feature-x-0123abcd", ago(2 * DAY), Some(Gone)), &rules(30)),
+        kept(KeepReason::TooNew)
+    );
+}
+
+#[test]
+fn the_steps_before_still_keep_tags_of_gone_refs() {
+    let gone = Some(RefState::Gone);
+    let mut r = gone_rules(30, 1);
+    r.keep_n = 1;
+    r.name_regex_keep = Some(cached("keep-.*"));
+    let tags = [
+        with_ref("a-0123abcd", ago(2 * DAY), gone),
+        with_ref("b-0123abcd", ago(3 * DAY), gone),
+        with_ref("keep-0123abcd", ago(3 * DAY), gone),
+        TagFacts {
+            protected: true,
+            ..with_ref("c-0123abcd", ago(3 * DAY), gone)
+        },
+        with_ref("latest", ago(3 * DAY), gone),
+    ];
+    assert_eq!(
+        decide(&tags, &r, now()),
+        [
+            kept(KeepReason::KeepN),
+            Decision::Delete(DeleteReason::RefGone),
+            kept(KeepReason::NameRegexKeep),
+            kept(KeepReason::Protected),
+            kept(KeepReason::Latest),
+        ]
+    );
+}
+
+fn arb_ref_state() -> impl Strategy<Value = Option<RefState>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(RefState::Unknown)),
+        Just(Some(RefState::Present)),
+        Just(Some(RefState::Gone)),
+    ]
+}
+
+proptest! {
+    /// What the pass relies on: a first decision with every ref unknown
+    /// differs from the final one only in tags it kept `ref_unknown`, and
+    /// those are exactly the tags whose state matters; knowing more never
+    /// deletes a tag the age alone keeps but for a gone ref past the grace.
+    #[test]
+    fn only_tags_kept_ref_unknown_wait_for_their_ref(
+        tags in arb_names(),
+        states in proptest::collection::vec(arb_ref_state(), 40),
+        base in arb_full_rules(),
+        grace_days in 0u64..40,
+    ) {
+        let mut rules = base;
+        rules.delete_when_ref_gone = Some(RefGone {
+            tag_regex: cached(".*"),
+            grace: Duration::from_secs(grace_days * DAY as u64),
+        });
+        let known: Vec<TagFacts> = tags
+            .iter()
+            .zip(&states)
+            .map(|(t, s)| TagFacts { ref_state: *s, ..t.clone() })
+            .collect();
+        let unknown: Vec<TagFacts> = known
+            .iter()
+            .map(|t| TagFacts { ref_state: t.ref_state.map(|_| RefState::Unknown), ..t.clone() })
+            .collect();
+        let age_only: Vec<TagFacts> = known.iter().map(|t| TagFacts { ref_state: None, ..t.clone() }).collect();
+        let first = decide(&unknown, &rules, now());
+        let last = decide(&known, &rules, now());
+        let by_age = decide(&age_only, &rules, now());
+        for i in 0..known.len() {
+            if first[i] != kept(KeepReason::RefUnknown) {
+                prop_assert_eq!(first[i], last[i], "{}", known[i].name);
+            } else {
+                prop_assert_eq!(by_age[i], kept(KeepReason::TooNew));
+            }
+            match last[i] {
+                Decision::Delete(DeleteReason::RefGone) => {
+                    prop_assert_eq!(known[i].ref_state, Some(RefState::Gone));
+                    prop_assert_eq!(by_age[i], kept(KeepReason::TooNew));
+                    let created = known[i].created.usable().unwrap();
+                    prop_assert!(created < now() - jiff::SignedDuration::from_secs(grace_days as i64 * DAY));
+                }
+                other => {
+                    // Any other deletion is the age's own.
+                    prop_assert_eq!(other == Decision::Delete(DeleteReason::Age), by_age[i] == Decision::Delete(DeleteReason::Age));
                 }
             }
         }

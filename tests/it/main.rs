@@ -8,6 +8,7 @@ mod graphql;
 mod modern;
 mod pass;
 mod plan;
+mod refs;
 mod rules;
 mod secrets;
 mod support;

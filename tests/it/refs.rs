@@ -1,0 +1,411 @@
+//! `delete_when_ref_gone`: images of branches that are gone and of merge
+//! requests merged or closed go after the grace, nothing else does, and
+//! whatever GitLab cannot say for sure keeps its tags.
+
+use fake_gitlab::{Branch, MergeRequest, MergeRequestState};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const TAG_REGEX: &str = r"mr-(?<mr>\d+)-[0-9a-f]{8}|(?<ref>[a-z0-9-]+)-[0-9a-f]{8}";
+
+/// Project 1 `acme/shop` with branches `main` and `feature/login`, merge
+/// requests 12 (merged) and 13 (open), and repository 10 `app` with
+/// `tags`.
+fn shop(tags: Vec<Tag>) -> Seed {
+    Seed {
+        branches: [(1, vec![Branch::default_branch("main"), Branch::new("feature/login")])].into(),
+        merge_requests: [(
+            1,
+            vec![
+                MergeRequest::new(12, MergeRequestState::Merged),
+                MergeRequest::new(13, MergeRequestState::Opened),
+            ],
+        )]
+        .into(),
+        ..seed(vec![project(1, "acme/shop", vec![repo(10, "app", tags)])])
+    }
+}
+
+/// The issue's tags, two days old, and the same kinds one hour old.
+fn issue_tags() -> Vec<Tag> {
+    let mut tags: Vec<Tag> = [
+        "main-3f2a9c1d",
+        "feature-login-8b41e7a0",
+        "feature-gone-c09d5e62",
+        "mr-12-5a7f3b94",
+        "mr-13-e1c28d07",
+    ]
+    .into_iter()
+    .map(|name| tag_aged(name, 2 * DAY))
+    .collect();
+    tags.extend(["feature-gone-0000beef", "mr-12-0000beef"].map(|name| tag_aged(name, HOUR)));
+    tags.push(tag_aged("latest", 2 * DAY));
+    tags
+}
+
+fn config() -> Value {
+    json!({"shop": {"id": 1, "delete_older_than": "30d",
+        "delete_when_ref_gone": {"tag_regex": TAG_REGEX, "grace": "1d"}}})
+}
+
+/// The `ref_gone` deletions of a run: tag name, `ref`, `mr`.
+fn ref_gone(r: &Run, operation: &str) -> Vec<(String, Option<String>, Option<u64>)> {
+    let mut gone: Vec<_> = r
+        .ops(operation)
+        .iter()
+        .filter(|e| e["reason"] == "ref_gone")
+        .map(|e| {
+            (
+                e["tag_name"].as_str().unwrap().to_owned(),
+                e["ref"].as_str().map(str::to_owned),
+                e["mr"].as_u64(),
+            )
+        })
+        .collect();
+    gone.sort();
+    gone
+}
+
+fn kept_for(r: &Run, reason: &str) -> Vec<String> {
+    let mut names: Vec<String> = r
+        .ops("kept")
+        .iter()
+        .filter(|e| e["reason"] == reason)
+        .map(|e| e["tag_name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn only_the_images_of_gone_branches_and_finished_merge_requests_go_after_the_grace() {
+    for api in ["rest", "graphql"] {
+        let fake = FakeGitlab::start(shop(issue_tags())).unwrap();
+        let r = once(&fake, &config(), &["--api", api]);
+        assert_eq!(r.code, 0, "{api}: {}", r.all());
+        assert_eq!(
+            ref_gone(&r, "deleted"),
+            [
+                (
+                    "feature-gone-c09d5e62".to_owned(),
+                    Some("feature-gone".to_owned()),
+                    None
+                ),
+                ("mr-12-5a7f3b94".to_owned(), None, Some(12)),
+            ],
+            "{api}: {}",
+            r.all()
+        );
+        assert_eq!(r.tags("deleted").len(), 2, "{api}: nothing else goes");
+        assert_eq!(
+            fake.tag_names(10),
+            sorted(&[
+                "feature-gone-0000beef",
+                "feature-login-8b41e7a0",
+                "latest",
+                "main-3f2a9c1d",
+                "mr-12-0000beef",
+                "mr-13-e1c28d07",
+            ])
+        );
+        // Within the grace, or of a branch or merge request still there: too new.
+        assert_eq!(
+            kept_for(&r, "too_new"),
+            sorted(&[
+                "feature-gone-0000beef",
+                "feature-login-8b41e7a0",
+                "main-3f2a9c1d",
+                "mr-12-0000beef",
+                "mr-13-e1c28d07",
+            ]),
+            "{api}"
+        );
+        // One branch list, one page of merge requests (12 and 13 at once).
+        let stats = fake.stats();
+        assert_eq!(stats.count(Route::Branches), 1, "{api}");
+        assert_eq!(stats.count(Route::MergeRequests), 1, "{api}");
+        let asked = stats
+            .requests
+            .iter()
+            .find(|request| request.route == Route::MergeRequests)
+            .unwrap();
+        let iids: Vec<&str> = asked
+            .path_and_query
+            .split(['?', '&'])
+            .filter_map(|pair| pair.strip_prefix("iids%5B%5D="))
+            .collect();
+        assert_eq!(iids, ["12", "13"], "{api}");
+    }
+}
+
+#[test]
+fn nobody_asks_gitlab_when_no_tag_waits_for_its_branch() {
+    // Older than the age limit, within the grace, or matching no ref: the
+    // age alone decides them all.
+    let tags = vec![
+        tag_aged("feature-gone-c09d5e62", 40 * DAY),
+        tag_aged("mr-12-5a7f3b94", HOUR),
+        tag_aged("v1.2.3", 2 * DAY),
+    ];
+    let fake = FakeGitlab::start(shop(tags)).unwrap();
+    let r = once(&fake, &config(), &["--api", "graphql"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.tags("deleted"), ["acme/shop/app:feature-gone-c09d5e62"]);
+    assert!(ref_gone(&r, "deleted").is_empty(), "deleted by age, not ref_gone");
+    assert_eq!(fake.stats().count(Route::Branches), 0);
+    assert_eq!(fake.stats().count(Route::MergeRequests), 0);
+}
+
+#[test]
+fn unknown_is_kept_when_gitlab_cannot_say_which_branches_exist() {
+    type BreakIt = fn(&FakeGitlab);
+    let broken: [(&str, BreakIt); 4] = [
+        ("a failing branch listing", |fake| {
+            fake.set_faults(Faults {
+                rules: vec![FaultRule::always(Route::Branches, Fault::status(500))],
+                ..Faults::default()
+            })
+        }),
+        ("a token without access to the repository", |fake| {
+            fake.set_faults(Faults {
+                rules: vec![FaultRule::always(
+                    Route::Branches,
+                    Fault::Status {
+                        status: 403,
+                        retry_after: None,
+                        body: r#"{"message":"403 Forbidden"}"#.to_owned(),
+                        content_type: "application/json",
+                    },
+                )],
+                ..Faults::default()
+            })
+        }),
+        ("a listing cut short", |fake| fake.set_branch_listing_cut(1, Some(1))),
+        ("a repository without any branch", |fake| {
+            fake.delete_branch(1, "main");
+            fake.delete_branch(1, "feature/login");
+        }),
+    ];
+    for (what, break_it) in broken {
+        let mut seed = shop(issue_tags());
+        // Offset pages, so that a cut is visible in GitLab's own count.
+        seed.branch_keyset_pagination = false;
+        let mut tags = issue_tags();
+        tags.push(tag_aged("feature-old-0123abcd", 40 * DAY));
+        seed.projects[0].repositories[0].tags = tags;
+        let fake = FakeGitlab::start(seed).unwrap();
+        break_it(&fake);
+        let r = once(&fake, &config(), &["--api", "rest"]);
+        assert_eq!(r.code, 1, "{what}: {}", r.all());
+        let failed = r.ops("ref_lookup_failed");
+        assert_eq!(failed.len(), 1, "{what}: {}", r.all());
+        assert_eq!(failed[0]["what"], "branches", "{what}");
+        assert_eq!(failed[0]["level"], "ERROR", "{what}");
+        // No branch tag goes by this rule; the merge requests still tell.
+        assert_eq!(
+            ref_gone(&r, "deleted"),
+            [("mr-12-5a7f3b94".to_owned(), None, Some(12))],
+            "{what}: {}",
+            r.all()
+        );
+        assert_eq!(
+            kept_for(&r, "ref_unknown"),
+            sorted(&["feature-gone-c09d5e62", "feature-login-8b41e7a0", "main-3f2a9c1d"]),
+            "{what}"
+        );
+        // The age limit needs no branch: past it, a tag goes as always.
+        assert!(
+            !fake.tag_names(10).contains(&"feature-old-0123abcd".to_owned()),
+            "{what}"
+        );
+        assert!(
+            fake.tag_names(10).contains(&"feature-gone-c09d5e62".to_owned()),
+            "{what}"
+        );
+        assert_eq!(r.finished()["result"], "failed", "{what}");
+    }
+}
+
+#[test]
+fn merge_requests_gitlab_cannot_read_or_does_not_know_keep_their_tags() {
+    let fake = FakeGitlab::start(shop(issue_tags())).unwrap();
+    fake.set_faults(Faults {
+        rules: vec![FaultRule::always(Route::MergeRequests, Fault::status(502))],
+        ..Faults::default()
+    });
+    let r = once(&fake, &config(), &["--api", "rest"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(r.ops("ref_lookup_failed")[0]["what"], "merge requests");
+    assert_eq!(
+        ref_gone(&r, "deleted"),
+        [(
+            "feature-gone-c09d5e62".to_owned(),
+            Some("feature-gone".to_owned()),
+            None
+        )]
+    );
+    assert_eq!(
+        kept_for(&r, "ref_unknown"),
+        sorted(&["mr-12-5a7f3b94", "mr-13-e1c28d07"])
+    );
+
+    // A merge request GitLab does not list (deleted, or another project's):
+    // kept, with a warning, and no error.
+    let fake = FakeGitlab::start(shop(vec![tag_aged("mr-99-0123abcd", 2 * DAY)])).unwrap();
+    let r = once(&fake, &config(), &["--api", "rest"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(kept_for(&r, "ref_unknown"), ["mr-99-0123abcd"]);
+    let warned = r.ops("merge_request_not_found");
+    assert_eq!(warned.len(), 1);
+    assert_eq!(warned[0]["level"], "WARN");
+}
+
+#[test]
+fn a_group_entry_judges_each_tag_against_its_own_projects_branches() {
+    let tags = || {
+        vec![
+            tag_aged("feature-a-0123abcd", 2 * DAY),
+            tag_aged("feature-b-0123abcd", 2 * DAY),
+            tag_aged("mr-1-0123abcd", 2 * DAY),
+        ]
+    };
+    let seed = Seed {
+        groups: vec![Group {
+            id: 50,
+            path: "acme".into(),
+        }],
+        branches: [
+            (1, vec![Branch::default_branch("main"), Branch::new("feature/a")]),
+            (2, vec![Branch::default_branch("main"), Branch::new("Feature/B")]),
+        ]
+        .into(),
+        merge_requests: [
+            (1, vec![MergeRequest::new(1, MergeRequestState::Closed)]),
+            (2, vec![MergeRequest::new(1, MergeRequestState::Locked)]),
+        ]
+        .into(),
+        ..seed(vec![
+            project(1, "acme/one", vec![repo(10, "app", tags())]),
+            project(2, "acme/two", vec![repo(20, "app", tags()), repo(21, "worker", tags())]),
+        ])
+    };
+    for api in ["rest", "graphql"] {
+        let fake = FakeGitlab::start(seed.clone()).unwrap();
+        let config = json!({"groups": {"acme": {"id": "acme", "delete_older_than": "30d",
+            "delete_when_ref_gone": {"tag_regex": TAG_REGEX, "grace": "1d"}}}, "projects": {}});
+        let r = once(&fake, &config, &["--api", api, "--concurrency", "1"]);
+        assert_eq!(r.code, 0, "{api}: {}", r.all());
+        assert_eq!(
+            fake.tag_names(10),
+            ["feature-a-0123abcd"],
+            "{api}: project 1 has feature/a; its MR 1 is closed"
+        );
+        for repository in [20, 21] {
+            assert_eq!(
+                fake.tag_names(repository),
+                sorted(&["feature-b-0123abcd", "mr-1-0123abcd"]),
+                "{api}: project 2 has Feature/B; its MR 1 is being merged"
+            );
+        }
+        // Each project's branches once, though project 2 has two repositories.
+        assert_eq!(fake.stats().count(Route::Branches), 2, "{api}");
+        assert_eq!(fake.stats().count(Route::MergeRequests), 2, "{api}");
+    }
+}
+
+#[test]
+fn a_rule_carries_it_and_plan_apply_and_the_summary_show_ref_gone() {
+    let fake = FakeGitlab::start(shop(issue_tags())).unwrap();
+    let work = Workdir::new();
+    let config = work.config(&json!({"projects": {"shop": {"id": 1, "rules": [
+        {"name": "releases", "name_regex_delete": r"v\d+.*", "delete_older_than": "90d"},
+        {"name": "ci", "delete_older_than": "30d",
+         "delete_when_ref_gone": {"tag_regex": TAG_REGEX, "grace": "1d"}}]}}}));
+    let cmd = |args: &[&str]| {
+        run(bin(work.path())
+            .args(["--url", &fake.url(), "--token", TOKEN, "--config"])
+            .arg(&config)
+            .args(["--retry-base-ms", "5", "--log-level", "debug", "--api", "graphql"])
+            .args(args))
+    };
+    let plan = cmd(&["plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert_eq!(ref_gone(&plan, "dry_run").len(), 2, "{}", plan.all());
+    assert!(plan.ops("dry_run").iter().all(|e| e["rule"] == "ci"));
+    assert!(
+        plan.stderr
+            .lines()
+            .any(|l| l.trim_start().starts_with("ref_gone") && l.split_whitespace().nth(1) == Some("2")),
+        "the summary has a ref_gone line: {}",
+        plan.stderr
+    );
+    let document: Value = serde_json::from_slice(&std::fs::read(work.path().join("plan.json")).unwrap()).unwrap();
+    let mut planned: Vec<Value> = document["entries"][0]["repositories"][0]["delete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| json!([t["name"], t["reason"], t["ref"], t["mr"], t["rule"]]))
+        .collect();
+    planned.sort_by_key(|t| t[0].as_str().unwrap().to_owned());
+    assert_eq!(
+        planned,
+        [
+            json!(["feature-gone-c09d5e62", "ref_gone", "feature-gone", null, "ci"]),
+            json!(["mr-12-5a7f3b94", "ref_gone", null, 12, "ci"]),
+        ]
+    );
+    assert_eq!(fake.deleted().len(), 0, "plan deletes nothing");
+
+    let apply = cmd(&["apply", "plan.json", "--summary"]);
+    assert_eq!(apply.code, 0, "{}", apply.all());
+    assert_eq!(
+        ref_gone(&apply, "deleted"),
+        [
+            (
+                "feature-gone-c09d5e62".to_owned(),
+                Some("feature-gone".to_owned()),
+                None
+            ),
+            ("mr-12-5a7f3b94".to_owned(), None, Some(12)),
+        ]
+    );
+    assert!(apply.stderr.contains("ref_gone"), "{}", apply.stderr);
+    assert_eq!(fake.deleted().len(), 2);
+}
+
+#[test]
+fn merge_requests_are_asked_a_page_of_iids_at_a_time_and_once_a_pass() {
+    // 250 merge requests, each with an image in two repositories.
+    let tags = || {
+        (1..=250)
+            .map(|iid| tag_aged(&format!("mr-{iid}-0123abcd"), 2 * DAY))
+            .collect::<Vec<_>>()
+    };
+    let merge_requests = (1..=250)
+        .map(|iid| {
+            let state = if iid % 2 == 0 {
+                MergeRequestState::Merged
+            } else {
+                MergeRequestState::Opened
+            };
+            MergeRequest::new(iid, state)
+        })
+        .collect();
+    let seed = Seed {
+        merge_requests: [(1, merge_requests)].into(),
+        ..seed(vec![project(
+            1,
+            "acme/shop",
+            vec![repo(10, "app", tags()), repo(11, "worker", tags())],
+        )])
+    };
+    let fake = FakeGitlab::start(seed).unwrap();
+    let r = once(&fake, &config(), &["--api", "graphql", "--concurrency", "1"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(ref_gone(&r, "deleted").len(), 250);
+    assert_eq!(fake.tag_names(10).len(), 125);
+    // 100 + 100 + 50 iids for the first repository; the second asks nothing.
+    assert_eq!(fake.stats().count(Route::MergeRequests), 3);
+    assert_eq!(fake.stats().count(Route::Branches), 0, "no tag names a branch");
+}
