@@ -409,3 +409,83 @@ fn merge_requests_are_asked_a_page_of_iids_at_a_time_and_once_a_pass() {
     assert_eq!(fake.stats().count(Route::MergeRequests), 3);
     assert_eq!(fake.stats().count(Route::Branches), 0, "no tag names a branch");
 }
+
+/// The CI conventions table of docs/config.md: each `tag_regex`, run
+/// against tags made the way its row says CI makes them, deletes exactly
+/// the images of the gone branch and of the merged merge request; and the
+/// section's example config does the issue's example.
+#[test]
+fn every_ci_convention_of_the_docs_works_as_written() {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/config.md")).unwrap();
+    let section = &docs[docs
+        .find("### Tags of gone branches and merge requests")
+        .expect("the section")..];
+    let json_start = section.find("```json\n").unwrap() + "```json\n".len();
+    let example: Value = serde_json::from_str(&section[json_start..][..section[json_start..].find("```").unwrap()])
+        .expect("the example is JSON");
+    let table = &section[section
+        .find("| how CI tags the image |")
+        .expect("the conventions table")..];
+    let rows: Vec<(String, String)> = table
+        .lines()
+        .skip(2)
+        .take_while(|line| line.starts_with("| "))
+        .map(|line| {
+            let cells: Vec<&str> = line.split(" | ").collect();
+            let ticked = |cell: &str| cell.split('`').nth(1).unwrap_or(cell).to_owned();
+            (ticked(cells[0]), ticked(cells[1]).replace(r"\|", "|"))
+        })
+        .collect();
+    assert!(rows.len() >= 5, "{rows:?}");
+    let made = |convention: &str, slug: &str, iid: &str| {
+        convention
+            .replace("$CI_COMMIT_REF_SLUG", slug)
+            .replace("$CI_COMMIT_SHORT_SHA", "0123abcd")
+            .replace("$CI_PIPELINE_IID", "42")
+            .replace("$CI_MERGE_REQUEST_IID", iid)
+    };
+    for (convention, tag_regex) in rows {
+        // "both of the first and fourth": each kind of tag.
+        let conventions: Vec<String> = match convention.contains('$') {
+            true => vec![convention.clone()],
+            false => vec![
+                "$CI_COMMIT_REF_SLUG-$CI_COMMIT_SHORT_SHA".to_owned(),
+                "mr-$CI_MERGE_REQUEST_IID-$CI_COMMIT_SHORT_SHA".to_owned(),
+            ],
+        };
+        let mut tags = Vec::new();
+        let mut gone = Vec::new();
+        for convention in &conventions {
+            if convention.contains("REF_SLUG") {
+                tags.push(made(convention, "feature-login", ""));
+                gone.push(made(convention, "feature-gone", ""));
+            } else {
+                tags.push(made(convention, "", "13"));
+                gone.push(made(convention, "", "12"));
+            }
+        }
+        let all: Vec<Tag> = tags.iter().chain(&gone).map(|name| tag_aged(name, 2 * DAY)).collect();
+        let fake = FakeGitlab::start(shop(all)).unwrap();
+        let config = json!({"shop": {"id": 1, "delete_older_than": "30d",
+            "delete_when_ref_gone": {"tag_regex": tag_regex, "grace": "1d"}}});
+        let r = once(&fake, &config, &["--api", "graphql"]);
+        assert_eq!(r.code, 0, "{convention}: {}", r.all());
+        let mut deleted: Vec<String> = ref_gone(&r, "deleted").into_iter().map(|(name, ..)| name).collect();
+        deleted.sort();
+        gone.sort();
+        assert_eq!(deleted, gone, "{convention} with {tag_regex}");
+    }
+
+    let fake = FakeGitlab::start(shop(issue_tags())).unwrap();
+    let mut example = example;
+    example["projects"]["shop"]["id"] = json!(1);
+    let r = once(&fake, &example, &["--api", "graphql"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(
+        ref_gone(&r, "deleted")
+            .into_iter()
+            .map(|(name, ..)| name)
+            .collect::<Vec<_>>(),
+        ["feature-gone-c09d5e62", "mr-12-5a7f3b94"]
+    );
+}
