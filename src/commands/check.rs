@@ -4,6 +4,7 @@
 //! tags of each repository each rule governs (listing names only). Deletes
 //! nothing.
 
+use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use tokio_util::sync::CancellationToken;
@@ -89,10 +90,16 @@ pub async fn run(parsed: &Parsed, online: bool, for_daemon: bool) -> Result<Exit
                     repositories.len(),
                 );
                 if entry.has_named_rules() {
-                    for repository in selected {
+                    for repository in &selected {
                         if !print_governed(&api, entry, repository).await {
                             failures += 1;
                         }
+                    }
+                }
+                let projects: BTreeSet<u64> = selected.iter().map(|r| r.project_id).collect();
+                for project_id in projects {
+                    if !print_refs(&api, entry, project_id).await {
+                        failures += 1;
                     }
                 }
             }
@@ -108,6 +115,45 @@ pub async fn run(parsed: &Parsed, online: bool, for_daemon: bool) -> Result<Exit
         )));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// For an entry with `delete_when_ref_gone`: whether the token can read
+/// the project's branches and merge requests, as a pass would need them.
+/// `false` if it cannot.
+async fn print_refs(api: &EntryApi<'_>, entry: &Entry, project_id: u64) -> bool {
+    let groups: BTreeSet<&str> = entry
+        .rules
+        .iter()
+        .filter_map(|rule| rule.rule.policy.delete_when_ref_gone.as_ref())
+        .flat_map(|gone| gone.tag_regex.capture_names().flatten())
+        .collect();
+    let mut ok = true;
+    if groups.contains("ref") {
+        match api.branch_slugs(project_id).await {
+            Ok(slugs) => println!("    project {project_id}: {} branches readable", slugs.len()),
+            Err(err) => {
+                ok = false;
+                println!(
+                    "    project {project_id}: FAILED to read the branches: {}",
+                    err.explain()
+                );
+            }
+        }
+    }
+    if groups.contains("mr") {
+        // Any iid will do: the answer says whether merge requests can be read.
+        match api.merge_requests(project_id, &BTreeSet::from([1])).await {
+            Ok(_) => println!("    project {project_id}: merge requests readable"),
+            Err(err) => {
+                ok = false;
+                println!(
+                    "    project {project_id}: FAILED to read the merge requests: {}",
+                    err.explain()
+                );
+            }
+        }
+    }
+    ok
 }
 
 /// Prints how many tags of a repository each rule of the entry governs,

@@ -489,3 +489,45 @@ fn every_ci_convention_of_the_docs_works_as_written() {
         ["feature-gone-c09d5e62", "mr-12-5a7f3b94"]
     );
 }
+
+#[test]
+fn check_online_says_whether_the_token_can_read_branches_and_merge_requests() {
+    let fake = FakeGitlab::start(shop(issue_tags())).unwrap();
+    let work = Workdir::new();
+    let config = work.config(&config());
+    let check = || {
+        run(bin(work.path())
+            .args(["check", "--online", "-u", &fake.url(), "-t", TOKEN, "-c"])
+            .arg(&config))
+    };
+    let r = check();
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("of a gone branch or merge request after 1 day"),
+        "{}",
+        r.all()
+    );
+    assert!(r.stdout.contains("project 1: 2 branches readable"), "{}", r.all());
+    assert!(r.stdout.contains("project 1: merge requests readable"), "{}", r.all());
+
+    fake.set_faults(Faults {
+        rules: vec![FaultRule::always(
+            Route::Branches,
+            Fault::Status {
+                status: 403,
+                retry_after: None,
+                body: r#"{"message":"403 Forbidden"}"#.to_owned(),
+                content_type: "application/json",
+            },
+        )],
+        ..Faults::default()
+    });
+    let r = check();
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stdout.contains("project 1: FAILED to read the branches") && r.stdout.contains("the token needs read_api"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(fake.stats().deletes(), 0);
+}
