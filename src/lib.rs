@@ -17,7 +17,9 @@
 //!                               ▼
 //!  pass::run_pass ── per entry, in its span: backend.entry(..).repositories()
 //!        │           per repository, in its span: .tags() → complete TagRecords
-//!        │           policy::decide_rules → kept / doomed; the max_deletions fuse
+//!        │           policy::decide_rules → kept / doomed (tags waiting for
+//!        │           their branch or merge request: one lookup, decide again);
+//!        │           the max_deletions fuse
 //!        │           .delete(names) → a result per name → deleted / delete_failed
 //!        ▼
 //!  gitlab::Backend ── REST or GraphQL, the auto fallback, batching of 20,
@@ -34,7 +36,9 @@
 //! Floors, bottom up; a module uses only its own floor and those below, and
 //! `tests/architecture.rs` checks it (docs/development.md draws the floors).
 //!
-//! 1. Leaves: [`policy`] — the pure function that decides which tags go;
+//! 1. Leaves: [`policy`] — the pure function that decides which tags go
+//!    (`policy/refs.rs`: the branch or merge request a tag names, GitLab's
+//!    `CI_COMMIT_REF_SLUG`);
 //!    [`duration`] reads `delete_older_than`; [`schedule`] — cron (croner),
 //!    in UTC; [`secret`] — the token whose `Debug` is masked; [`logging`] —
 //!    JSON lines (span fields on top) or text; [`metrics`] — Prometheus
@@ -47,7 +51,8 @@
 //! 3. [`gitlab`] — everything that knows GitLab's wire format: the client and
 //!    its funnel (with the traffic governor, `gitlab/traffic.rs`), REST,
 //!    GraphQL (one large repository listed by several walkers that meet by
-//!    names seen, `gitlab/walk.rs`), and the [`gitlab::Backend`] seam.
+//!    names seen, `gitlab/walk.rs`), a project's branches and merge requests
+//!    read once a pass (`gitlab/refs.rs`), and the [`gitlab::Backend`] seam.
 //! 4. [`pass`] — one cleanup pass: which repositories, the policy, the fuse,
 //!    the events and the counts. It never knows which API did the work. Also
 //!    `apply` of a plan, through the same deletion code.
@@ -60,7 +65,10 @@
 //! - **Only `policy::decide` chooses deletions** (per rule, through
 //!   `policy::decide_rules`), and only for a tag with a usable date older than
 //!   the limit that no keep rule protects and that GitLab does not call
-//!   protected; a tag no rule governs is kept. Every other
+//!   protected; a tag no rule governs is kept. Younger than the limit, only
+//!   past `delete_when_ref_gone.grace` with its branch or merge request
+//!   known to be gone: a failed, cut-short or empty branch list, a failed
+//!   or silent merge-request read all keep (`ref_unknown`). Every other
 //!   path — an error, an odd date, a tripped fuse, a dry run — keeps the tag.
 //!   `apply` deletes only what a plan (made by `policy::decide`) names, and
 //!   only while the tag still has the digest the plan recorded.
