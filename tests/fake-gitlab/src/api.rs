@@ -56,6 +56,7 @@ pub(crate) enum Target {
     TagDetail { id: String, rid: String, name: String },
     DeleteTag { id: String, rid: String, name: String },
     Branches { id: String },
+    GitTags { id: String },
     MergeRequests { id: String },
     MethodNotAllowed,
     NotFound,
@@ -109,6 +110,13 @@ pub(crate) fn classify(method: &Method, raw_path: &str) -> (Route, Target) {
                 return (Route::Unknown, Target::MethodNotAllowed);
             }
             (Route::Branches, Target::Branches { id: id.to_string() })
+        }
+        // Git tags: `repository`, unlike the registry's tags under `registry/repositories`.
+        ["projects", id, "repository", "tags"] => {
+            if !get {
+                return (Route::Unknown, Target::MethodNotAllowed);
+            }
+            (Route::GitTags, Target::GitTags { id: id.to_string() })
         }
         ["projects", id, "merge_requests"] => {
             if !get {
@@ -292,6 +300,7 @@ pub(crate) fn execute(shared: &Shared, target: &Target, ctx: &Ctx<'_>) -> Reply 
         Target::TagDetail { id, rid, name } => tag_detail(shared, id, rid, name),
         Target::DeleteTag { id, rid, name } => delete_tag(shared, id, rid, name),
         Target::Branches { id } => branches(shared, ctx, id),
+        Target::GitTags { id } => git_tags(shared, ctx, id),
         Target::MergeRequests { id } => merge_requests(shared, ctx, id),
         Target::MethodNotAllowed | Target::NotFound | Target::Graphql => unreachable!("handled above"),
     }
@@ -528,18 +537,31 @@ fn project(shared: &Shared, id: &str) -> Reply {
     let Some(project) = reg.find_project(id) else {
         return project_not_found();
     };
-    Reply::serialize(&project_entity(&project.path, project.id))
+    Reply::serialize(&project_entity(&reg, project))
 }
 
-fn project_entity(path: &str, id: u64) -> serde_json::Value {
+/// GitLab's project entity; a fork's has `forked_from_project`, others none.
+fn project_entity(reg: &Registry, project: &ProjectState) -> serde_json::Value {
+    let mut entity = basic_project_entity(project);
+    entity["container_registry_enabled"] = true.into();
+    if let Some(parent) = project.forked_from.and_then(|id| reg.projects.get(&id)) {
+        entity["forked_from_project"] = basic_project_entity(parent);
+    }
+    entity
+}
+
+/// The fields of GitLab's `BasicProjectDetails` a client may use.
+fn basic_project_entity(project: &ProjectState) -> serde_json::Value {
+    let path = project.path.as_str();
     let name = path.rsplit('/').next().unwrap_or(path);
+    let default_branch = project.branches.iter().find(|(_, b)| b.default).map(|(n, _)| n);
     serde_json::json!({
-        "id": id,
+        "id": project.id,
         "name": name,
         "path": name,
         "path_with_namespace": path,
         "name_with_namespace": path.replace('/', " / "),
-        "container_registry_enabled": true,
+        "default_branch": default_branch,
     })
 }
 
@@ -574,7 +596,7 @@ fn group(shared: &Shared, ctx: &Ctx<'_>, id: &str) -> Reply {
                     .rsplit_once('/')
                     .is_some_and(|(parent, _)| parent == group.lower_path)
             })
-            .map(|p| project_entity(&p.path, p.id))
+            .map(|p| project_entity(&reg, p))
             .collect();
         entity["projects"] = projects.into();
         entity["shared_projects"] = serde_json::json!([]);
@@ -787,22 +809,71 @@ fn branches(shared: &Shared, ctx: &Ctx<'_>, id: &str) -> Reply {
     if let Err(r) = validation(errors) {
         return r;
     }
-    let names: Vec<&str> = project.branches.keys().map(String::as_str).collect();
+    let refs = Refs {
+        names: project.branches.keys().map(String::as_str).collect(),
+        cut: project.branch_cut,
+        prefix: "refs/heads/",
+    };
+    ref_pages(ctx, p, reg.branch_keyset_pagination, &refs, |n| {
+        branch_entity(ctx, project, n)
+    })
+}
+
+/// `GET /projects/:id/repository/tags`: paged like the branches (the
+/// same flag; GitLab's pager is the same for both).
+fn git_tags(shared: &Shared, ctx: &Ctx<'_>, id: &str) -> Reply {
+    let reg = shared.registry();
+    let Some(project) = reg.find_project(id) else {
+        return project_not_found();
+    };
+    let mut errors = Vec::new();
+    let p = pagination(ctx, &mut errors);
+    if let Err(r) = validation(errors) {
+        return r;
+    }
+    let refs = Refs {
+        names: project.git_tags.iter().map(String::as_str).collect(),
+        cut: None,
+        prefix: "refs/tags/",
+    };
+    ref_pages(ctx, p, reg.branch_keyset_pagination, &refs, |n| {
+        git_tag_entity(ctx, project, n)
+    })
+}
+
+/// One kind of a project's Git refs, as Gitaly lists them.
+struct Refs<'a> {
+    /// In byte order, as Gitaly sorts refs.
+    names: Vec<&'a str>,
+    /// The listing ends silently after this many.
+    cut: Option<usize>,
+    /// `refs/heads/` or `refs/tags/`: Gitaly names a bad page token by its full ref.
+    prefix: &'static str,
+}
+
+/// A page of refs: Gitaly's keyset pages with `pagination=keyset` and
+/// `keyset_flag`, else offset pages (the first from Gitaly with the flag).
+fn ref_pages(
+    ctx: &Ctx<'_>,
+    p: Pagination,
+    keyset_flag: bool,
+    refs: &Refs<'_>,
+    entity: impl Fn(&str) -> serde_json::Value,
+) -> Reply {
+    let names = &refs.names;
     let total = names.len();
-    // The cut hides the branches after the n-th, without an error.
-    let shown = project.branch_cut.map_or(total, |n| n.min(total));
+    // The cut hides the refs after the n-th, without an error.
+    let shown = refs.cut.map_or(total, |n| n.min(total));
     let cut = shown < total;
     let per_page = p.limit();
-    let entity = |name: &str| branch_entity(ctx, project, name);
-    let flag = reg.branch_keyset_pagination;
-    if flag && ctx.param("pagination") == Some("keyset") {
+    if keyset_flag && ctx.param("pagination") == Some("keyset") {
         let start = match ctx.param("page_token") {
             None | Some("") => 0,
             Some(token) => match names.binary_search(&token) {
                 Ok(i) => i + 1,
-                // Gitaly cannot start after a branch that does not exist.
+                // Gitaly cannot start after a ref that does not exist.
                 Err(_) => {
-                    return Reply::message(422, &format!("Invalid page token: refs/heads/{token}"));
+                    return Reply::message(422, &format!("Invalid page token: {}{token}", refs.prefix));
                 }
             },
         };
@@ -822,7 +893,7 @@ fn branches(shared: &Shared, ctx: &Ctx<'_>, id: &str) -> Reply {
     let mut reply = Reply::serialize(&page);
     let cut_here = cut && p.offset() + per_page >= shown;
     let first_page = matches!(ctx.param("page"), None | Some("")) || p.page == 1;
-    if flag && first_page {
+    if keyset_flag && first_page {
         // GitLab's first page through Gitaly: always a page 2, and
         // `total / per_page + 1` pages, whatever the total.
         let next = (!cut_here).then_some(2);
@@ -847,38 +918,56 @@ fn branches(shared: &Shared, ctx: &Ctx<'_>, id: &str) -> Reply {
     reply
 }
 
-fn branch_entity(ctx: &Ctx<'_>, project: &ProjectState, name: &str) -> serde_json::Value {
-    let branch = &project.branches[name];
-    let id = project.commit_of(name);
-    let web = format!("http://{}/{}", ctx.host, project.path);
+/// A commit as GitLab's `Commit` entity shows it, under `title`.
+fn commit_entity(ctx: &Ctx<'_>, project: &ProjectState, id: &str, title: &str) -> serde_json::Value {
     // A fixed time: the fake's commits carry no history.
     let when = "2024-01-15T10:00:00.000+00:00";
     serde_json::json!({
+        "id": id,
+        "short_id": &id[..8],
+        "created_at": when,
+        "parent_ids": [],
+        "title": title,
+        "message": format!("{title}\n"),
+        "author_name": "Fake Author",
+        "author_email": "author@example.com",
+        "authored_date": when,
+        "committer_name": "Fake Author",
+        "committer_email": "author@example.com",
+        "committed_date": when,
+        "trailers": {},
+        "extended_trailers": {},
+        "web_url": format!("http://{}/{}/-/commit/{id}", ctx.host, project.path),
+    })
+}
+
+fn branch_entity(ctx: &Ctx<'_>, project: &ProjectState, name: &str) -> serde_json::Value {
+    let branch = &project.branches[name];
+    let id = project.commit_of(name);
+    serde_json::json!({
         "name": name,
-        "commit": {
-            "id": id,
-            "short_id": &id[..8],
-            "created_at": when,
-            "parent_ids": [],
-            "title": format!("Update {name}"),
-            "message": format!("Update {name}\n"),
-            "author_name": "Fake Author",
-            "author_email": "author@example.com",
-            "authored_date": when,
-            "committer_name": "Fake Author",
-            "committer_email": "author@example.com",
-            "committed_date": when,
-            "trailers": {},
-            "extended_trailers": {},
-            "web_url": format!("{web}/-/commit/{id}"),
-        },
+        "commit": commit_entity(ctx, project, &id, &format!("Update {name}")),
         "merged": false,
         "protected": branch.protected,
         "developers_can_push": false,
         "developers_can_merge": false,
         "can_push": true,
         "default": branch.default,
-        "web_url": format!("{web}/-/tree/{name}"),
+        "web_url": format!("http://{}/{}/-/tree/{name}", ctx.host, project.path),
+    })
+}
+
+/// A lightweight tag (no `message`), so `target` is the commit itself.
+fn git_tag_entity(ctx: &Ctx<'_>, project: &ProjectState, name: &str) -> serde_json::Value {
+    let id = project.git_tag_commit(name);
+    serde_json::json!({
+        "name": name,
+        "message": null,
+        "target": id,
+        "commit": commit_entity(ctx, project, &id, &format!("Release {name}")),
+        "release": null,
+        "protected": false,
+        "created_at": null,
     })
 }
 
@@ -1057,5 +1146,17 @@ mod tests {
             Target::NotFound
         );
         assert_eq!(classify(&g, "/api/v3/version").1, Target::NotFound);
+        assert_eq!(
+            classify(&g, "/api/v4/projects/1/repository/tags"),
+            (Route::GitTags, Target::GitTags { id: "1".into() })
+        );
+        assert_eq!(
+            classify(&g, "/api/v4/projects/1/registry/repositories/2/tags").0,
+            Route::Tags
+        );
+        assert_eq!(
+            classify(&Method::DELETE, "/api/v4/projects/1/repository/tags"),
+            (Route::Unknown, Target::MethodNotAllowed)
+        );
     }
 }

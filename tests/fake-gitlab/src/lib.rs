@@ -359,6 +359,13 @@ pub struct Seed {
     /// the first offset page comes from Gitaly; off (self-managed's
     /// default), the branch list is offset-paginated whatever is asked.
     pub branch_keyset_pagination: bool,
+    /// Git tags by project id (`refs/tags/…`, not the registry's); a
+    /// project not listed has none. Listed by name (byte order) and paged
+    /// like the branches.
+    pub git_tags: BTreeMap<u64, Vec<String>>,
+    /// Forks: project id → the seeded project it was forked from, shown
+    /// as `forked_from_project` by `GET /projects/:id`.
+    pub forks: BTreeMap<u64, u64>,
 }
 
 impl Default for Seed {
@@ -380,6 +387,8 @@ impl Default for Seed {
             branches: BTreeMap::new(),
             merge_requests: BTreeMap::new(),
             branch_keyset_pagination: true,
+            git_tags: BTreeMap::new(),
+            forks: BTreeMap::new(),
         }
     }
 }
@@ -850,6 +859,8 @@ pub enum Route {
     Branches,
     /// `GET /projects/:id/merge_requests`
     MergeRequests,
+    /// `GET /projects/:id/repository/tags` (Git tags, not the registry's)
+    GitTags,
     /// Anything else (404 or 405).
     Unknown,
 }
@@ -872,6 +883,7 @@ impl Route {
             Route::GraphqlMutation => "POST graphql_mutation",
             Route::Branches => "GET branches",
             Route::MergeRequests => "GET merge_requests",
+            Route::GitTags => "GET git_tags",
             Route::Unknown => "unknown",
         }
     }
@@ -990,7 +1002,7 @@ pub struct Stats {
     /// `"GET group_repositories"`, `"GET version"`, `"GET project"`,
     /// `"GET group"`, `"GET repository"`, `"POST graphql"`,
     /// `"POST graphql_mutation"`, `"GET branches"`, `"GET merge_requests"`,
-    /// `"unknown"`.
+    /// `"GET git_tags"`, `"unknown"`.
     pub by_route: BTreeMap<String, u64>,
     /// Keyed by the status answered; `0` for dropped connections.
     pub by_status: BTreeMap<u16, u64>,

@@ -340,6 +340,36 @@ impl FakeGitlab {
         self.with_project(project_id, |p| p.branch_cut = n);
     }
 
+    /// Adds a Git tag (`refs/tags/NAME`, not a registry tag) to a project;
+    /// adding one it has changes nothing.
+    ///
+    /// # Panics
+    /// If the project does not exist.
+    pub fn add_git_tag(&self, project_id: u64, name: &str) {
+        self.with_project(project_id, |p| {
+            p.git_tags.insert(name.to_owned());
+        });
+    }
+
+    /// Deletes a project's Git tag; whether it was there.
+    ///
+    /// # Panics
+    /// If the project does not exist.
+    pub fn delete_git_tag(&self, project_id: u64, name: &str) -> bool {
+        self.with_project(project_id, |p| p.git_tags.remove(name))
+    }
+
+    /// A project's Git tag names in GitLab's order (byte order); empty for
+    /// an unknown project.
+    pub fn git_tag_names(&self, project_id: u64) -> Vec<String> {
+        self.shared
+            .registry()
+            .projects
+            .get(&project_id)
+            .map(|p| p.git_tags.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Adds (or replaces, by `iid`) a merge request of a project.
     ///
     /// # Panics

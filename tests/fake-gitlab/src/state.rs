@@ -1,6 +1,6 @@
 //! The fake's mutable state: registry data, fault configuration, statistics.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -57,6 +57,16 @@ impl Shared {
             for branch in branches {
                 project.add_branch(branch);
             }
+        }
+        for (project_id, names) in seed.git_tags {
+            registry
+                .project_mut(project_id)
+                .map_err(invalid)?
+                .git_tags
+                .extend(names);
+        }
+        for (fork, parent) in seed.forks {
+            registry.set_forked_from(fork, parent).map_err(invalid)?;
         }
         for (project_id, merge_requests) in seed.merge_requests {
             let project = registry.project_mut(project_id).map_err(invalid)?;
@@ -241,6 +251,10 @@ pub(crate) struct ProjectState {
     pub merge_requests: BTreeMap<u64, MergeRequest>,
     /// Branch listings end silently after this many branches.
     pub branch_cut: Option<usize>,
+    /// Git tag names, in byte order (Gitaly's).
+    pub git_tags: BTreeSet<String>,
+    /// The project this one was forked from.
+    pub forked_from: Option<u64>,
 }
 
 pub(crate) struct BranchState {
@@ -270,6 +284,12 @@ impl ProjectState {
         let mut id = hex64(4, &format!("{}/{branch}", self.id));
         id.truncate(40);
         id
+    }
+
+    /// The commit a Git tag points at: 40 hex characters from the project
+    /// and the tag's full ref, so a tag and a branch of one name differ.
+    pub fn git_tag_commit(&self, tag: &str) -> String {
+        self.commit_of(&format!("refs/tags/{tag}"))
     }
 }
 
@@ -473,6 +493,8 @@ impl Registry {
                 .into(),
                 merge_requests: BTreeMap::new(),
                 branch_cut: None,
+                git_tags: BTreeSet::new(),
+                forked_from: None,
             },
         );
         Ok(())
@@ -482,6 +504,18 @@ impl Registry {
         self.projects
             .get_mut(&project_id)
             .ok_or_else(|| format!("no project with id {project_id}"))
+    }
+
+    /// Makes `fork` a fork of `parent`; both must exist, and differ.
+    pub fn set_forked_from(&mut self, fork: u64, parent: u64) -> Result<(), String> {
+        if fork == parent {
+            return Err(format!("project {fork} cannot be forked from itself"));
+        }
+        if !self.projects.contains_key(&parent) {
+            return Err(format!("project {fork} is forked from {parent}, which is no project"));
+        }
+        self.project_mut(fork)?.forked_from = Some(parent);
+        Ok(())
     }
 
     pub fn set_merge_request_state(
