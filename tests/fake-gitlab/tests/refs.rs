@@ -1,5 +1,6 @@
-//! Branches and merge requests, over HTTP: the pages GitLab gives, the
-//! state tests change, the cut-short knob and faults on both routes.
+//! Branches, merge requests and Git tags, over HTTP: the pages GitLab
+//! gives, the state tests change, the cut-short knob, faults on each
+//! route; and forks in the project entity.
 
 mod common;
 
@@ -10,7 +11,8 @@ use std::time::Duration;
 
 use common::{Resp, send};
 use fake_gitlab::{
-    Branch, FakeGitlab, Fault, FaultRule, Faults, MergeRequest, MergeRequestState, Project, Route, Seed,
+    Branch, FakeGitlab, Fault, FaultRule, Faults, Group, MergeRequest, MergeRequestState, Project, Repository, Route,
+    Seed, Tag,
 };
 use serde_json::Value;
 
@@ -534,4 +536,281 @@ fn the_branches_scenario_names_two_gone_refs() {
     .unwrap();
     let age = jiff::Timestamp::now().duration_since(created).as_secs();
     assert!((2 * 86_400 - 60..=2 * 86_400 + 60).contains(&age), "{age}");
+}
+
+const GIT_TAGS: &str = "/api/v4/projects/1/repository/tags";
+
+/// `acme/shop` (1) with these Git tags and a registry repository (id 1)
+/// holding `latest`; `acme/empty` (2) with no Git tags.
+fn start_git_tags(git_tags: Vec<String>, keyset_flag: bool) -> FakeGitlab {
+    FakeGitlab::start(Seed {
+        token: TOKEN.into(),
+        registry_host: "registry.example.com:5005".into(),
+        projects: vec![
+            Project {
+                id: 1,
+                path: "acme/shop".into(),
+                repositories: vec![Repository {
+                    id: 1,
+                    name: "app".into(),
+                    tags: vec![Tag::new("latest", None)],
+                }],
+            },
+            Project {
+                id: 2,
+                path: "acme/empty".into(),
+                repositories: Vec::new(),
+            },
+        ],
+        git_tags: BTreeMap::from([(1, git_tags)]),
+        branch_keyset_pagination: keyset_flag,
+        ..Seed::default()
+    })
+    .unwrap()
+}
+
+/// `v000` … `v{n-1}`, in an order that is not the listing's.
+fn many_git_tags(n: usize) -> Vec<String> {
+    (0..n).rev().map(|i| format!("v{i:03}")).collect()
+}
+
+/// Every Git tag by keyset pages of 100: the names and the page sizes.
+fn keyset_listing(fake: &FakeGitlab) -> (Vec<String>, Vec<usize>) {
+    let mut path = format!("{GIT_TAGS}?pagination=keyset&per_page=100");
+    let (mut listed, mut pages) = (Vec::new(), Vec::new());
+    loop {
+        let resp = get(fake, &path);
+        assert_eq!(resp.header("x-total"), None);
+        let page = names(&resp);
+        pages.push(page.len());
+        listed.extend(page);
+        match next_link(&resp, fake) {
+            Some(next) => path = next,
+            None => return (listed, pages),
+        }
+        assert!(pages.len() < 10, "no end");
+    }
+}
+
+/// Every Git tag by offset pages of 100, following `X-Next-Page`: the
+/// names and each page's `(X-Total, X-Total-Pages, X-Next-Page)`.
+fn offset_listing(fake: &FakeGitlab, extra: &str) -> (Vec<String>, Vec<(String, String, String)>) {
+    let (mut listed, mut headers) = (Vec::new(), Vec::new());
+    let mut page = 1;
+    loop {
+        let resp = get(fake, &format!("{GIT_TAGS}?per_page=100&page={page}{extra}"));
+        listed.extend(names(&resp));
+        let h = |name: &str| resp.header(name).expect(name).to_owned();
+        headers.push((h("x-total"), h("x-total-pages"), h("x-next-page")));
+        match resp.header("x-next-page").unwrap() {
+            "" => return (listed, headers),
+            n => page = n.parse().unwrap(),
+        }
+        assert!(page < 10, "no end");
+    }
+}
+
+fn h(total: &str, pages: &str, next: &str) -> (String, String, String) {
+    (total.to_owned(), pages.to_owned(), next.to_owned())
+}
+
+#[test]
+fn git_tags_are_listed_whole_by_keyset_and_by_offset() {
+    let fake = start_git_tags(many_git_tags(150), true);
+    let expected: Vec<String> = (0..150).map(|i| format!("v{i:03}")).collect();
+    let (listed, pages) = keyset_listing(&fake);
+    assert_eq!(listed, expected);
+    assert_eq!(pages, [100, 50]);
+    let first = get(&fake, &format!("{GIT_TAGS}?pagination=keyset&per_page=100"));
+    assert_eq!(
+        next_link(&first, &fake).unwrap(),
+        format!("{GIT_TAGS}?page_token=v099&pagination=keyset&per_page=100")
+    );
+    // Offset: the first page from Gitaly (`150 / 100 + 1` pages), then Kaminari.
+    let (listed, headers) = offset_listing(&fake, "");
+    assert_eq!(listed, expected);
+    assert_eq!(headers, [h("150", "2", "2"), h("150", "2", "")]);
+    // The quirk: with 200 tags the first page counts a third page.
+    let fake = start_git_tags(many_git_tags(200), true);
+    assert_eq!(
+        get(&fake, &format!("{GIT_TAGS}?per_page=100")).header("x-total-pages"),
+        Some("3")
+    );
+    let (listed, pages) = keyset_listing(&fake);
+    assert_eq!((listed.len(), pages), (200, vec![100, 100, 0]));
+    // Without the flag: Kaminari throughout, keyset ignored.
+    let fake = start_git_tags(many_git_tags(200), false);
+    let (listed, headers) = offset_listing(&fake, "&pagination=keyset");
+    assert_eq!(listed.len(), 200);
+    assert_eq!(headers, [h("200", "2", "2"), h("200", "2", "")]);
+}
+
+#[test]
+fn git_tags_sort_by_bytes_and_look_like_gitlabs() {
+    let fake = start_git_tags(vec!["v1.9".into(), "v1.10".into(), "Zeta".into(), "rc/1".into()], true);
+    let resp = get(&fake, GIT_TAGS);
+    assert_eq!(names(&resp), ["Zeta", "rc/1", "v1.10", "v1.9"]);
+    let tag = &resp.json()[2];
+    assert_eq!(tag["message"], Value::Null);
+    assert_eq!(tag["release"], Value::Null);
+    assert_eq!(tag["protected"], false);
+    let target = tag["target"].as_str().unwrap();
+    assert_eq!(target.len(), 40);
+    assert!(target.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    assert_eq!(tag["commit"]["id"], target);
+    assert!(target.starts_with(tag["commit"]["short_id"].as_str().unwrap()));
+    let body = resp.json();
+    let targets: std::collections::BTreeSet<&str> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets.len(), 4, "each tag its own commit");
+    // The registry's tags of the same project are another list.
+    let registry = get(&fake, "/api/v4/projects/1/registry/repositories/1/tags");
+    assert_eq!(names(&registry), ["latest"]);
+    let stats = fake.stats();
+    assert_eq!(stats.count(Route::GitTags), 1);
+    assert_eq!(stats.count(Route::Tags), 1);
+    assert_eq!(stats.by_route.get("GET git_tags"), Some(&1));
+}
+
+#[test]
+fn git_tags_of_unknown_projects_are_404_and_unlisted_projects_have_none() {
+    let fake = start_git_tags(many_git_tags(3), true);
+    for path in [
+        "/api/v4/projects/9/repository/tags",
+        "/api/v4/projects/acme%2Fnone/repository/tags",
+    ] {
+        let resp = get(&fake, path);
+        assert_eq!(resp.status, 404, "{path}");
+        assert_eq!(resp.json(), serde_json::json!({"message": "404 Project Not Found"}));
+    }
+    assert_eq!(
+        names(&get(&fake, "/api/v4/projects/acme%2Fempty/repository/tags")),
+        Vec::<String>::new()
+    );
+    assert_eq!(fake.git_tag_names(2), Vec::<String>::new());
+    assert_eq!(fake.git_tag_names(9), Vec::<String>::new());
+    let resp = send(&fake, "GET", GIT_TAGS, Some("wrong"), "");
+    assert_eq!(resp.status, 401);
+    assert_eq!(send(&fake, "POST", GIT_TAGS, Some(TOKEN), "").status, 405);
+}
+
+#[test]
+fn git_tag_changes_show_in_the_next_listing() {
+    let fake = start_git_tags(vec!["v1.0".into()], true);
+    let list = || names(&get(&fake, &format!("{GIT_TAGS}?pagination=keyset")));
+    assert_eq!(list(), ["v1.0"]);
+    fake.add_git_tag(1, "v2.0");
+    fake.add_git_tag(1, "v1.1");
+    fake.add_git_tag(1, "v1.1");
+    assert_eq!(list(), ["v1.0", "v1.1", "v2.0"]);
+    assert!(fake.delete_git_tag(1, "v1.0"));
+    assert!(!fake.delete_git_tag(1, "v1.0"));
+    assert_eq!(list(), ["v1.1", "v2.0"]);
+    assert_eq!(fake.git_tag_names(1), ["v1.1", "v2.0"]);
+    fake.add_git_tag(2, "first");
+    assert_eq!(names(&get(&fake, "/api/v4/projects/2/repository/tags")), ["first"]);
+    // The branches are another list.
+    assert_eq!(fake.branch_names(1), ["main"]);
+}
+
+#[test]
+fn a_git_tag_page_token_must_name_a_tag() {
+    let fake = start_git_tags(many_git_tags(150), true);
+    let after = get(&fake, &format!("{GIT_TAGS}?pagination=keyset&page_token=v147"));
+    assert_eq!(names(&after), ["v148", "v149"]);
+    let missing = get(&fake, &format!("{GIT_TAGS}?pagination=keyset&page_token=v2.0"));
+    assert_eq!(missing.status, 422, "{}", missing.body);
+    assert_eq!(
+        missing.json(),
+        serde_json::json!({"message": "Invalid page token: refs/tags/v2.0"})
+    );
+    // The tag that ended a page deleted before the next page is asked for.
+    let first = get(&fake, &format!("{GIT_TAGS}?pagination=keyset&per_page=100"));
+    assert!(fake.delete_git_tag(1, "v099"));
+    let next = get(&fake, &next_link(&first, &fake).unwrap());
+    assert_eq!(next.status, 422);
+    assert_eq!(next.json()["message"], "Invalid page token: refs/tags/v099");
+}
+
+#[test]
+fn fault_rules_on_git_tags_fire_there_only() {
+    let fake = start_git_tags(many_git_tags(30), true);
+    fake.set_faults(Faults {
+        rules: vec![FaultRule::times(Route::GitTags, Fault::status(502), 1).after(1)],
+        ..Faults::default()
+    });
+    let keyset = format!("{GIT_TAGS}?pagination=keyset");
+    assert_eq!(get(&fake, &keyset).status, 200);
+    assert_eq!(get(&fake, BRANCHES).status, 200);
+    assert_eq!(
+        get(&fake, "/api/v4/projects/1/registry/repositories/1/tags").status,
+        200
+    );
+    let failed = get(&fake, &keyset);
+    assert_eq!(failed.status, 502);
+    assert_eq!(failed.json()["message"], "502 Bad Gateway");
+    assert_eq!(names(&get(&fake, &keyset)).len(), 20);
+    let stats = fake.stats();
+    assert_eq!(stats.count(Route::GitTags), 3);
+    assert_eq!(stats.by_status.get(&502), Some(&1));
+}
+
+/// `acme/shop` (1), its fork `someone/shop` (2) and the group `someone` (5).
+fn start_forks(forks: BTreeMap<u64, u64>) -> std::io::Result<FakeGitlab> {
+    let project = |id: u64, path: &str| Project {
+        id,
+        path: path.into(),
+        repositories: Vec::new(),
+    };
+    FakeGitlab::start(Seed {
+        token: TOKEN.into(),
+        registry_host: "registry.example.com:5005".into(),
+        projects: vec![project(1, "acme/shop"), project(2, "someone/shop")],
+        groups: vec![Group {
+            id: 5,
+            path: "someone".into(),
+        }],
+        forks,
+        ..Seed::default()
+    })
+}
+
+#[test]
+fn a_fork_names_its_parent_and_others_name_none() {
+    let fake = start_forks(BTreeMap::from([(2, 1)])).unwrap();
+    for path in ["/api/v4/projects/2", "/api/v4/projects/someone%2Fshop"] {
+        let fork = get(&fake, path);
+        assert_eq!(fork.status, 200, "{}", fork.body);
+        let fork = fork.json();
+        assert_eq!(fork["path_with_namespace"], "someone/shop");
+        let parent = &fork["forked_from_project"];
+        assert_eq!(parent["id"], 1, "{fork}");
+        assert_eq!(parent["path_with_namespace"], "acme/shop");
+        assert_eq!(parent["name"], "shop");
+        assert_eq!(parent["default_branch"], "main");
+    }
+    let parent = get(&fake, "/api/v4/projects/1").json();
+    assert_eq!(parent["id"], 1);
+    assert!(parent.get("forked_from_project").is_none(), "{parent}");
+    // A group's project entities show it too.
+    let group = get(&fake, "/api/v4/groups/5").json();
+    assert_eq!(group["projects"][0]["forked_from_project"]["id"], 1, "{group}");
+
+    let unforked = start_forks(BTreeMap::new()).unwrap();
+    let entity = get(&unforked, "/api/v4/projects/2").json();
+    assert!(entity.get("forked_from_project").is_none(), "{entity}");
+}
+
+#[test]
+fn a_fork_of_no_seeded_project_is_refused() {
+    for forks in [[(2, 9)], [(9, 1)], [(1, 1)]] {
+        let Err(err) = start_forks(BTreeMap::from(forks)) else {
+            panic!("{forks:?} accepted");
+        };
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{forks:?}: {err}");
+    }
 }
