@@ -17,8 +17,9 @@
 //! | `GET /api/v4/projects/:id/registry/repositories/:repository_id/tags` | `[{name,path,location}]` sorted by name (the collation below), offset-paginated |
 //! | `GET .../tags/:tag_name` | tag details (`revision`, `short_revision`, `digest`, `created_at`, `total_size`) |
 //! | `DELETE .../tags/:tag_name` | `200` with the literal JSON body `200`; 403 for protected tags (and, with the metadata database, missing ones) |
-//! | `GET /api/v4/projects/:id`, `GET /api/v4/groups/:id` | the entity's `path_with_namespace` / `full_path`; a group's own `projects` unless `with_projects=false` |
-//! | `GET /api/v4/projects/:id/repository/branches` | branch entities by name (byte order); offset pages, or Gitaly's keyset pages with `pagination=keyset` (see [Branches and merge requests](#branches-and-merge-requests)) |
+//! | `GET /api/v4/projects/:id`, `GET /api/v4/groups/:id` | the entity's `path_with_namespace` / `full_path`; a fork's project entity has `forked_from_project` ([`Seed::forks`]), others none; a group's own `projects` unless `with_projects=false` |
+//! | `GET /api/v4/projects/:id/repository/branches` | branch entities by name (byte order); offset pages, or Gitaly's keyset pages with `pagination=keyset` (see [Branches, merge requests, Git tags and forks](#branches-merge-requests-git-tags-and-forks)) |
+//! | `GET /api/v4/projects/:id/repository/tags` | Git tags ([`Seed::git_tags`], not the registry's) by name (byte order), paged exactly like the branches; each `{name, message: null, target, commit: {id, short_id, …}, release: null, protected: false, created_at: null}` |
 //! | `GET /api/v4/projects/:id/merge_requests` | merge requests newest first, filtered by `iids[]` and `state`, `view=simple` or the fuller entity, offset-paginated |
 //! | `POST /api/graphql` | `project`/`group` → `containerRepositories`, `containerRepository(id:)` → `tags`, `destroyContainerRepositoryTags`; validated against GitLab's schema (see the `graphql` module) |
 //!
@@ -31,7 +32,8 @@
 //! [`FakeGitlab::set_role`], [`FakeGitlab::set_repository_status`],
 //! [`FakeGitlab::add_branch`], [`FakeGitlab::delete_branch`],
 //! [`FakeGitlab::add_merge_request`], [`FakeGitlab::set_merge_request_state`],
-//! [`FakeGitlab::set_branch_listing_cut`]).
+//! [`FakeGitlab::set_branch_listing_cut`], [`FakeGitlab::add_git_tag`],
+//! [`FakeGitlab::delete_git_tag`], [`FakeGitlab::git_tag_names`]).
 //! It can also throttle like GitLab does (see [Rate limits](#rate-limits)).
 //!
 //! # What it imitates
@@ -132,12 +134,13 @@
 //! (before 17.9) or the tag's `userPermissions` (before 16.7) is rejected at
 //! validation, with no `data`.
 //!
-//! # Branches and merge requests
+//! # Branches, merge requests, Git tags and forks
 //!
 //! Each project has branches ([`Seed::branches`]; none seeded: `main`,
 //! default and protected) and merge requests ([`Seed::merge_requests`],
-//! with a [`MergeRequestState`]). Both routes check like the others
-//! (authentication, then 404 `Project Not Found`, then parameters).
+//! with a [`MergeRequestState`]), and may have Git tags and a parent it
+//! was forked from. Each route checks like the others (authentication,
+//! then 404 `Project Not Found`, then parameters).
 //!
 //! * **Branches** are listed by name in byte order, as Gitaly sorts refs
 //!   (`Zeta` < `feature/a` < `main`). Each is `{name, commit: {id (40 hex),
@@ -166,8 +169,20 @@
 //!   `source_branch`, `target_branch`, `merged_at`, `closed_at`, `sha`,
 //!   `references` …). A non-integer iid is 400 `{"error":"iids is
 //!   invalid"}`.
-//! * [`Route::Branches`] and [`Route::MergeRequests`] take fault rules and
-//!   are counted in [`Stats`]. [`FakeGitlab::set_branch_listing_cut`] cuts
+//! * **Git tags** ([`Seed::git_tags`]; none seeded: none) are lightweight
+//!   tags (`message` null, `target` the commit id), listed and paged by the
+//!   branches' pager: the same flag, keyset pages, first-offset-page quirk
+//!   and 422, whose message names `refs/tags/NAME` (the cut knob is the
+//!   branches' only). [`Route::GitTags`] (`GET
+//!   /projects/:id/repository/tags`) is not [`Route::Tags`] (the
+//!   registry's tags).
+//! * **Forks** ([`Seed::forks`]: fork → a seeded parent, else
+//!   [`FakeGitlab::start`] fails): the fork's project entity has
+//!   `forked_from_project` `{id, name, path, path_with_namespace,
+//!   name_with_namespace, default_branch}`; other projects have no such key.
+//! * [`Route::Branches`], [`Route::GitTags`] and [`Route::MergeRequests`]
+//!   take fault rules and are counted in [`Stats`].
+//!   [`FakeGitlab::set_branch_listing_cut`] cuts
 //!   a project's branch listing short **without an error**: after the n-th
 //!   branch nothing more is listed; offset pages name no next page from the
 //!   page holding it on (`X-Total`, `X-Total-Pages` still count every
@@ -350,7 +365,7 @@ pub struct Seed {
     pub throttle: Option<Throttle>,
     /// Branches by project id; a project not listed has one branch, `main`
     /// ([`Branch::default_branch`]), an empty list none. See
-    /// [Branches and merge requests](crate#branches-and-merge-requests).
+    /// [Branches, merge requests, Git tags and forks](crate#branches-merge-requests-git-tags-and-forks).
     pub branches: BTreeMap<u64, Vec<Branch>>,
     /// Merge requests by project id (none by default).
     pub merge_requests: BTreeMap<u64, Vec<MergeRequest>>,
