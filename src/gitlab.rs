@@ -33,7 +33,8 @@ pub(crate) use backend::{Backend, DeleteResult, EntryApi, Listed, Owner, PushDat
 pub(crate) use client::{ClientBuildError, ClientOptions, GitlabClient};
 pub(crate) use error::ApiError;
 pub(crate) use record::Digest;
-pub(crate) use refs::{BranchSlugs, MergeRequestState};
+pub(crate) use refs::{MergeRequestState, RefList};
+pub(crate) use rest::RefKind;
 pub(crate) use retry::RetryPolicy;
 pub(crate) use wire::Repository;
 

@@ -31,7 +31,7 @@ use tracing::{Instrument, Span};
 
 use crate::config::{AgeFrom, Config, Entry};
 use crate::gitlab::{
-    ApiError, Backend, BranchSlugs, DeleteResult, Digest, EntryApi, Listed, MergeRequestState, Owner, PushDate,
+    ApiError, Backend, DeleteResult, Digest, EntryApi, Listed, MergeRequestState, Owner, PushDate, RefKind, RefList,
     Repository,
 };
 use crate::metrics::metrics;
@@ -200,20 +200,33 @@ fn tag_ref(entry: &Entry, repository: &Repository, tag: &str) -> Option<TagRef> 
     rule.rule.policy.delete_when_ref_gone.as_ref()?.tag_ref(tag)
 }
 
-/// What GitLab said of a project's branches and merge requests: `None`
-/// where it could not say for sure.
+/// What GitLab said of a project's branches, git tags and merge requests:
+/// `None` where it could not say for sure.
 struct RefStates {
-    branches: Option<Arc<BranchSlugs>>,
+    branches: Option<Arc<RefList>>,
+    git_tags: Option<Arc<RefList>>,
     merge_requests: Option<HashMap<u64, MergeRequestState>>,
 }
 
 impl RefStates {
-    fn state(&self, named: &TagRef) -> RefState {
-        let branch = named.branch.as_ref().map(|slug| match &self.branches {
-            Some(slugs) if slugs.contains(slug) => RefState::Present,
-            Some(_) => RefState::Gone,
-            None => RefState::Unknown,
-        });
+    /// The state of what a tag aged by `date` names.
+    fn state(&self, named: &TagRef, date: Option<Timestamp>) -> RefState {
+        let branch = named
+            .branch
+            .as_ref()
+            .map(|slug| match (&self.branches, &self.git_tags) {
+                (Some(branches), Some(git_tags)) => {
+                    if branches.slugs.contains(slug) || git_tags.slugs.contains(slug) {
+                        RefState::Present
+                    } else if date.is_some_and(|date| date < branches.as_of.min(git_tags.as_of)) {
+                        RefState::Gone
+                    } else {
+                        // Pushed after the lists were read: its branch may be newer than they are.
+                        RefState::Present
+                    }
+                }
+                _ => RefState::Unknown,
+            });
         let merge_request =
             named.merge_request.map(
                 |iid| match self.merge_requests.as_ref().and_then(|states| states.get(&iid)) {
@@ -230,48 +243,69 @@ impl RefStates {
     }
 }
 
-/// Asks GitLab about the branches and merge requests the tags of one
-/// repository name: the project's branch list if any tag names a branch,
-/// the merge requests named. A failure is logged and counted once each;
-/// what it leaves unknown is kept.
+/// Asks GitLab about what the tags of one repository name: the project's
+/// branches and git tags if any tag names a branch, the merge requests
+/// named (unless the project is a fork). A failure is logged and counted
+/// once per project and pass; what it leaves unknown is kept.
 async fn look_up_refs(api: &EntryApi<'_>, project_id: u64, refs: &[&TagRef], report: &mut PassReport) -> RefStates {
     let mut failed = |what: &'static str, err: ApiError| match err {
         ApiError::Cancelled => report.interrupted = true,
         ApiError::Deadline => report.timed_out = true,
         err => {
-            report.errors += 1;
-            tracing::error!(
-                operation = "ref_lookup_failed",
-                project_id,
-                what,
-                error = %err.explain(),
-                "cannot tell which {what} are gone; keeping their tags (ref_unknown)"
-            );
+            if api.first_report(project_id, what) {
+                report.errors += 1;
+                tracing::error!(
+                    operation = "ref_lookup_failed",
+                    project_id,
+                    what,
+                    error = %err.explain(),
+                    "cannot tell which branches or merge requests are gone; keeping their tags (ref_unknown)"
+                );
+            }
         }
     };
-    let branches = match refs.iter().any(|named| named.branch.is_some()) {
-        true => match api.branch_slugs(project_id).await {
-            Ok(slugs) => Some(slugs),
-            Err(err) => {
-                failed("branches", err);
-                None
-            }
-        },
-        false => None,
+    let mut states = RefStates {
+        branches: None,
+        git_tags: None,
+        merge_requests: None,
     };
+    if refs.iter().any(|named| named.branch.is_some()) {
+        for kind in [RefKind::Branches, RefKind::Tags] {
+            match api.refs_of(project_id, kind).await {
+                Ok(list) => match kind {
+                    RefKind::Branches => states.branches = Some(list),
+                    RefKind::Tags => states.git_tags = Some(list),
+                },
+                Err(err) => {
+                    failed(kind.plural(), err);
+                    break;
+                }
+            }
+        }
+    }
     let iids: BTreeSet<u64> = refs.iter().filter_map(|named| named.merge_request).collect();
-    let merge_requests = match iids.is_empty() {
-        true => None,
-        false => match api.merge_requests(project_id, &iids).await {
-            Ok(states) => Some(states),
-            Err(err) => {
-                failed("merge requests", err);
-                None
+    if iids.is_empty() {
+        return states;
+    }
+    match api.is_fork(project_id).await {
+        Err(err) => failed("project", err),
+        Ok(true) => {
+            if api.first_report(project_id, "fork") {
+                tracing::warn!(
+                    operation = "merge_requests_of_a_fork",
+                    project_id,
+                    "this project is a fork: its pipelines for the upstream's merge requests carry the upstream's \
+                     iids, so tags naming merge requests are not judged by them; keeping them (ref_unknown)"
+                );
             }
+        }
+        Ok(false) => match api.merge_requests(project_id, &iids).await {
+            Ok(found) => states.merge_requests = Some(found),
+            Err(err) => failed("merge requests", err),
         },
-    };
-    if let Some(states) = &merge_requests {
-        let not_found: Vec<u64> = states
+    }
+    if let Some(found) = &states.merge_requests {
+        let not_found: Vec<u64> = found
             .iter()
             .filter(|(_, state)| **state == MergeRequestState::NotFound)
             .map(|(iid, _)| *iid)
@@ -285,10 +319,7 @@ async fn look_up_refs(api: &EntryApi<'_>, project_id: u64, refs: &[&TagRef], rep
             );
         }
     }
-    RefStates {
-        branches,
-        merge_requests,
-    }
+    states
 }
 
 /// A tag the policy chose, waiting for the fuse and the delete.
@@ -710,7 +741,8 @@ async fn decide_repository(
         let refs: Vec<&TagRef> = pending.iter().map(|(_, named)| named).collect();
         let states = look_up_refs(api, repository.project_id, &refs, report).await;
         for (i, named) in &pending {
-            candidates.facts[*i].ref_state = Some(states.state(named));
+            let tag = &mut candidates.facts[*i];
+            tag.ref_state = Some(states.state(named, tag.created.usable()));
         }
         rulings = policy::decide_rules(&candidates.facts, &entry.rules, &repository.path, now);
     }
@@ -1032,4 +1064,83 @@ fn log_kept(
         digest = digest.map(tracing::field::display),
         "kept tag"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(slugs: &[&str], as_of: Timestamp) -> Option<Arc<RefList>> {
+        Some(Arc::new(RefList {
+            slugs: slugs.iter().map(|s| (*s).to_owned()).collect(),
+            as_of,
+        }))
+    }
+
+    fn branch(slug: &str) -> TagRef {
+        TagRef {
+            branch: Some(slug.to_owned()),
+            merge_request: None,
+        }
+    }
+
+    #[test]
+    fn a_branch_is_gone_only_if_neither_list_has_it_and_the_tag_is_older_than_both() {
+        let read: Timestamp = "2026-12-01T12:00:00Z".parse().unwrap();
+        let before = Some(read - jiff::SignedDuration::from_secs(1));
+        let after = Some(read + jiff::SignedDuration::from_secs(1));
+        let states = RefStates {
+            branches: list(&["main", "feature-login"], read),
+            git_tags: list(&["v1-2-3"], read + jiff::SignedDuration::from_secs(60)),
+            merge_requests: None,
+        };
+        assert_eq!(states.state(&branch("main"), before), RefState::Present);
+        assert_eq!(
+            states.state(&branch("v1-2-3"), before),
+            RefState::Present,
+            "a tag pipeline's ref"
+        );
+        assert_eq!(states.state(&branch("feature-gone"), before), RefState::Gone);
+        // Pushed after a list was read: its branch may be newer than the list.
+        assert_eq!(states.state(&branch("feature-gone"), after), RefState::Present);
+        assert_eq!(states.state(&branch("feature-gone"), None), RefState::Present);
+        // Either list missing: unknown.
+        for (branches, git_tags) in [(None, list(&[], read)), (list(&["main"], read), None)] {
+            let states = RefStates {
+                branches,
+                git_tags,
+                merge_requests: None,
+            };
+            assert_eq!(states.state(&branch("feature-gone"), before), RefState::Unknown);
+        }
+    }
+
+    #[test]
+    fn a_merge_request_is_gone_only_when_gitlab_says_merged_or_closed() {
+        let states = RefStates {
+            branches: None,
+            git_tags: None,
+            merge_requests: Some(HashMap::from([
+                (1, MergeRequestState::Open),
+                (2, MergeRequestState::Done),
+                (3, MergeRequestState::NotFound),
+                (4, MergeRequestState::Other("new".to_owned())),
+            ])),
+        };
+        let mr = |iid| TagRef {
+            branch: None,
+            merge_request: Some(iid),
+        };
+        assert_eq!(states.state(&mr(1), None), RefState::Present);
+        assert_eq!(states.state(&mr(2), None), RefState::Gone);
+        assert_eq!(states.state(&mr(3), None), RefState::Unknown);
+        assert_eq!(states.state(&mr(4), None), RefState::Unknown);
+        assert_eq!(states.state(&mr(5), None), RefState::Unknown, "not asked");
+        // Both named: the unknown branch list keeps it.
+        let both = TagRef {
+            branch: Some("x".to_owned()),
+            merge_request: Some(2),
+        };
+        assert_eq!(states.state(&both, None), RefState::Unknown);
+    }
 }

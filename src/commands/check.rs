@@ -13,7 +13,7 @@ use super::CommandError;
 use crate::cli::Parsed;
 use crate::config::{ConfigForm, Entry};
 use crate::gitlab::GitlabClient;
-use crate::gitlab::{EntryApi, Repository};
+use crate::gitlab::{EntryApi, RefKind, Repository};
 use crate::pass;
 use crate::settings::{ConfigSettings, Settings, SettingsError};
 
@@ -129,14 +129,21 @@ async fn print_refs(api: &EntryApi<'_>, entry: &Entry, project_id: u64) -> bool 
         .collect();
     let mut ok = true;
     if groups.contains("ref") {
-        match api.branch_slugs(project_id).await {
-            Ok(slugs) => println!("    project {project_id}: {} branches readable", slugs.len()),
-            Err(err) => {
-                ok = false;
-                println!(
-                    "    project {project_id}: FAILED to read the branches: {}",
-                    err.explain()
-                );
+        for kind in [RefKind::Branches, RefKind::Tags] {
+            match api.refs_of(project_id, kind).await {
+                Ok(list) => println!(
+                    "    project {project_id}: {} {} readable",
+                    list.slugs.len(),
+                    kind.plural()
+                ),
+                Err(err) => {
+                    ok = false;
+                    println!(
+                        "    project {project_id}: FAILED to read the {}: {}",
+                        kind.plural(),
+                        err.explain()
+                    );
+                }
             }
         }
     }

@@ -131,7 +131,7 @@ policy_fields! {
     max_deletions: NonZeroU64,
     enabled: bool,
     age_from: AgeFrom,
-    delete_when_ref_gone: RefGone,
+    delete_when_ref_gone: RefGoneSetting,
 }
 
 /// One rule of an entry's `rules` as written: a name and the tag-selection
@@ -160,7 +160,7 @@ pub(super) struct RawRule {
     #[serde(default, deserialize_with = "optional")]
     age_from: Option<AgeFrom>,
     #[serde(default, deserialize_with = "optional")]
-    delete_when_ref_gone: Option<RefGone>,
+    delete_when_ref_gone: Option<RefGoneSetting>,
 }
 
 impl RawRule {
@@ -215,13 +215,33 @@ impl Leaf for StreamRegex {
     }
 }
 
-/// `delete_when_ref_gone`: `{"tag_regex": …, "grace": …}`, both required.
-impl Leaf for RefGone {
+/// `delete_when_ref_gone` as written: `false` turns off what `defaults` set.
+#[derive(Debug, Clone)]
+pub(super) enum RefGoneSetting {
+    Off,
+    On(RefGone),
+}
+
+impl RefGoneSetting {
+    pub(super) fn into_option(self) -> Option<RefGone> {
+        match self {
+            RefGoneSetting::Off => None,
+            RefGoneSetting::On(gone) => Some(gone),
+        }
+    }
+}
+
+/// `delete_when_ref_gone`: `{"tag_regex": …, "grace": …}`, both required,
+/// or `false`.
+impl Leaf for RefGoneSetting {
     fn read(value: &Value) -> Result<Self, String> {
         const KEYS: [&str; 2] = ["tag_regex", "grace"];
+        if value == &Value::Bool(false) {
+            return Ok(RefGoneSetting::Off);
+        }
         let object = value
             .as_object()
-            .ok_or("must be an object with \"tag_regex\" and \"grace\"")?;
+            .ok_or("must be an object with \"tag_regex\" and \"grace\", or false")?;
         if let Some(key) = object.keys().find(|key| !KEYS.contains(&key.as_str())) {
             return Err(format!("unknown key \"{key}\" (expected one of: tag_regex, grace)"));
         }
@@ -249,7 +269,7 @@ impl Leaf for RefGone {
             "how old a tag of a gone branch or merge request must be to go, e.g. \"1d\"",
         )?;
         let grace = Duration::read(grace).map_err(|err| format!("grace {err}"))?;
-        Ok(RefGone { tag_regex, grace })
+        Ok(RefGoneSetting::On(RefGone { tag_regex, grace }))
     }
 }
 

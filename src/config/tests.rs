@@ -788,7 +788,11 @@ fn delete_when_ref_gone_is_read_and_checked_at_its_path() {
     for (gone, expected) in [
         (
             json!("x"),
-            "p.delete_when_ref_gone: must be an object with \"tag_regex\" and \"grace\"",
+            "p.delete_when_ref_gone: must be an object with \"tag_regex\" and \"grace\", or false",
+        ),
+        (
+            json!(true),
+            "p.delete_when_ref_gone: must be an object with \"tag_regex\" and \"grace\", or false",
         ),
         (
             json!({"grace": "1d"}),
@@ -825,6 +829,15 @@ fn delete_when_ref_gone_is_read_and_checked_at_its_path() {
     // Only `ref`, only `mr`: either is enough.
     assert!(one(json!({"tag_regex": "(?<ref>.+)", "grace": "1h"})).is_ok());
     assert!(one(json!({"tag_regex": r"mr-(?<mr>\d+)", "grace": "30m"})).is_ok());
+    // `false` turns off what defaults set.
+    let config = load(
+        json!({"defaults": {"delete_when_ref_gone": {"tag_regex": GONE, "grace": "2d"}},
+        "projects": {"on": {"id": 1, "delete_older_than": "14d"},
+                     "off": {"id": 2, "delete_older_than": "14d", "delete_when_ref_gone": false}}}),
+    )
+    .unwrap();
+    let gone = |i: usize| only(&config.entries[i]).rule.policy.delete_when_ref_gone.is_some();
+    assert!(gone(0) && !gone(1));
     // A rule inherits it from defaults, and is checked against its own age limit.
     let rules = load(
         json!({"defaults": {"delete_when_ref_gone": {"tag_regex": GONE, "grace": "2d"}},

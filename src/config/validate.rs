@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use regex::Regex;
 
-use super::raw::{Named, Object, RawEntry, RawFields, RawFull, RawRule};
+use super::raw::{Named, Object, RawEntry, RawFields, RawFull, RawRule, RefGoneSetting};
 use super::{AgeFrom, Config, ConfigForm, Entry, EntryKind, EntryRule, Problem, Target, problem};
 use crate::duration::format_age;
 use crate::policy::{Rule, Rules};
@@ -102,7 +102,8 @@ fn rule(name: Option<Arc<str>>, path: String, fields: RawFields) -> Result<Entry
     let delete_older_than = fields
         .delete_older_than
         .ok_or_else(|| problem(&path, "delete_older_than is required (in the entry or in defaults)"))?;
-    if let Some(gone) = &fields.delete_when_ref_gone
+    let delete_when_ref_gone = fields.delete_when_ref_gone.and_then(RefGoneSetting::into_option);
+    if let Some(gone) = &delete_when_ref_gone
         && gone.grace >= delete_older_than
     {
         return Err(problem(
@@ -127,7 +128,7 @@ fn rule(name: Option<Arc<str>>, path: String, fields: RawFields) -> Result<Entry
                 name_regex_delete: fields.name_regex_delete,
                 name_regex_keep: fields.name_regex_keep,
                 keep_latest: fields.keep_latest.unwrap_or(true),
-                delete_when_ref_gone: fields.delete_when_ref_gone,
+                delete_when_ref_gone,
             },
         },
         age_from: fields.age_from.unwrap_or(AgeFrom::Published),

@@ -155,10 +155,15 @@ impl ApiError {
                 status: 401 | 403 | 404,
                 path,
                 ..
-            } if path.ends_with("/repository/branches") || path.ends_with("/merge_requests") => Some(
-                "delete_when_ref_gone reads the project's branches and merge requests: the token needs read_api (or api) \
+            } if path.ends_with("/repository/branches")
+                || path.ends_with("/repository/tags")
+                || path.ends_with("/merge_requests") =>
+            {
+                Some(
+                    "delete_when_ref_gone reads the project's branches and merge requests: the token needs read_api (or api) \
                  and its user Reporter or higher, and the project its repository and merge requests enabled",
-            ),
+                )
+            }
             ApiError::Status { status: 401, .. } => Some(
                 "the token is invalid, expired or revoked; create a new one with scope api (read_api for dry runs)",
             ),

@@ -1,24 +1,25 @@
-//! A project's branches and merge requests, read at most once a pass
-//! (`delete_when_ref_gone`, spec §3b).
+//! A project's branches, git tags and merge requests, read at most once a
+//! pass (`delete_when_ref_gone`, spec §3b).
 //!
 //! Several repositories of one project, in one entry or several, share one
 //! read: the first to ask for a project's branches reads them, the others
 //! wait for that answer (a failure included, so that one pass never sees a
-//! project's branches both ways). A merge request is read once a pass too;
-//! only those not known yet are asked for, a page of iids at a time.
+//! project's branches both ways). Git tags count as refs too: a tag
+//! pipeline's `CI_COMMIT_REF_SLUG` is its git tag's. A merge request is read
+//! once a pass too; only those not known yet are asked for, a page of iids
+//! at a time.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use jiff::{SignedDuration, Timestamp};
 use tokio::sync::OnceCell;
 
 use super::backend::EntryApi;
 use super::client::PER_PAGE;
 use super::error::ApiError;
+use super::rest::RefKind;
 use crate::policy::slug;
-
-/// The slugs (`CI_COMMIT_REF_SLUG`) of a project's branches.
-pub(crate) type BranchSlugs = HashSet<String>;
 
 /// A merge request as far as `delete_when_ref_gone` cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,32 +44,77 @@ impl MergeRequestState {
     }
 }
 
-type Branches = Arc<OnceCell<Result<Arc<BranchSlugs>, ApiError>>>;
+/// A project's branches or git tags, as slugs, and how recent the list is.
+#[derive(Debug)]
+pub(crate) struct RefList {
+    /// The slugs (`CI_COMMIT_REF_SLUG`) of every name listed.
+    pub slugs: HashSet<String>,
+    /// The list tells nothing of a ref created after this instant: when it
+    /// was asked for, less the 30 seconds GitLab may serve a cached list.
+    pub as_of: Timestamp,
+}
 
-/// What one pass has read of projects' branches and merge requests.
+/// GitLab caches the answers of its branch and tag lists this long.
+const GITLAB_CACHE: SignedDuration = SignedDuration::from_secs(30);
+
+type Cell<T> = Arc<OnceCell<Result<T, ApiError>>>;
+type Cells<K, T> = Mutex<HashMap<K, Cell<T>>>;
+
+/// What one pass has read of projects' refs and merge requests.
 #[derive(Default)]
 pub(super) struct RefCache {
-    /// By project id.
-    branches: Mutex<HashMap<u64, Branches>>,
+    /// By project id and kind.
+    refs: Cells<(u64, RefKind), Arc<RefList>>,
+    /// Whether each project is a fork, by project id.
+    forks: Cells<u64, bool>,
     /// By project id and iid.
     merge_requests: Mutex<HashMap<(u64, u64), MergeRequestState>>,
+    /// One lookup of a project's merge requests at a time, so that
+    /// repositories of one project decided at once ask each iid once.
+    merge_request_turns: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
+    /// The failures already reported, by project id and what failed.
+    reported: Mutex<HashSet<(u64, &'static str)>>,
+}
+
+/// The one cell of `key` in `map`, made on first use.
+fn cell<K: std::hash::Hash + Eq, T>(map: &Cells<K, T>, key: K) -> Cell<T> {
+    let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
+    Arc::clone(map.entry(key).or_default())
 }
 
 impl EntryApi<'_> {
-    /// The slugs of every branch of a project: all pages, read once a pass.
-    /// An error (also a list GitLab cut short, or one that names no branch)
-    /// means nothing may be taken as gone.
-    pub(crate) async fn branch_slugs(&self, project_id: u64) -> Result<Arc<BranchSlugs>, ApiError> {
-        let cell = {
-            let mut branches = self.refs().branches.lock().unwrap_or_else(PoisonError::into_inner);
-            Arc::clone(branches.entry(project_id).or_default())
-        };
-        cell.get_or_init(|| async {
-            let names = self.client().branch_names(project_id).await?;
-            Ok(Arc::new(names.iter().map(|name| slug(name)).collect()))
-        })
-        .await
-        .clone()
+    /// A project's branches or git tags: all pages, read once a pass. An
+    /// error (also a list cut short or changed while read, or a project
+    /// without any branch) means nothing may be taken as gone.
+    pub(crate) async fn refs_of(&self, project_id: u64, kind: RefKind) -> Result<Arc<RefList>, ApiError> {
+        cell(&self.refs().refs, (project_id, kind))
+            .get_or_init(|| async {
+                let as_of = Timestamp::now() - GITLAB_CACHE;
+                let names = self.client().ref_names(project_id, kind).await?;
+                Ok(Arc::new(RefList {
+                    slugs: names.iter().map(|name| slug(name)).collect(),
+                    as_of,
+                }))
+            })
+            .await
+            .clone()
+    }
+
+    /// Whether a project is a fork: its merge requests' iids may not be
+    /// the ones its tags name (a fork's pipeline for an upstream merge
+    /// request carries the upstream's iid). Read once a pass.
+    pub(crate) async fn is_fork(&self, project_id: u64) -> Result<bool, ApiError> {
+        cell(&self.refs().forks, project_id)
+            .get_or_init(|| self.client().is_fork(project_id))
+            .await
+            .clone()
+    }
+
+    /// Whether this is the first report of `what` failing for a project in
+    /// this pass (each is logged and counted once).
+    pub(crate) fn first_report(&self, project_id: u64, what: &'static str) -> bool {
+        let mut reported = self.refs().reported.lock().unwrap_or_else(PoisonError::into_inner);
+        reported.insert((project_id, what))
     }
 
     /// The state of each of a project's merge requests named by `iids`;
@@ -79,6 +125,15 @@ impl EntryApi<'_> {
         project_id: u64,
         iids: &BTreeSet<u64>,
     ) -> Result<HashMap<u64, MergeRequestState>, ApiError> {
+        let turn = {
+            let mut turns = self
+                .refs()
+                .merge_request_turns
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(turns.entry(project_id).or_default())
+        };
+        let _turn = turn.lock().await;
         let known = |iid: &u64| -> Option<MergeRequestState> {
             let cache = self
                 .refs()

@@ -4,10 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use reqwest::{Method, StatusCode};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 
-use super::client::{GitlabClient, decode, ok_or_error};
+use super::client::{GitlabClient, PER_PAGE, decode, ok_or_error};
 use super::error::ApiError;
 use super::wire::{self, Repository, TagDetails, Version};
 use crate::config::{EntryKind, Target};
@@ -87,49 +88,127 @@ impl GitlabClient {
         Ok(())
     }
 
-    /// Every branch name of a project, all pages: keyset pages by name
-    /// where GitLab has them (a branch deleted meanwhile shifts no page),
-    /// else offset pages checked against GitLab's count.
-    pub(crate) async fn branch_names(&self, project_id: u64) -> Result<Vec<String>, ApiError> {
-        let mut url = self.url(&["projects", &project_id.to_string(), "repository", "branches"]);
-        url.query_pairs_mut().append_pair("pagination", "keyset");
-        let mut names = Vec::new();
-        let mut totals = BTreeSet::new();
-        self.each_page_with_headers::<wire::BranchName>(url.clone(), |page, headers| {
-            names.extend(page.into_iter().map(|branch| branch.name));
-            totals.extend(
-                headers
-                    .get("x-total")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok()),
-            );
-        })
-        .await?;
-        names.sort_unstable();
-        names.dedup();
+    /// Every branch (or git tag) name of a project, checked whole:
+    ///
+    /// - keyset pages by name where GitLab has them (`pagination=keyset`; a
+    ///   branch deleted meanwhile shifts no page), then GitLab's own count
+    ///   (`X-Total` of a one-item offset page): fewer names than it counts
+    ///   is a list cut short;
+    /// - else offset pages, whose `X-Total` must be the names listed; more
+    ///   than one page is read a second time with another page size, and
+    ///   must name the same: a branch deleted and another created while
+    ///   offset pages are read shifts them, and the one skipped would look
+    ///   gone.
+    ///
+    /// A project without any branch is refused too (git tags may be none).
+    pub(crate) async fn ref_names(&self, project_id: u64, kind: RefKind) -> Result<Vec<String>, ApiError> {
+        let url = self.url(&["projects", &project_id.to_string(), "repository", kind.segment()]);
         let untrusted = |reason: String| ApiError::Untrusted {
             path: url.path().to_owned(),
             reason,
         };
-        // Offset pages shift when a branch is deleted while they are read,
-        // and a branch skipped would be a branch gone.
-        if let Some(&total) = totals.first()
-            && (totals.len() > 1 || names.len() as u64 != total)
-        {
-            return Err(untrusted(format!(
-                "listed {} branches but GitLab counts {}: the list changed or was cut short while it was read",
-                names.len(),
-                totals.iter().map(u64::to_string).collect::<Vec<_>>().join(" then ")
-            )));
+        let first = self.ref_pages(&url, PER_PAGE, true).await?;
+        match first.totals.first() {
+            None => {
+                let counted = self.ref_count(&url).await?.ok_or_else(|| {
+                    untrusted(format!(
+                        "GitLab gives no count of the {}, so a complete list cannot be told from a cut one",
+                        kind.plural()
+                    ))
+                })?;
+                if (first.names.len() as u64) < counted {
+                    return Err(untrusted(format!(
+                        "listed {} {} but GitLab counts {counted}: the list was cut short (or changed while it was read)",
+                        first.names.len(),
+                        kind.plural()
+                    )));
+                }
+            }
+            Some(&total) => {
+                if first.totals.len() > 1 || first.names.len() as u64 != total {
+                    return Err(untrusted(format!(
+                        "listed {} {} but GitLab counts {}: the list changed or was cut short while it was read",
+                        first.names.len(),
+                        kind.plural(),
+                        first
+                            .totals
+                            .iter()
+                            .map(u64::to_string)
+                            .collect::<Vec<_>>()
+                            .join(" then ")
+                    )));
+                }
+                if first.pages > 1 {
+                    let again = self.ref_pages(&url, PER_PAGE - 1, false).await?;
+                    if again.names != first.names {
+                        return Err(untrusted(format!(
+                            "two readings of the {} by offset pages differ ({} and {} names): they changed while \
+                             they were read",
+                            kind.plural(),
+                            first.names.len(),
+                            again.names.len()
+                        )));
+                    }
+                }
+            }
         }
-        if names.is_empty() {
+        if kind == RefKind::Branches && first.names.is_empty() {
             return Err(untrusted(
                 "GitLab lists no branch at all (an empty repository, or one the token's user cannot read); \
                  that is not taken to mean every branch is gone"
                     .to_owned(),
             ));
         }
-        Ok(names)
+        Ok(first.names)
+    }
+
+    /// One reading of a ref list, all pages: names sorted, each once; the
+    /// `X-Total`s seen (none on keyset pages); how many pages.
+    async fn ref_pages(&self, url: &Url, per_page: u32, keyset: bool) -> Result<RefPages, ApiError> {
+        let mut url = url.clone();
+        if keyset {
+            url.query_pairs_mut().append_pair("pagination", "keyset");
+        }
+        if url.path().ends_with("/tags") {
+            // Git tags come newest first unless asked by name; pages by
+            // name are what keyset and the second reading rely on.
+            url.query_pairs_mut()
+                .append_pair("order_by", "name")
+                .append_pair("sort", "asc");
+        }
+        let mut pages = RefPages::default();
+        self.each_page_with_headers::<wire::RefName>(url, per_page, |page, headers| {
+            pages.pages += 1;
+            pages.names.extend(page.into_iter().map(|r| r.name));
+            pages.totals.extend(header_u64(headers, "x-total"));
+        })
+        .await?;
+        pages.names.sort_unstable();
+        pages.names.dedup();
+        Ok(pages)
+    }
+
+    /// GitLab's count of a ref list: `X-Total` of a one-item offset page.
+    async fn ref_count(&self, url: &Url) -> Result<Option<u64>, ApiError> {
+        let mut url = url.clone();
+        url.query_pairs_mut()
+            .append_pair("per_page", "1")
+            .append_pair("page", "1");
+        let answer = self.get_ok(url).await?;
+        Ok(header_u64(&answer.headers, "x-total"))
+    }
+
+    /// Whether a project is a fork (`forked_from_project` in `GET /projects/:id`).
+    pub(crate) async fn is_fork(&self, project_id: u64) -> Result<bool, ApiError> {
+        #[derive(Deserialize)]
+        struct Entity {
+            #[serde(default)]
+            forked_from_project: Option<serde::de::IgnoredAny>,
+        }
+        let url = self.url(&["projects", &project_id.to_string()]);
+        let answer = self.get_ok(url.clone()).await?;
+        let entity: Entity = decode(&Method::GET, &url, &answer.body)?;
+        Ok(entity.forked_from_project.is_some())
     }
 
     /// The state (`opened`, `closed`, `locked`, `merged`) of a project's
@@ -193,4 +272,43 @@ impl GitlabClient {
                 reason: "no path_with_namespace or full_path".to_owned(),
             })
     }
+}
+
+/// Which of a project's git refs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum RefKind {
+    /// `GET /projects/:id/repository/branches`.
+    Branches,
+    /// `GET /projects/:id/repository/tags`: a tag pipeline's
+    /// `CI_COMMIT_REF_SLUG` is its git tag's.
+    Tags,
+}
+
+impl RefKind {
+    fn segment(self) -> &'static str {
+        match self {
+            RefKind::Branches => "branches",
+            RefKind::Tags => "tags",
+        }
+    }
+
+    /// `branches` or `git tags`, as messages say.
+    pub(crate) fn plural(self) -> &'static str {
+        match self {
+            RefKind::Branches => "branches",
+            RefKind::Tags => "git tags",
+        }
+    }
+}
+
+/// One reading of a ref list.
+#[derive(Debug, Default)]
+struct RefPages {
+    names: Vec<String>,
+    totals: BTreeSet<u64>,
+    pages: u32,
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }

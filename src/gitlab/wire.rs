@@ -46,9 +46,9 @@ pub(super) struct TagName {
     pub name: String,
 }
 
-/// One item of a branch list; only the name is kept.
+/// One item of a branch or git tag list; only the name is kept.
 #[derive(Debug, Deserialize)]
-pub(super) struct BranchName {
+pub(super) struct RefName {
     pub name: String,
 }
 

@@ -33,15 +33,19 @@ pub(crate) struct TagRef {
 
 impl RefGone {
     /// The branch and merge request a tag name names, if any. A capture
-    /// that names nothing usable (empty, or an iid too large to be one)
-    /// is no reference: the tag is not judged by this rule.
+    /// that names nothing usable (empty, or not an iid) makes the name no
+    /// reference at all, even beside a usable one: the tag is not judged by
+    /// this rule.
     pub(crate) fn tag_ref(&self, name: &str) -> Option<TagRef> {
         let captures = self.tag_regex.captures(name)?;
-        let branch = captures
-            .name("ref")
-            .map(|m| slug(m.as_str()))
-            .filter(|slug| !slug.is_empty());
-        let merge_request = captures.name("mr").and_then(|m| m.as_str().parse::<u64>().ok());
+        let branch = match captures.name("ref") {
+            Some(m) => Some(Some(slug(m.as_str())).filter(|slug| !slug.is_empty())?),
+            None => None,
+        };
+        let merge_request = match captures.name("mr") {
+            Some(m) => Some(m.as_str().parse::<u64>().ok()?),
+            None => None,
+        };
         (branch.is_some() || merge_request.is_some()).then_some(TagRef { branch, merge_request })
     }
 }
@@ -165,7 +169,12 @@ mod tests {
             rule(r"(?<ref>.+)@[0-9a-f]{8}").tag_ref("Feature_X@0123abcd"),
             Some(branch("feature-x"))
         );
-        // Both groups may take part.
+        // Both groups may take part; one that names nothing spoils the other.
+        assert_eq!(rule(r"(?<ref>[a-z-]*)-mr(?<mr>\d+)").tag_ref("-mr7"), None);
+        assert_eq!(
+            rule(r"(?<ref>[a-z-]+)-mr(?<mr>\d+)").tag_ref("fix-mr99999999999999999999999"),
+            None
+        );
         assert_eq!(
             rule(r"(?<ref>[a-z-]+)-mr(?<mr>\d+)").tag_ref("fix-mr7"),
             Some(TagRef {

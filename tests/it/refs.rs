@@ -121,9 +121,11 @@ fn only_the_images_of_gone_branches_and_finished_merge_requests_go_after_the_gra
             ]),
             "{api}"
         );
-        // One branch list, one page of merge requests (12 and 13 at once).
+        // One keyset page of branches and one of git tags, each with
+        // GitLab's count; one page of merge requests (12 and 13 at once).
         let stats = fake.stats();
-        assert_eq!(stats.count(Route::Branches), 1, "{api}");
+        assert_eq!(stats.count(Route::Branches), 2, "{api}");
+        assert_eq!(stats.count(Route::GitTags), 2, "{api}");
         assert_eq!(stats.count(Route::MergeRequests), 1, "{api}");
         let asked = stats
             .requests
@@ -154,13 +156,14 @@ fn nobody_asks_gitlab_when_no_tag_waits_for_its_branch() {
     assert_eq!(r.tags("deleted"), ["acme/shop/app:feature-gone-c09d5e62"]);
     assert!(ref_gone(&r, "deleted").is_empty(), "deleted by age, not ref_gone");
     assert_eq!(fake.stats().count(Route::Branches), 0);
+    assert_eq!(fake.stats().count(Route::GitTags), 0);
     assert_eq!(fake.stats().count(Route::MergeRequests), 0);
 }
 
 #[test]
 fn unknown_is_kept_when_gitlab_cannot_say_which_branches_exist() {
     type BreakIt = fn(&FakeGitlab);
-    let broken: [(&str, BreakIt); 4] = [
+    let broken: [(&str, BreakIt); 5] = [
         ("a failing branch listing", |fake| {
             fake.set_faults(Faults {
                 rules: vec![FaultRule::always(Route::Branches, Fault::status(500))],
@@ -182,15 +185,21 @@ fn unknown_is_kept_when_gitlab_cannot_say_which_branches_exist() {
             })
         }),
         ("a listing cut short", |fake| fake.set_branch_listing_cut(1, Some(1))),
+        ("a failing git tag listing", |fake| {
+            fake.set_faults(Faults {
+                rules: vec![FaultRule::always(Route::GitTags, Fault::status(503))],
+                ..Faults::default()
+            })
+        }),
         ("a repository without any branch", |fake| {
             fake.delete_branch(1, "main");
             fake.delete_branch(1, "feature/login");
         }),
     ];
-    for (what, break_it) in broken {
+    for ((what, break_it), keyset) in broken.into_iter().flat_map(|b| [(b, true), (b, false)]) {
+        let what = format!("{what} ({} pages)", if keyset { "keyset" } else { "offset" });
         let mut seed = shop(issue_tags());
-        // Offset pages, so that a cut is visible in GitLab's own count.
-        seed.branch_keyset_pagination = false;
+        seed.branch_keyset_pagination = keyset;
         let mut tags = issue_tags();
         tags.push(tag_aged("feature-old-0123abcd", 40 * DAY));
         seed.projects[0].repositories[0].tags = tags;
@@ -200,7 +209,12 @@ fn unknown_is_kept_when_gitlab_cannot_say_which_branches_exist() {
         assert_eq!(r.code, 1, "{what}: {}", r.all());
         let failed = r.ops("ref_lookup_failed");
         assert_eq!(failed.len(), 1, "{what}: {}", r.all());
-        assert_eq!(failed[0]["what"], "branches", "{what}");
+        let expected = if what.contains("git tag") {
+            "git tags"
+        } else {
+            "branches"
+        };
+        assert_eq!(failed[0]["what"], expected, "{what}");
         assert_eq!(failed[0]["level"], "ERROR", "{what}");
         // No branch tag goes by this rule; the merge requests still tell.
         assert_eq!(
@@ -308,8 +322,9 @@ fn a_group_entry_judges_each_tag_against_its_own_projects_branches() {
                 "{api}: project 2 has Feature/B; its MR 1 is being merged"
             );
         }
-        // Each project's branches once, though project 2 has two repositories.
-        assert_eq!(fake.stats().count(Route::Branches), 2, "{api}");
+        // Each project's branches once (a page and the count), though
+        // project 2 has two repositories.
+        assert_eq!(fake.stats().count(Route::Branches), 4, "{api}");
         assert_eq!(fake.stats().count(Route::MergeRequests), 2, "{api}");
     }
 }
@@ -400,14 +415,21 @@ fn merge_requests_are_asked_a_page_of_iids_at_a_time_and_once_a_pass() {
             vec![repo(10, "app", tags()), repo(11, "worker", tags())],
         )])
     };
-    let fake = FakeGitlab::start(seed).unwrap();
-    let r = once(&fake, &config(), &["--api", "graphql", "--concurrency", "1"]);
-    assert_eq!(r.code, 0, "{}", r.all());
-    assert_eq!(ref_gone(&r, "deleted").len(), 250);
-    assert_eq!(fake.tag_names(10).len(), 125);
-    // 100 + 100 + 50 iids for the first repository; the second asks nothing.
-    assert_eq!(fake.stats().count(Route::MergeRequests), 3);
-    assert_eq!(fake.stats().count(Route::Branches), 0, "no tag names a branch");
+    // Page after page, and both repositories at once.
+    for concurrency in ["1", "8"] {
+        let fake = FakeGitlab::start(seed.clone()).unwrap();
+        let r = once(&fake, &config(), &["--api", "graphql", "--concurrency", concurrency]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_eq!(ref_gone(&r, "deleted").len(), 250);
+        assert_eq!(fake.tag_names(10).len(), 125);
+        // 100 + 100 + 50 iids, each asked once for both repositories.
+        assert_eq!(
+            fake.stats().count(Route::MergeRequests),
+            3,
+            "--concurrency {concurrency}"
+        );
+        assert_eq!(fake.stats().count(Route::Branches), 0, "no tag names a branch");
+    }
 }
 
 /// The CI conventions table of docs/config.md: each `tag_regex`, run
@@ -530,4 +552,105 @@ fn check_online_says_whether_the_token_can_read_branches_and_merge_requests() {
         r.all()
     );
     assert_eq!(fake.stats().deletes(), 0);
+}
+
+#[test]
+fn images_of_tag_pipelines_name_a_git_tag_and_are_not_gone() {
+    // A tag pipeline's $CI_COMMIT_REF_SLUG is its git tag's: `v1.2.3` → `v1-2-3`.
+    let tags = vec![
+        tag_aged("v1-2-3-0123abcd", 2 * DAY),
+        tag_aged("v1-2-4-0123abcd", 2 * DAY),
+    ];
+    let mut seed = shop(tags);
+    seed.git_tags = [(1, vec!["v1.2.3".to_owned()])].into();
+    let fake = FakeGitlab::start(seed).unwrap();
+    let r = once(&fake, &config(), &["--api", "graphql"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(
+        ref_gone(&r, "deleted"),
+        [("v1-2-4-0123abcd".to_owned(), Some("v1-2-4".to_owned()), None)],
+        "v1.2.4 is neither a branch nor a git tag"
+    );
+    assert_eq!(kept_for(&r, "too_new"), ["v1-2-3-0123abcd"]);
+}
+
+#[test]
+fn a_forks_merge_requests_do_not_judge_its_tags() {
+    // Project 2 forks project 1; its pipelines for project 1's merge
+    // requests tag images with project 1's iids, and its own MR 12 is merged.
+    let tags = vec![
+        tag_aged("mr-12-0123abcd", 2 * DAY),
+        tag_aged("feature-gone-0123abcd", 2 * DAY),
+    ];
+    let seed = Seed {
+        forks: [(2, 1)].into(),
+        branches: [(2, vec![Branch::default_branch("main")])].into(),
+        merge_requests: [(2, vec![MergeRequest::new(12, MergeRequestState::Merged)])].into(),
+        ..seed(vec![
+            project(1, "acme/shop", vec![]),
+            project(2, "someone/shop", vec![repo(20, "app", tags)]),
+        ])
+    };
+    let fake = FakeGitlab::start(seed).unwrap();
+    let config = json!({"fork": {"id": 2, "delete_older_than": "30d",
+        "delete_when_ref_gone": {"tag_regex": TAG_REGEX, "grace": "1d"}}});
+    let r = once(&fake, &config, &["--api", "rest"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(kept_for(&r, "ref_unknown"), ["mr-12-0123abcd"]);
+    assert_eq!(r.ops("merge_requests_of_a_fork").len(), 1, "{}", r.all());
+    assert_eq!(fake.stats().count(Route::MergeRequests), 0);
+    // Its branches are its own: a gone one still goes.
+    assert_eq!(fake.tag_names(20), ["mr-12-0123abcd"]);
+}
+
+#[test]
+fn offset_pages_shifted_by_a_branch_deleted_and_another_created_delete_nothing() {
+    // 150 branches `b000`…`b149`, no keyset pages: while page 1's answer is
+    // on its way, `b010` is deleted and `zzz` created. Page 2 then starts
+    // one branch later and skips `b100`, with the count unchanged.
+    let names: Vec<String> = (0..150).map(|i| format!("b{i:03}")).collect();
+    let mut branches: Vec<Branch> = names.iter().map(Branch::new).collect();
+    branches[0] = Branch::default_branch("b000");
+    let tags = vec![tag_aged("b100-0123abcd", 2 * DAY), tag_aged("gone-0123abcd", 2 * DAY)];
+    let seed = Seed {
+        branches: [(1, branches)].into(),
+        branch_keyset_pagination: false,
+        ..seed(vec![project(1, "acme/shop", vec![repo(10, "app", tags)])])
+    };
+    let fake = std::sync::Arc::new(FakeGitlab::start(seed).unwrap());
+    fake.set_faults(Faults {
+        rules: vec![FaultRule::times(
+            Route::Branches,
+            Fault::Delay(std::time::Duration::from_secs(2)),
+            1,
+        )],
+        ..Faults::default()
+    });
+    let swapper = {
+        let fake = std::sync::Arc::clone(&fake);
+        std::thread::spawn(move || {
+            while fake.arrived(Route::Branches) == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            // Page 1 is read at once and answered 2 s later: change the branches meanwhile.
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            assert!(fake.delete_branch(1, "b010"));
+            fake.add_branch(1, Branch::new("zzz"));
+        })
+    };
+    let r = once(&fake, &config(), &["--api", "rest"]);
+    swapper.join().unwrap();
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(fake.tag_names(10).contains(&"b100-0123abcd".to_owned()), "{}", r.all());
+    assert_eq!(kept_for(&r, "ref_unknown"), ["b100-0123abcd", "gone-0123abcd"]);
+    let failed = r.ops("ref_lookup_failed");
+    assert_eq!(failed.len(), 1, "{}", r.all());
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("two readings of the branches"),
+        "{}",
+        r.all()
+    );
 }

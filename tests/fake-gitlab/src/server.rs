@@ -151,6 +151,13 @@ impl FakeGitlab {
             .map(ThrottleState::window_remaining)
     }
 
+    /// How many requests of a route have arrived so far, answered or not
+    /// (a test can act while one is being answered, e.g. under a
+    /// [`Fault::Delay`](crate::Fault::Delay)).
+    pub fn arrived(&self, route: Route) -> u64 {
+        lock(&self.shared.arrived).get(route.key()).copied().unwrap_or(0)
+    }
+
     /// A snapshot of the statistics.
     pub fn stats(&self) -> Stats {
         self.shared.stats_snapshot()
@@ -524,6 +531,7 @@ async fn handle(
     } else {
         Bytes::new()
     };
+    *lock(&shared.arrived).entry(route.key()).or_default() += 1;
     let guard = InFlight {
         shared: Arc::clone(&shared),
         record: Some(RequestRecord {

@@ -23,6 +23,9 @@ pub(crate) struct Shared {
     pub stats: Mutex<StatsInner>,
     pub in_flight: AtomicU64,
     pub max_in_flight: AtomicU64,
+    /// Requests received, by route key, counted when they arrive (the
+    /// stats count them when answered).
+    pub arrived: Mutex<HashMap<&'static str, u64>>,
 }
 
 impl Shared {
@@ -95,6 +98,7 @@ impl Shared {
             stats: Mutex::new(StatsInner::default()),
             in_flight: AtomicU64::new(0),
             max_in_flight: AtomicU64::new(0),
+            arrived: Mutex::default(),
         })
     }
 
