@@ -94,11 +94,21 @@ impl Shape {
     /// The fewest branch-list requests per project: one keyset page per
     /// 100 branches, and one more (empty) when the last page is exactly full.
     pub fn branch_pages(&self) -> u64 {
+        self.branch_pages_for(self.present_branches())
+    }
+
+    fn branch_pages_for(&self, present: u64) -> u64 {
         if self.branch_tags() == 0 {
             0
         } else {
-            self.present_branches() / PER_PAGE + 1
+            present / PER_PAGE + 1
         }
+    }
+
+    /// The fewest branch and merge-request requests of (c), where every
+    /// branch is there: the branch list may be a page longer.
+    pub fn minimum_lookups_nothing_gone(&self) -> u64 {
+        self.projects * (self.branch_pages_for(self.branches) + self.named_mrs().div_ceil(PER_PAGE))
     }
 
     /// The fewest branch and merge-request requests of a pass, by route key:
@@ -176,7 +186,18 @@ pub struct RefsData {
 }
 
 impl RefsData {
-    pub fn generate(shape: &Shape) -> RefsData {
+    /// With `nothing_gone`, the same tags, but every branch is there and
+    /// every merge request open.
+    pub fn generate(shape: &Shape, nothing_gone: bool) -> RefsData {
+        let branch_gone = |b: u64| !nothing_gone && branch_gone(b);
+        let mr_state = |iid: u64| {
+            if nothing_gone {
+                MergeRequestState::Opened
+            } else {
+                mr_state(iid)
+            }
+        };
+        let mr_done = |iid: u64| !nothing_gone && mr_done(iid);
         let (mut projects, mut expired, mut gone) = (Vec::new(), BTreeSet::new(), BTreeSet::new());
         let (mut branches, mut merge_requests) = (BTreeMap::new(), BTreeMap::new());
         let mut repo_id = 0u64;
@@ -271,18 +292,56 @@ impl RefsData {
     }
 }
 
+/// Which configuration and data a pass runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// (a) `delete_when_ref_gone`, half of the branches and merge requests gone.
+    Rule,
+    /// (b) The age rule alone, the same data.
+    Age,
+    /// (c) `delete_when_ref_gone`, every branch there and every merge
+    /// request open: the lookups without the deletions they lead to.
+    RuleNothingGone,
+}
+
+impl Variant {
+    const ALL: [Variant; 3] = [Variant::Rule, Variant::Age, Variant::RuleNothingGone];
+
+    fn rule(self) -> bool {
+        self != Variant::Age
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Variant::Rule => "(a) rule",
+            Variant::Age => "(b) age alone",
+            Variant::RuleNothingGone => "(c) rule, nothing gone",
+        }
+    }
+
+    fn dir(self) -> &'static str {
+        match self {
+            Variant::Rule => "rule",
+            Variant::Age => "age",
+            Variant::RuleNothingGone => "rule-nothing-gone",
+        }
+    }
+}
+
 /// One pass of ours.
 #[derive(Debug, Clone)]
 pub struct RefsRun {
     pub latency_ms: f64,
     pub api: Api,
-    /// With `delete_when_ref_gone`.
-    pub rule: bool,
+    pub variant: Variant,
     pub round: usize,
     pub wall: Duration,
     pub exit: Option<i32>,
     pub by_route: BTreeMap<String, u64>,
     pub total: u64,
+    /// Branch and merge-request requests asked before in the same pass
+    /// (the same path and query).
+    pub lookup_repeats: u64,
     pub deleted: u64,
     pub expected: u64,
     pub exact: bool,
@@ -326,7 +385,7 @@ impl RefsRun {
 struct Which {
     latency_ms: f64,
     api: Api,
-    rule: bool,
+    variant: Variant,
     round: usize,
 }
 
@@ -334,15 +393,16 @@ fn run_once(binary: &Path, data: &RefsData, runs_dir: &Path, args: &Args, which:
     let Which {
         latency_ms,
         api,
-        rule,
+        variant,
         round,
     } = which;
+    let rule = variant.rule();
     let fake = FakeGitlab::start(data.seed.clone()).map_err(|e| format!("cannot start the fake GitLab: {e}"))?;
     fake.set_faults(Faults {
         latency: Duration::from_secs_f64(latency_ms / 1000.0),
         ..Faults::default()
     });
-    let dir = runs_dir.join(format!("refs-{}-{}", api.flag(), if rule { "rule" } else { "age" }));
+    let dir = runs_dir.join(format!("refs-{}-{}", api.flag(), variant.dir()));
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let config = dir.join("config.json");
     fs::write(&config, data.config(rule)).map_err(|e| format!("{}: {e}", config.display()))?;
@@ -377,6 +437,13 @@ fn run_once(binary: &Path, data: &RefsData, runs_dir: &Path, args: &Args, which:
     };
     let wall = started.elapsed();
     let stats = fake.stats();
+    let mut seen = BTreeSet::new();
+    let lookup_repeats = stats
+        .requests
+        .iter()
+        .filter(|r| matches!(r.route, Route::Branches | Route::MergeRequests))
+        .filter(|r| !seen.insert(r.path_and_query.as_str()))
+        .count() as u64;
     let deleted = fake.deleted();
     let distinct: BTreeSet<(u64, String)> = deleted.iter().cloned().collect();
     let expected = data.expected(rule);
@@ -396,35 +463,33 @@ fn run_once(binary: &Path, data: &RefsData, runs_dir: &Path, args: &Args, which:
     let run = RefsRun {
         latency_ms,
         api,
-        rule,
+        variant,
         round,
         wall,
         exit,
         by_route: stats.by_route.clone(),
         total: stats.total,
+        lookup_repeats,
         deleted: deleted.len() as u64,
         expected: expected.len() as u64,
         exact,
     };
     eprintln!(
-        "bench: refs, {latency_ms} ms, {}, {}, round {round}: {:.2} s, {} requests ({} branches, {} merge_requests, \
-         {} deletes), {} deleted, exact {}, exit {:?}",
+        "bench: refs, {latency_ms} ms, {}, {}, round {round}: {:.2} s, {} requests ({} branches, {} merge_requests \
+         ({} repeated), {} deletes), {} deleted, exact {}, exit {:?}",
         api.flag(),
-        rule_label(rule),
+        variant.label(),
         run.wall.as_secs_f64(),
         run.total,
         run.branches(),
         run.merge_requests(),
+        run.lookup_repeats,
         run.deletes(),
         run.deleted,
         run.exact,
         run.exit
     );
     Ok(run)
-}
-
-fn rule_label(rule: bool) -> &'static str {
-    if rule { "(a) with the rule" } else { "(b) age alone" }
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -441,20 +506,26 @@ fn median(mut xs: Vec<f64>) -> f64 {
 /// exit 0.
 pub fn run(binary: &Path, runs_dir: &Path, args: &Args) -> Result<(String, bool), String> {
     let shape = Shape::from_args(args);
-    let data = RefsData::generate(&shape);
+    let data = RefsData::generate(&shape, false);
+    let nothing_gone = RefsData::generate(&shape, true);
     eprintln!("bench: refs: {}", shape.describe());
     let mut runs = Vec::new();
     for &latency_ms in &args.refs_latencies {
         for round in 1..=args.rounds {
             for api in [Api::Rest, Api::Graphql] {
-                for rule in [true, false] {
+                for variant in Variant::ALL {
                     let which = Which {
                         latency_ms,
                         api,
-                        rule,
+                        variant,
                         round,
                     };
-                    runs.push(run_once(binary, &data, runs_dir, args, which)?);
+                    let data = if variant == Variant::RuleNothingGone {
+                        &nothing_gone
+                    } else {
+                        &data
+                    };
+                    runs.push(run_once(binary, data, runs_dir, args, which)?);
                 }
             }
         }
@@ -475,18 +546,21 @@ pub fn render(shape: &Shape, data: &RefsData, args: &Args, runs: &[RefsRun]) -> 
     s.push_str("\n## Tags of gone branches and merge requests (`delete_when_ref_gone`, issue 16)\n\n");
     s.push_str(&format!(
         "{}. Tags in the window are 2 days old (grace `1d`, `delete_older_than` `30d`), the others 31 days. \
-         (a) `delete_when_ref_gone` `{{\"tag_regex\": \"{}\", \"grace\": \"1d\"}}`; (b) the age rule alone. \
-         `once --concurrency {} --api rest|graphql`, {} round(s). Ours only: the Python tool has no such rule.\n\n",
+         (a) `delete_when_ref_gone` `{{\"tag_regex\": \"{}\", \"grace\": \"1d\"}}`; (b) the age rule alone; \
+         (c) the rule on the same tags with every branch there and every merge request open (the lookups \
+         without the deletions they lead to). `once --concurrency {} --api rest|graphql --log-level warn`, {} \
+         round(s). Ours only: the Python tool has no such rule.\n\n",
         shape.describe(),
         TAG_REGEX.replace('\\', "\\\\"),
         args.concurrency,
         args.rounds
     ));
     s.push_str(&format!(
-        "Expected: (b) deletes the {} expired tags; (a) also the {} tags of gone branches and merged or closed \
-         merge requests, {} in all. Minimum branch and merge-request requests of (a): {} ({} `GET branches` + {} \
-         `GET merge_requests`: per project {} branch page(s) for {} branches and ⌈{} named merge requests ÷ 100⌉); \
-         a naive client (the branch list per repository, `GET /merge_requests/:iid` per merge request): {naive}.\n\n",
+        "Expected: (b) and (c) delete the {} expired tags; (a) also the {} tags of gone branches and merged or \
+         closed merge requests, {} in all. Minimum branch and merge-request requests of (a) and (c): {} ({} \
+         `GET branches` + {} `GET merge_requests`: per project {} keyset page(s) for {} branches and ⌈{} named \
+         merge requests ÷ 100⌉). A naive client (the branch list once per repository, `GET \
+         /projects/:id/merge_requests/:iid` once per merge request): {naive}, {:.0}× the minimum.\n\n",
         data.expired.len(),
         data.gone.len(),
         data.expired.len() + data.gone.len(),
@@ -495,40 +569,46 @@ pub fn render(shape: &Shape, data: &RefsData, args: &Args, runs: &[RefsRun]) -> 
         min[Route::MergeRequests.key()],
         shape.branch_pages(),
         shape.present_branches(),
-        shape.named_mrs()
+        shape.named_mrs(),
+        naive as f64 / min_total.max(1) as f64
     ));
-    let latencies: Vec<f64> = {
-        let mut l: Vec<f64> = runs.iter().map(|r| r.latency_ms).collect();
-        l.dedup();
-        l
-    };
+    let mut latencies: Vec<f64> = runs.iter().map(|r| r.latency_ms).collect();
+    latencies.dedup();
     s.push_str(
-        "| latency | API | wall (a) | wall (b) | (a) ÷ (b) | requests (a) | requests (b) | extra | of which branches + MRs | \
-         minimum | naive ÷ ours | extra deletes | exact, exit 0 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| latency | API | wall (a) | wall (b) | wall (c) | (a) ÷ (b) | (c) ÷ (b) | requests (a) / (b) / (c) | \
+         branches + MRs (a) / (c) | of them repeated | minimum (a) / (c) | naive ÷ ours (a) | extra deletes (a) | \
+         exact, exit 0 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for &latency in &latencies {
         for api in [Api::Rest, Api::Graphql] {
-            let of = |rule: bool| {
+            let of = |v: Variant| {
                 runs.iter()
-                    .filter(move |r| r.latency_ms == latency && r.api == api && r.rule == rule)
+                    .filter(move |r| r.latency_ms == latency && r.api == api && r.variant == v)
             };
-            let med = |rule: bool, f: &dyn Fn(&RefsRun) -> f64| median(of(rule).map(f).collect());
-            let wall = |rule| med(rule, &|r| r.wall.as_secs_f64());
-            let total = |rule| med(rule, &|r| r.total as f64);
-            let lookups = med(true, &|r| r.lookups() as f64);
-            let deletes = med(true, &|r| r.deletes() as f64) - med(false, &|r| r.deletes() as f64);
-            let all_ok = of(true).chain(of(false)).all(RefsRun::ok);
+            let med = |v: Variant, f: &dyn Fn(&RefsRun) -> f64| median(of(v).map(f).collect());
+            let wall = |v| med(v, &|r| r.wall.as_secs_f64());
+            let total = |v| med(v, &|r| r.total as f64);
+            let lookups = med(Variant::Rule, &|r| r.lookups() as f64);
+            let lookups_c = med(Variant::RuleNothingGone, &|r| r.lookups() as f64);
+            let repeats = med(Variant::Rule, &|r| r.lookup_repeats as f64);
+            let deletes = med(Variant::Rule, &|r| r.deletes() as f64) - med(Variant::Age, &|r| r.deletes() as f64);
+            let all_ok = Variant::ALL.iter().all(|&v| of(v).all(RefsRun::ok));
             s.push_str(&format!(
-                "| {latency} ms | {} | {:.2} s | {:.2} s | **{:.2}×** | {:.0} | {:.0} | {:+.0} | {:.0} | {min_total} | \
-                 {:.0}× | {:+.0} | {} |\n",
+                "| {latency} ms | {} | {:.2} s | {:.2} s | {:.2} s | **{:.2}×** | **{:.2}×** | {:.0} / {:.0} / {:.0} | \
+                 {:.0} / {:.0} | {:.0} | {min_total} / {} | {:.0}× | {:+.0} | {} |\n",
                 api.flag(),
-                wall(true),
-                wall(false),
-                wall(true) / wall(false),
-                total(true),
-                total(false),
-                total(true) - total(false),
+                wall(Variant::Rule),
+                wall(Variant::Age),
+                wall(Variant::RuleNothingGone),
+                wall(Variant::Rule) / wall(Variant::Age),
+                wall(Variant::RuleNothingGone) / wall(Variant::Age),
+                total(Variant::Rule),
+                total(Variant::Age),
+                total(Variant::RuleNothingGone),
                 lookups,
+                lookups_c,
+                repeats,
+                shape.minimum_lookups_nothing_gone(),
                 naive as f64 / lookups,
                 deletes,
                 if all_ok { "every run" } else { "**NO**" }
@@ -536,23 +616,24 @@ pub fn render(shape: &Shape, data: &RefsData, args: &Args, runs: &[RefsRun]) -> 
         }
     }
     s.push_str(
-        "\n(medians; extra = requests (a) − (b); branches + MRs = `GET branches` + `GET merge_requests` of (a); \
-         extra deletes = `DELETE tag` or destroy mutations (a) − (b).)\n\n",
+        "\n(medians; branches + MRs = `GET branches` + `GET merge_requests`; repeated = the same path and query \
+         asked before in the pass; extra deletes = `DELETE tag` or destroy mutations, (a) − (b).)\n\n",
     );
     s.push_str(
-        "| latency | API | run | round | wall | branches | merge_requests | tag routes | deletes | total | deleted | \
-         exact | exit |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| latency | API | run | round | wall | branches | merge_requests (repeated) | tag routes | deletes | total | \
+         deleted | exact | exit |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in runs {
         s.push_str(&format!(
-            "| {} ms | {} | {} | {} | {:.2} s | {} | {} | {} | {} | {} | {} of {} | {} | {:?} |\n",
+            "| {} ms | {} | {} | {} | {:.2} s | {} | {} ({}) | {} | {} | {} | {} of {} | {} | {:?} |\n",
             r.latency_ms,
             r.api.flag(),
-            rule_label(r.rule),
+            r.variant.label(),
             r.round,
             r.wall.as_secs_f64(),
             r.branches(),
             r.merge_requests(),
+            r.lookup_repeats,
             r.tag_routes(),
             r.deletes(),
             r.total,
@@ -593,6 +674,8 @@ mod tests {
         assert_eq!(min["GET branches"], 20);
         assert_eq!(min["GET merge_requests"], 20 * 3);
         assert_eq!(s.naive_lookups(), 20 * (2 + 250));
+        // (c): all 100 branches there, a full keyset page and an empty one.
+        assert_eq!(s.minimum_lookups_nothing_gone(), 20 * (2 + 3));
         // 200 branches, 100 there: one full keyset page, then an empty one.
         let full = Shape {
             branches: 200,
@@ -612,7 +695,7 @@ mod tests {
             branches: 4,
             merge_requests: 10,
         };
-        let data = RefsData::generate(&s);
+        let data = RefsData::generate(&s, false);
         let repo = &data.seed.projects[0].repositories[0];
         assert_eq!(repo.tags.len(), 22);
         let names: BTreeSet<&str> = repo.tags.iter().map(|t| t.name.as_str()).collect();
@@ -634,6 +717,17 @@ mod tests {
         let config: serde_json::Value = serde_json::from_str(&data.config(false)).unwrap();
         assert!(config["refs-1"].get("delete_when_ref_gone").is_none());
         assert_eq!(data.expected(true).len(), 48);
+        // Nothing gone: the same tags, every branch there, every merge request open.
+        let all = RefsData::generate(&s, true);
+        assert!(all.gone.is_empty());
+        assert_eq!(all.expired, data.expired);
+        assert_eq!(all.seed.branches[&1].len(), 4);
+        assert!(
+            all.seed.merge_requests[&1]
+                .iter()
+                .all(|mr| mr.state == MergeRequestState::Opened)
+        );
+        assert_eq!(all.expected(true), all.expired);
     }
 
     /// Just enough of the rule's regex to check the generated names.
