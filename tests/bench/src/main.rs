@@ -4,6 +4,7 @@
 //! cargo run --release -p bench -- [--rounds 3] [--python-rounds N] [--projects 1] [--repos 10]
 //!     [--tags 1000] [--expired 0.5] [--latency-ms 5 | --latencies 5,50] [--concurrency 32]
 //!     [--skip-python] [--scale] [--traffic | --traffic-only] [--big-repo | --big-repo-only]
+//!     [--refs | --refs-only]
 //! ```
 //!
 //! Builds the release binary (`cargo build --release --bin
@@ -21,6 +22,7 @@
 mod measure;
 mod probe;
 mod python;
+mod refs;
 mod report;
 mod scenario;
 mod traffic;
@@ -70,6 +72,16 @@ and prints a markdown report.
   --big-repo-only       run only that comparison
   --big-repo-tags N     its tags (default 20000)
   --big-repo-latency-ms MS  its latency (default 50)
+  --refs                also measure delete_when_ref_gone (issue 16, ours only): the same
+                        data with the rule and with the age rule alone, REST and GraphQL
+  --refs-only           run only that
+  --refs-projects N     its projects, one config entry each (default 20)
+  --refs-repos N        its repositories per project (default 2)
+  --refs-tags N         its tags per repository in the rule's window (default 500; half
+                        named after branches, half after merge requests; a tenth more expired)
+  --refs-branches N     branch names per project in tags, every second one gone (default 100)
+  --refs-mrs N          merge requests per project, every second one merged or closed (default 250)
+  --refs-latencies LIST its latencies, ms (default 5)
   --binary PATH         use this gitlab-registry-cleaner instead of building it
   --python CMD          interpreter that creates the virtualenv (default $BENCH_PYTHON or python3)
   --python-timeout S    seconds before the Python tool is killed (default 900)
@@ -131,6 +143,14 @@ pub(crate) struct Args {
     big_repo_only: bool,
     big_repo_tags: u64,
     big_repo_latency_ms: f64,
+    refs: bool,
+    refs_only: bool,
+    refs_projects: u64,
+    refs_repos: u64,
+    refs_tags: u64,
+    refs_branches: u64,
+    refs_mrs: u64,
+    refs_latencies: Vec<f64>,
     binary: Option<PathBuf>,
     python: String,
     python_timeout: Duration,
@@ -164,6 +184,14 @@ impl Default for Args {
             big_repo_only: false,
             big_repo_tags: 20_000,
             big_repo_latency_ms: 50.0,
+            refs: false,
+            refs_only: false,
+            refs_projects: 20,
+            refs_repos: 2,
+            refs_tags: 500,
+            refs_branches: 100,
+            refs_mrs: 250,
+            refs_latencies: vec![5.0],
             binary: None,
             python: std::env::var("BENCH_PYTHON").unwrap_or_else(|_| "python3".to_owned()),
             python_timeout: Duration::from_secs(900),
@@ -271,6 +299,19 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
             "--big-repo-only" => a.big_repo_only = true,
             "--big-repo-tags" => a.big_repo_tags = num(&name, &value()?)?,
             "--big-repo-latency-ms" => a.big_repo_latency_ms = num(&name, &value()?)?,
+            "--refs" => a.refs = true,
+            "--refs-only" => a.refs_only = true,
+            "--refs-projects" => a.refs_projects = num(&name, &value()?)?,
+            "--refs-repos" => a.refs_repos = num(&name, &value()?)?,
+            "--refs-tags" => a.refs_tags = num(&name, &value()?)?,
+            "--refs-branches" => a.refs_branches = num(&name, &value()?)?,
+            "--refs-mrs" => a.refs_mrs = num(&name, &value()?)?,
+            "--refs-latencies" => {
+                a.refs_latencies = value()?
+                    .split(',')
+                    .map(|t| num(&name, t.trim()))
+                    .collect::<Result<_, _>>()?
+            }
             "--binary" => a.binary = Some(PathBuf::from(value()?)),
             "--python" => a.python = value()?,
             "--python-timeout" => a.python_timeout = Duration::from_secs_f64(num(&name, &value()?)?),
@@ -285,7 +326,17 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
     if !(0.0..=1.0).contains(&a.expired) {
         return Err("--expired must be between 0 and 1".to_owned());
     }
-    if !(a.latency_ms >= 0.0 && a.scale_latency_ms >= 0.0 && a.latencies().iter().all(|&l| l >= 0.0)) {
+    if a.refs_projects == 0 || a.refs_repos == 0 || a.refs_latencies.is_empty() {
+        return Err("--refs-projects and --refs-repos must be at least 1, --refs-latencies not empty".to_owned());
+    }
+    if a.refs_tags > 65_536 || a.refs_repos > 4096 {
+        return Err("--refs-tags must be at most 65536 and --refs-repos at most 4096".to_owned());
+    }
+    if !(a.latency_ms >= 0.0
+        && a.refs_latencies.iter().all(|&l| l >= 0.0)
+        && a.scale_latency_ms >= 0.0
+        && a.latencies().iter().all(|&l| l >= 0.0))
+    {
         return Err("latencies must be >= 0".to_owned());
     }
     if !(1..=a.rounds).contains(&a.python_rounds()) {
@@ -457,9 +508,11 @@ fn run(args: &Args) -> Result<bool, String> {
     let runs_dir = target_dir.join("bench-runs");
     fs::create_dir_all(&runs_dir).map_err(|e| format!("{}: {e}", runs_dir.display()))?;
 
-    let main_series = !args.scale_only && !args.traffic_only && !args.big_repo_only;
+    let main_series = !args.scale_only && !args.traffic_only && !args.big_repo_only && !args.refs_only;
     let python = if !main_series {
-        let only = if args.big_repo_only {
+        let only = if args.refs_only {
+            "--refs-only"
+        } else if args.big_repo_only {
             "--big-repo-only"
         } else if args.traffic_only {
             "--traffic-only"
@@ -496,7 +549,7 @@ fn run(args: &Args) -> Result<bool, String> {
         }
     }
     let mut scale = Vec::new();
-    if (args.scale || args.scale_only) && !args.big_repo_only {
+    if (args.scale || args.scale_only) && !args.big_repo_only && !args.refs_only {
         for &tags in &args.scale_tags {
             let s = args.scale_scenario(tags);
             eprintln!("bench: scale: {}", s.describe());
@@ -514,10 +567,17 @@ fn run(args: &Args) -> Result<bool, String> {
         ok &= traffic_runs.iter().all(|r| r.exit == Some(0) && r.exact);
     }
 
-    let mut text = if args.traffic_only {
+    let mut text = if args.traffic_only || args.refs_only {
         format!(
-            "# Traffic benchmark\n\nMachine: {}. Ours: {}.\n\n",
-            ctx.machine, ctx.ours
+            "# {} benchmark\n\nMachine: {}. Ours: {}. Command: `cargo run --release -p bench -- {}`.\n\n",
+            if args.refs_only {
+                "delete_when_ref_gone"
+            } else {
+                "Traffic"
+            },
+            ctx.machine,
+            ctx.ours,
+            ctx.args_line
         )
     } else {
         report::render(&ctx, args, &series, &scale)
@@ -528,6 +588,11 @@ fn run(args: &Args) -> Result<bool, String> {
     if args.big_repo || args.big_repo_only {
         let (section, big_ok) = walk::run(&binary, &runs_dir, args)?;
         ok &= big_ok;
+        text.push_str(&section);
+    }
+    if args.refs || args.refs_only {
+        let (section, refs_ok) = refs::run(&binary, &runs_dir, args)?;
+        ok &= refs_ok;
         text.push_str(&section);
     }
     print!("{text}");
