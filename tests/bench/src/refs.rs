@@ -92,7 +92,8 @@ impl Shape {
     }
 
     /// The fewest branch-list requests per project: one keyset page per
-    /// 100 branches, and one more (empty) when the last page is exactly full.
+    /// 100 branches, and one more (empty) when the last page is exactly
+    /// full; then one for GitLab's count, which keyset pages do not carry.
     pub fn branch_pages(&self) -> u64 {
         self.branch_pages_for(self.present_branches())
     }
@@ -101,14 +102,21 @@ impl Shape {
         if self.branch_tags() == 0 {
             0
         } else {
-            present / PER_PAGE + 1
+            present / PER_PAGE + 1 + 1
         }
+    }
+
+    /// The git tag list's requests per project (the data has no git tags):
+    /// one empty keyset page and the count.
+    pub fn git_tag_pages(&self) -> u64 {
+        if self.branch_tags() == 0 { 0 } else { 2 }
     }
 
     /// The fewest branch and merge-request requests of (c), where every
     /// branch is there: the branch list may be a page longer.
     pub fn minimum_lookups_nothing_gone(&self) -> u64 {
-        self.projects * (self.branch_pages_for(self.branches) + self.named_mrs().div_ceil(PER_PAGE))
+        self.projects
+            * (self.branch_pages_for(self.branches) + self.git_tag_pages() + self.named_mrs().div_ceil(PER_PAGE))
     }
 
     /// The fewest branch and merge-request requests of a pass, by route key:
@@ -117,6 +125,7 @@ impl Shape {
     pub fn minimum_lookups(&self) -> BTreeMap<&'static str, u64> {
         BTreeMap::from([
             (Route::Branches.key(), self.projects * self.branch_pages()),
+            (Route::GitTags.key(), self.projects * self.git_tag_pages()),
             (
                 Route::MergeRequests.key(),
                 self.projects * self.named_mrs().div_ceil(PER_PAGE),
@@ -124,10 +133,11 @@ impl Shape {
         ])
     }
 
-    /// A naive client: per repository the whole branch list, per project
-    /// `GET /projects/:id/merge_requests/:iid` once per named merge request.
+    /// A naive client: per repository the whole branch list (no count, no
+    /// git tags), per project `GET /projects/:id/merge_requests/:iid` once
+    /// per named merge request.
     pub fn naive_lookups(&self) -> u64 {
-        self.projects * (self.repos * self.branch_pages() + self.named_mrs())
+        self.projects * (self.repos * (self.branch_pages() - 1) + self.named_mrs())
     }
 
     pub fn describe(&self) -> String {
@@ -360,8 +370,9 @@ impl RefsRun {
         self.route(Route::MergeRequests.key())
     }
 
+    /// Branch, git tag and merge-request requests.
     pub fn lookups(&self) -> u64 {
-        self.branches() + self.merge_requests()
+        self.branches() + self.route(Route::GitTags.key()) + self.merge_requests()
     }
 
     /// `DELETE tag` (REST) or destroy mutations (GraphQL).
@@ -441,7 +452,7 @@ fn run_once(binary: &Path, data: &RefsData, runs_dir: &Path, args: &Args, which:
     let lookup_repeats = stats
         .requests
         .iter()
-        .filter(|r| matches!(r.route, Route::Branches | Route::MergeRequests))
+        .filter(|r| matches!(r.route, Route::Branches | Route::GitTags | Route::MergeRequests))
         .filter(|r| !seen.insert(r.path_and_query.as_str()))
         .count() as u64;
     let deleted = fake.deleted();
@@ -557,15 +568,17 @@ pub fn render(shape: &Shape, data: &RefsData, args: &Args, runs: &[RefsRun]) -> 
     ));
     s.push_str(&format!(
         "Expected: (b) and (c) delete the {} expired tags; (a) also the {} tags of gone branches and merged or \
-         closed merge requests, {} in all. Minimum branch and merge-request requests of (a) and (c): {} ({} \
-         `GET branches` + {} `GET merge_requests`: per project {} keyset page(s) for {} branches and ⌈{} named \
-         merge requests ÷ 100⌉). A naive client (the branch list once per repository, `GET \
+         closed merge requests, {} in all. Minimum branch, git tag and merge-request requests of (a) and (c): {} \
+         ({} `GET branches` + {} `GET git_tags` + {} `GET merge_requests`: per project {} requests for {} branches \
+         (keyset pages and GitLab's count), an empty git tag page and its count, and ⌈{} named merge requests ÷ \
+         100⌉); plus one `GET /projects/:id` per project to tell a fork (not counted here). A naive client (the branch list once per repository, `GET \
          /projects/:id/merge_requests/:iid` once per merge request): {naive}, {:.0}× the minimum.\n\n",
         data.expired.len(),
         data.gone.len(),
         data.expired.len() + data.gone.len(),
         min_total,
         min[Route::Branches.key()],
+        min[Route::GitTags.key()],
         min[Route::MergeRequests.key()],
         shape.branch_pages(),
         shape.present_branches(),
@@ -616,7 +629,7 @@ pub fn render(shape: &Shape, data: &RefsData, args: &Args, runs: &[RefsRun]) -> 
         }
     }
     s.push_str(
-        "\n(medians; branches + MRs = `GET branches` + `GET merge_requests`; repeated = the same path and query \
+        "\n(medians; branches + MRs = `GET branches` + `GET git_tags` + `GET merge_requests`; repeated = the same path and query \
          asked before in the pass; extra deletes = `DELETE tag` or destroy mutations, (a) − (b).)\n\n",
     );
     s.push_str(
@@ -668,22 +681,23 @@ mod tests {
     fn minimum_and_naive() {
         let s = shape();
         assert_eq!(s.present_branches(), 50);
-        assert_eq!(s.branch_pages(), 1);
+        assert_eq!(s.branch_pages(), 2);
         assert_eq!(s.named_mrs(), 250);
         let min = s.minimum_lookups();
-        assert_eq!(min["GET branches"], 20);
+        assert_eq!(min["GET branches"], 20 * 2);
+        assert_eq!(min["GET git_tags"], 20 * 2);
         assert_eq!(min["GET merge_requests"], 20 * 3);
         assert_eq!(s.naive_lookups(), 20 * (2 + 250));
-        // (c): all 100 branches there, a full keyset page and an empty one.
-        assert_eq!(s.minimum_lookups_nothing_gone(), 20 * (2 + 3));
+        // (c): all 100 branches there, a full keyset page, an empty one and the count.
+        assert_eq!(s.minimum_lookups_nothing_gone(), 20 * (3 + 2 + 3));
         // 200 branches, 100 there: one full keyset page, then an empty one.
         let full = Shape {
             branches: 200,
             ..s.clone()
         };
-        assert_eq!(full.branch_pages(), 2);
+        assert_eq!(full.branch_pages(), 3);
         let more = Shape { branches: 202, ..s };
-        assert_eq!(more.branch_pages(), 2);
+        assert_eq!(more.branch_pages(), 3);
     }
 
     #[test]
