@@ -172,15 +172,7 @@ fn unknown_is_kept_when_gitlab_cannot_say_which_branches_exist() {
         }),
         ("a token without access to the repository", |fake| {
             fake.set_faults(Faults {
-                rules: vec![FaultRule::always(
-                    Route::Branches,
-                    Fault::Status {
-                        status: 403,
-                        retry_after: None,
-                        body: r#"{"message":"403 Forbidden"}"#.to_owned(),
-                        content_type: "application/json",
-                    },
-                )],
+                rules: vec![FaultRule::always(Route::Branches, Fault::status(403))],
                 ..Faults::default()
             })
         }),
@@ -533,15 +525,7 @@ fn check_online_says_whether_the_token_can_read_branches_and_merge_requests() {
     assert!(r.stdout.contains("project 1: merge requests readable"), "{}", r.all());
 
     fake.set_faults(Faults {
-        rules: vec![FaultRule::always(
-            Route::Branches,
-            Fault::Status {
-                status: 403,
-                retry_after: None,
-                body: r#"{"message":"403 Forbidden"}"#.to_owned(),
-                content_type: "application/json",
-            },
-        )],
+        rules: vec![FaultRule::always(Route::Branches, Fault::status(403))],
         ..Faults::default()
     });
     let r = check();
