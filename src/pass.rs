@@ -247,7 +247,13 @@ impl RefStates {
 /// branches and git tags if any tag names a branch, the merge requests
 /// named (unless the project is a fork). A failure is logged and counted
 /// once per project and pass; what it leaves unknown is kept.
-async fn look_up_refs(api: &EntryApi<'_>, project_id: u64, refs: &[&TagRef], report: &mut PassReport) -> RefStates {
+async fn look_up_refs(
+    api: &EntryApi<'_>,
+    project_id: u64,
+    refs: &[&TagRef],
+    listed_at: Option<tokio::time::Instant>,
+    report: &mut PassReport,
+) -> RefStates {
     let mut failed = |what: &'static str, err: ApiError| match err {
         ApiError::Cancelled => report.interrupted = true,
         ApiError::Deadline => report.timed_out = true,
@@ -271,7 +277,7 @@ async fn look_up_refs(api: &EntryApi<'_>, project_id: u64, refs: &[&TagRef], rep
     };
     if refs.iter().any(|named| named.branch.is_some()) {
         for kind in [RefKind::Branches, RefKind::Tags] {
-            match api.refs_of(project_id, kind).await {
+            match api.refs_of(project_id, kind, listed_at).await {
                 Ok(list) => match kind {
                     RefKind::Branches => states.branches = Some(list),
                     RefKind::Tags => states.git_tags = Some(list),
@@ -690,6 +696,10 @@ async fn decide_repository(
     let mut candidates = Candidates::default();
     let mut take = |listed: Listed| candidates.take(entry, repository, listed);
     let listing = api.tags(repository, &mut wanted, &mut take).await;
+    // Every tag listed was pushed by now: a branch list asked for later has
+    // the branch of each, unless it is gone. Where every date is a push
+    // date (GitLab's publishedAt came with each), the dates tell that instead.
+    let listed_at = (!listing.push_dates || candidates.without_push_date > 0).then(tokio::time::Instant::now);
     report.tags_seen += listing.seen;
     report.add(&kept_by_name);
     report.keep(KeepReason::Error, candidates.unreadable);
@@ -739,13 +749,16 @@ async fn decide_repository(
         .collect();
     if !pending.is_empty() {
         let refs: Vec<&TagRef> = pending.iter().map(|(_, named)| named).collect();
-        let states = look_up_refs(api, repository.project_id, &refs, report).await;
+        let states = look_up_refs(api, repository.project_id, &refs, listed_at, report).await;
         for (i, named) in &pending {
             let tag = &mut candidates.facts[*i];
             tag.ref_state = Some(states.state(named, tag.created.usable()));
         }
         rulings = policy::decide_rules(&candidates.facts, &entry.rules, &repository.path, now);
     }
+    // The deadline came before GitLab could be asked: those tags are the
+    // pass's to finish, not GitLab's to explain.
+    let lookup_cut_short = report.timed_out;
     let mut doomed = Vec::new();
     let tags = candidates
         .facts
@@ -755,6 +768,10 @@ async fn decide_repository(
     for (((tag, size), digest), Ruling { decision, rule }) in tags.zip(rulings) {
         match decision {
             Decision::Keep(reason) => {
+                let reason = match reason {
+                    KeepReason::RefUnknown if lookup_cut_short => KeepReason::PassTimeout,
+                    reason => reason,
+                };
                 report.keep(reason, 1);
                 log_kept(project, repository, &tag.name, rule.as_deref(), digest.as_ref(), reason);
             }
@@ -855,6 +872,9 @@ struct Candidates {
     unpublished: u64,
     /// Tags whose details could not be read: kept, each an error.
     unreadable: u64,
+    /// Tags without a push date (`publishedAt`): their dates may be build
+    /// times, older than the branch they were pushed for.
+    without_push_date: u64,
 }
 
 impl Candidates {
@@ -871,6 +891,7 @@ impl Candidates {
     fn take(&mut self, entry: &Entry, repository: &Repository, listed: Listed) {
         match listed {
             Listed::Record(record) => {
+                self.without_push_date += u64::from(record.published.is_none());
                 // The date is the governing rule's `age_from` (a tag no rule
                 // governs is not wanted, so the first rule's is only a fallback).
                 let age_from = entry
@@ -911,6 +932,7 @@ impl Candidates {
                 self.sizes.clear();
                 self.digests.clear();
                 self.unpublished = 0;
+                self.without_push_date = 0;
             }
         }
     }
@@ -1074,6 +1096,7 @@ mod tests {
         Some(Arc::new(RefList {
             slugs: slugs.iter().map(|s| (*s).to_owned()).collect(),
             as_of,
+            requested: tokio::time::Instant::now(),
         }))
     }
 

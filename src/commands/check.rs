@@ -130,7 +130,7 @@ async fn print_refs(api: &EntryApi<'_>, entry: &Entry, project_id: u64) -> bool 
     let mut ok = true;
     if groups.contains("ref") {
         for kind in [RefKind::Branches, RefKind::Tags] {
-            match api.refs_of(project_id, kind).await {
+            match api.refs_of(project_id, kind, None).await {
                 Ok(list) => println!(
                     "    project {project_id}: {} {} readable",
                     list.slugs.len(),

@@ -234,24 +234,14 @@ impl GitlabClient {
         first: Url,
         mut each: impl FnMut(Vec<T>),
     ) -> Result<(), ApiError> {
-        self.each_page_with_headers(first, PER_PAGE, |page, _| each(page)).await
-    }
-
-    /// [`Self::each_page`], `per_page` items a page, with each page's headers.
-    pub(super) async fn each_page_with_headers<T: DeserializeOwned>(
-        &self,
-        first: Url,
-        per_page: u32,
-        mut each: impl FnMut(Vec<T>, &HeaderMap),
-    ) -> Result<(), ApiError> {
         let mut url = first;
         url.query_pairs_mut()
-            .append_pair("per_page", &per_page.to_string())
+            .append_pair("per_page", &PER_PAGE.to_string())
             .append_pair("page", "1");
         for _ in 0..MAX_PAGES {
             let answer = self.get_ok(url.clone()).await?;
             let page: Vec<T> = decode(&Method::GET, &url, &answer.body)?;
-            each(page, &answer.headers);
+            each(page);
             match next_page(&url, &answer.headers)? {
                 Some(next) => url = next,
                 None => return Ok(()),

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::OnceCell;
+use tokio::time::Instant;
 
 use super::backend::EntryApi;
 use super::client::PER_PAGE;
@@ -52,6 +53,8 @@ pub(crate) struct RefList {
     /// The list tells nothing of a ref created after this instant: when it
     /// was asked for, less the 30 seconds GitLab may serve a cached list.
     pub as_of: Timestamp,
+    /// When it was asked for, on this process's monotonic clock.
+    pub requested: Instant,
 }
 
 /// GitLab caches the answers of its branch and tag lists this long.
@@ -59,12 +62,14 @@ const GITLAB_CACHE: SignedDuration = SignedDuration::from_secs(30);
 
 type Cell<T> = Arc<OnceCell<Result<T, ApiError>>>;
 type Cells<K, T> = Mutex<HashMap<K, Cell<T>>>;
+/// The latest reading of a ref list, one reader at a time.
+type Latest = Arc<tokio::sync::Mutex<Option<Result<Arc<RefList>, ApiError>>>>;
 
 /// What one pass has read of projects' refs and merge requests.
 #[derive(Default)]
 pub(super) struct RefCache {
     /// By project id and kind.
-    refs: Cells<(u64, RefKind), Arc<RefList>>,
+    refs: Mutex<HashMap<(u64, RefKind), Latest>>,
     /// Whether each project is a fork, by project id.
     forks: Cells<u64, bool>,
     /// By project id and iid.
@@ -83,21 +88,43 @@ fn cell<K: std::hash::Hash + Eq, T>(map: &Cells<K, T>, key: K) -> Cell<T> {
 }
 
 impl EntryApi<'_> {
-    /// A project's branches or git tags: all pages, read once a pass. An
-    /// error (also a list cut short or changed while read, or a project
-    /// without any branch) means nothing may be taken as gone.
-    pub(crate) async fn refs_of(&self, project_id: u64, kind: RefKind) -> Result<Arc<RefList>, ApiError> {
-        cell(&self.refs().refs, (project_id, kind))
-            .get_or_init(|| async {
-                let as_of = Timestamp::now() - GITLAB_CACHE;
-                let names = self.client().ref_names(project_id, kind).await?;
-                Ok(Arc::new(RefList {
-                    slugs: names.iter().map(|name| slug(name)).collect(),
-                    as_of,
-                }))
+    /// A project's branches or git tags, all pages, read once a pass — or,
+    /// given `not_before` (the end of the listing of the tags they will
+    /// judge, when those tags' dates are not push dates), asked for at or
+    /// after it, so that the branch of every tag listed is in the list
+    /// unless it is gone: a reading that recent is shared, an older one
+    /// read again. An error (also a list cut short or changed while read,
+    /// or a project without any branch) is kept for the pass, and means
+    /// nothing may be taken as gone.
+    pub(crate) async fn refs_of(
+        &self,
+        project_id: u64,
+        kind: RefKind,
+        not_before: Option<Instant>,
+    ) -> Result<Arc<RefList>, ApiError> {
+        let latest = {
+            let mut refs = self.refs().refs.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(refs.entry((project_id, kind)).or_default())
+        };
+        let mut latest = latest.lock().await;
+        match &*latest {
+            Some(Err(err)) => return Err(err.clone()),
+            Some(Ok(list)) if not_before.is_none_or(|not_before| list.requested >= not_before) => {
+                return Ok(Arc::clone(list));
+            }
+            _ => {}
+        }
+        let requested = Instant::now();
+        let as_of = Timestamp::now() - GITLAB_CACHE;
+        let read = self.client().ref_names(project_id, kind).await.map(|names| {
+            Arc::new(RefList {
+                slugs: names.iter().map(|name| slug(name)).collect(),
+                as_of,
+                requested,
             })
-            .await
-            .clone()
+        });
+        *latest = Some(read.clone());
+        read
     }
 
     /// Whether a project is a fork: its merge requests' iids may not be

@@ -8,7 +8,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 
-use super::client::{GitlabClient, PER_PAGE, decode, ok_or_error};
+use super::client::{GitlabClient, PER_PAGE, decode, next_page, ok_or_error};
 use super::error::ApiError;
 use super::wire::{self, Repository, TagDetails, Version};
 use crate::config::{EntryKind, Target};
@@ -91,9 +91,9 @@ impl GitlabClient {
     /// Every branch (or git tag) name of a project, checked whole:
     ///
     /// - keyset pages by name where GitLab has them (`pagination=keyset`; a
-    ///   branch deleted meanwhile shifts no page), then GitLab's own count
-    ///   (`X-Total` of a one-item offset page): fewer names than it counts
-    ///   is a list cut short;
+    ///   branch deleted meanwhile shifts no page), checked against GitLab's
+    ///   own count (`X-Total` of a one-item offset page) read before and
+    ///   after: fewer names than both counts is a list cut short;
     /// - else offset pages, whose `X-Total` must be the names listed; more
     ///   than one page is read a second time with another page size, and
     ///   must name the same: a branch deleted and another created while
@@ -107,28 +107,36 @@ impl GitlabClient {
             path: url.path().to_owned(),
             reason,
         };
+        let before = self.ref_count(&url).await?;
         let first = self.ref_pages(&url, PER_PAGE, true).await?;
+        let listed = first.names.len() as u64;
         match first.totals.first() {
             None => {
-                let counted = self.ref_count(&url).await?.ok_or_else(|| {
-                    untrusted(format!(
+                let after = self.ref_count(&url).await?;
+                let counts: Vec<u64> = before.into_iter().chain(after).collect();
+                if counts.is_empty() {
+                    return Err(untrusted(format!(
                         "GitLab gives no count of the {}, so a complete list cannot be told from a cut one",
                         kind.plural()
-                    ))
-                })?;
-                if (first.names.len() as u64) < counted {
+                    )));
+                }
+                // A ref created or deleted meanwhile moves one count, not both.
+                if counts.iter().all(|&count| listed < count) {
                     return Err(untrusted(format!(
-                        "listed {} {} but GitLab counts {counted}: the list was cut short (or changed while it was read)",
-                        first.names.len(),
-                        kind.plural()
+                        "listed {listed} {} but GitLab counts {}: the list was cut short",
+                        kind.plural(),
+                        counts
+                            .iter()
+                            .map(u64::to_string)
+                            .collect::<Vec<_>>()
+                            .join(" before and ")
                     )));
                 }
             }
             Some(&total) => {
-                if first.totals.len() > 1 || first.names.len() as u64 != total {
+                if first.totals.len() > 1 || listed != total {
                     return Err(untrusted(format!(
-                        "listed {} {} but GitLab counts {}: the list changed or was cut short while it was read",
-                        first.names.len(),
+                        "listed {listed} {} but GitLab counts {}: the list changed or was cut short while it was read",
                         kind.plural(),
                         first
                             .totals
@@ -142,10 +150,9 @@ impl GitlabClient {
                     let again = self.ref_pages(&url, PER_PAGE - 1, false).await?;
                     if again.names != first.names {
                         return Err(untrusted(format!(
-                            "two readings of the {} by offset pages differ ({} and {} names): they changed while \
-                             they were read",
+                            "two readings of the {} by offset pages differ ({listed} and {} names): they changed \
+                             while they were read",
                             kind.plural(),
-                            first.names.len(),
                             again.names.len()
                         )));
                     }
@@ -166,26 +173,57 @@ impl GitlabClient {
     /// `X-Total`s seen (none on keyset pages); how many pages.
     async fn ref_pages(&self, url: &Url, per_page: u32, keyset: bool) -> Result<RefPages, ApiError> {
         let mut url = url.clone();
-        if keyset {
-            url.query_pairs_mut().append_pair("pagination", "keyset");
-        }
-        if url.path().ends_with("/tags") {
+        {
+            let mut query = url.query_pairs_mut();
+            if keyset {
+                query.append_pair("pagination", "keyset");
+            }
             // Git tags come newest first unless asked by name; pages by
             // name are what keyset and the second reading rely on.
-            url.query_pairs_mut()
+            query
                 .append_pair("order_by", "name")
-                .append_pair("sort", "asc");
+                .append_pair("sort", "asc")
+                .append_pair("per_page", &per_page.to_string())
+                .append_pair("page", "1");
         }
         let mut pages = RefPages::default();
-        self.each_page_with_headers::<wire::RefName>(url, per_page, |page, headers| {
+        for _ in 0..MAX_REF_PAGES {
+            let answer = self.get_ok(url.clone()).await?;
+            let page: Vec<wire::RefName> = decode(&Method::GET, &url, &answer.body)?;
             pages.pages += 1;
             pages.names.extend(page.into_iter().map(|r| r.name));
-            pages.totals.extend(header_u64(headers, "x-total"));
+            pages.totals.extend(header_u64(&answer.headers, "x-total"));
+            let next = match keyset_token(&url, &answer.headers) {
+                // GitLab builds keyset links on its configured host, which
+                // need not be the one it is reached by: only the token is taken.
+                Some(token) => {
+                    let pairs: Vec<(String, String)> = url
+                        .query_pairs()
+                        .filter(|(k, _)| k != "page_token")
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                        .collect();
+                    let mut next = url.clone();
+                    next.query_pairs_mut()
+                        .clear()
+                        .extend_pairs(pairs)
+                        .append_pair("page_token", &token);
+                    Some(next)
+                }
+                None => next_page(&url, &answer.headers)?,
+            };
+            match next {
+                Some(next) => url = next,
+                None => {
+                    pages.names.sort_unstable();
+                    pages.names.dedup();
+                    return Ok(pages);
+                }
+            }
+        }
+        Err(ApiError::Pagination {
+            path: url.path().to_owned(),
+            reason: format!("more than {MAX_REF_PAGES} pages; refusing to go on"),
         })
-        .await?;
-        pages.names.sort_unstable();
-        pages.names.dedup();
-        Ok(pages)
     }
 
     /// GitLab's count of a ref list: `X-Total` of a one-item offset page.
@@ -198,17 +236,12 @@ impl GitlabClient {
         Ok(header_u64(&answer.headers, "x-total"))
     }
 
-    /// Whether a project is a fork (`forked_from_project` in `GET /projects/:id`).
+    /// Whether a project is a fork (`GET /projects/:id`).
     pub(crate) async fn is_fork(&self, project_id: u64) -> Result<bool, ApiError> {
-        #[derive(Deserialize)]
-        struct Entity {
-            #[serde(default)]
-            forked_from_project: Option<serde::de::IgnoredAny>,
-        }
         let url = self.url(&["projects", &project_id.to_string()]);
         let answer = self.get_ok(url.clone()).await?;
-        let entity: Entity = decode(&Method::GET, &url, &answer.body)?;
-        Ok(entity.forked_from_project.is_some())
+        let entity: wire::ForkedFrom = decode(&Method::GET, &url, &answer.body)?;
+        Ok(entity.is_fork())
     }
 
     /// The state (`opened`, `closed`, `locked`, `merged`) of a project's
@@ -311,4 +344,54 @@ struct RefPages {
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The most pages of a ref list read (a million branches).
+const MAX_REF_PAGES: u32 = 10_000;
+
+/// The `page_token` of a keyset page's `Link rel="next"`, if it has one
+/// and no `X-Next-Page` says the pages are offset pages.
+fn keyset_token(current: &Url, headers: &HeaderMap) -> Option<String> {
+    if headers.contains_key("x-next-page") {
+        return None;
+    }
+    let link = headers.get(reqwest::header::LINK)?.to_str().ok()?;
+    let next = current.join(wire::link_next(link)?).ok()?;
+    next.query_pairs()
+        .find(|(k, _)| k == "page_token")
+        .map(|(_, v)| v.into_owned())
+        .filter(|token| !token.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(reqwest::header::LINK, value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn keyset_pages_go_on_by_the_token_whatever_host_the_link_names() {
+        let current =
+            Url::parse("http://gitlab.internal:8080/api/v4/projects/1/repository/branches?pagination=keyset").unwrap();
+        let other_host = link(
+            r#"<https://gitlab.example.com/api/v4/projects/1/repository/branches?page_token=feature%2Fx&pagination=keyset&per_page=100>; rel="next""#,
+        );
+        assert_eq!(keyset_token(&current, &other_host).as_deref(), Some("feature/x"));
+        let relative = link(r#"<?page_token=main&pagination=keyset>; rel="next""#);
+        assert_eq!(keyset_token(&current, &relative).as_deref(), Some("main"));
+        // Offset pages, or no next page: no token.
+        let mut offset = link(r#"<http://gitlab.internal:8080/api/v4/x?page=2>; rel="next""#);
+        assert_eq!(keyset_token(&current, &offset), None);
+        offset.insert("x-next-page", "2".parse().unwrap());
+        assert_eq!(keyset_token(&current, &offset), None);
+        assert_eq!(
+            keyset_token(&current, &link(r#"<https://x/?page_token=a>; rel="first""#)),
+            None
+        );
+        assert_eq!(keyset_token(&current, &HeaderMap::new()), None);
+    }
 }

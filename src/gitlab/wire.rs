@@ -52,6 +52,23 @@ pub(super) struct RefName {
     pub name: String,
 }
 
+/// What `GET /projects/:id` says of a fork: `forked_from_project` only
+/// when the token may read the upstream, but `mr_default_target_self`
+/// for every fork.
+#[derive(Debug, Deserialize)]
+pub(super) struct ForkedFrom {
+    #[serde(default)]
+    forked_from_project: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    mr_default_target_self: Option<serde::de::IgnoredAny>,
+}
+
+impl ForkedFrom {
+    pub(super) fn is_fork(&self) -> bool {
+        self.forked_from_project.is_some() || self.mr_default_target_self.is_some()
+    }
+}
+
 /// One item of a merge request list (`view=simple`): its iid and state.
 #[derive(Debug, Deserialize)]
 pub(super) struct MergeRequest {
@@ -162,6 +179,17 @@ mod tests {
         assert_eq!(link_next(r#"<https://x/a?page=1>; rel="first""#), None);
         assert_eq!(link_next("garbage"), None);
         assert_eq!(link_next(""), None);
+    }
+
+    #[test]
+    fn a_fork_is_known_by_either_field() {
+        let read = |json: &str| serde_json::from_str::<ForkedFrom>(json).unwrap().is_fork();
+        assert!(read(
+            r#"{"id":2,"forked_from_project":{"id":1},"mr_default_target_self":false}"#
+        ));
+        // The upstream is not readable by the token: only this field says it.
+        assert!(read(r#"{"id":2,"mr_default_target_self":false}"#));
+        assert!(!read(r#"{"id":1,"path_with_namespace":"acme/shop"}"#));
     }
 
     #[test]
