@@ -93,7 +93,8 @@ impl Shape {
 
     /// The fewest branch-list requests per project: one keyset page per
     /// 100 branches, and one more (empty) when the last page is exactly
-    /// full; then one for GitLab's count, which keyset pages do not carry.
+    /// full; and GitLab's count before and after, which keyset pages do
+    /// not carry.
     pub fn branch_pages(&self) -> u64 {
         self.branch_pages_for(self.present_branches())
     }
@@ -102,14 +103,14 @@ impl Shape {
         if self.branch_tags() == 0 {
             0
         } else {
-            present / PER_PAGE + 1 + 1
+            present / PER_PAGE + 1 + 2
         }
     }
 
     /// The git tag list's requests per project (the data has no git tags):
-    /// one empty keyset page and the count.
+    /// one empty keyset page and the counts.
     pub fn git_tag_pages(&self) -> u64 {
-        if self.branch_tags() == 0 { 0 } else { 2 }
+        if self.branch_tags() == 0 { 0 } else { 3 }
     }
 
     /// The fewest branch and merge-request requests of (c), where every
@@ -137,7 +138,7 @@ impl Shape {
     /// git tags), per project `GET /projects/:id/merge_requests/:iid` once
     /// per named merge request.
     pub fn naive_lookups(&self) -> u64 {
-        self.projects * (self.repos * (self.branch_pages() - 1) + self.named_mrs())
+        self.projects * (self.repos * (self.branch_pages() - 2) + self.named_mrs())
     }
 
     pub fn describe(&self) -> String {
@@ -570,8 +571,11 @@ pub fn render(shape: &Shape, data: &RefsData, args: &Args, runs: &[RefsRun]) -> 
         "Expected: (b) and (c) delete the {} expired tags; (a) also the {} tags of gone branches and merged or \
          closed merge requests, {} in all. Minimum branch, git tag and merge-request requests of (a) and (c): {} \
          ({} `GET branches` + {} `GET git_tags` + {} `GET merge_requests`: per project {} requests for {} branches \
-         (keyset pages and GitLab's count), an empty git tag page and its count, and ⌈{} named merge requests ÷ \
-         100⌉); plus one `GET /projects/:id` per project to tell a fork (not counted here). A naive client (the branch list once per repository, `GET \
+         (keyset pages and GitLab's count before and after), an empty git tag page and its counts, and ⌈{} named \
+         merge requests ÷ 100⌉); plus one `GET /projects/:id` per project to tell a fork (not counted here). That \
+         is one reading per project, as where tags have push dates (GraphQL with the metadata database); through \
+         REST a tag's date may be a build date, and a repository listed after the last reading of its project's \
+         refs reads them again. A naive client (the branch list once per repository, `GET \
          /projects/:id/merge_requests/:iid` once per merge request): {naive}, {:.0}× the minimum.\n\n",
         data.expired.len(),
         data.gone.len(),
@@ -681,23 +685,23 @@ mod tests {
     fn minimum_and_naive() {
         let s = shape();
         assert_eq!(s.present_branches(), 50);
-        assert_eq!(s.branch_pages(), 2);
+        assert_eq!(s.branch_pages(), 3);
         assert_eq!(s.named_mrs(), 250);
         let min = s.minimum_lookups();
-        assert_eq!(min["GET branches"], 20 * 2);
-        assert_eq!(min["GET git_tags"], 20 * 2);
+        assert_eq!(min["GET branches"], 20 * 3);
+        assert_eq!(min["GET git_tags"], 20 * 3);
         assert_eq!(min["GET merge_requests"], 20 * 3);
         assert_eq!(s.naive_lookups(), 20 * (2 + 250));
-        // (c): all 100 branches there, a full keyset page, an empty one and the count.
-        assert_eq!(s.minimum_lookups_nothing_gone(), 20 * (3 + 2 + 3));
+        // (c): all 100 branches there, a full keyset page, an empty one and the counts.
+        assert_eq!(s.minimum_lookups_nothing_gone(), 20 * (4 + 3 + 3));
         // 200 branches, 100 there: one full keyset page, then an empty one.
         let full = Shape {
             branches: 200,
             ..s.clone()
         };
-        assert_eq!(full.branch_pages(), 3);
+        assert_eq!(full.branch_pages(), 4);
         let more = Shape { branches: 202, ..s };
-        assert_eq!(more.branch_pages(), 3);
+        assert_eq!(more.branch_pages(), 4);
     }
 
     #[test]
