@@ -114,15 +114,28 @@ impl EntryApi<'_> {
             }
             _ => {}
         }
-        let requested = Instant::now();
-        let as_of = Timestamp::now() - GITLAB_CACHE;
-        let read = self.client().ref_names(project_id, kind).await.map(|names| {
-            Arc::new(RefList {
-                slugs: names.iter().map(|name| slug(name)).collect(),
-                as_of,
-                requested,
-            })
-        });
+        let mut attempts = 0;
+        let read = loop {
+            attempts += 1;
+            let requested = Instant::now();
+            let as_of = Timestamp::now() - GITLAB_CACHE;
+            match self.client().ref_names(project_id, kind).await {
+                Ok(names) => {
+                    break Ok(Arc::new(RefList {
+                        slugs: names.iter().map(|name| slug(name)).collect(),
+                        as_of,
+                        requested,
+                    }));
+                }
+                // A list that changed while it was read (a 422 for a page
+                // token whose branch was deleted meanwhile, counts that
+                // moved) is read once more before the pass gives up on it.
+                Err(err) if attempts < 2 && changed_while_read(&err) => {
+                    tracing::debug!(project_id, error = %err, "the ref list changed while it was read; reading it again");
+                }
+                Err(err) => break Err(err),
+            }
+        };
         *latest = Some(read.clone());
         read
     }
@@ -192,6 +205,11 @@ impl EntryApi<'_> {
             .map(|iid| (*iid, known(iid).unwrap_or(MergeRequestState::NotFound)))
             .collect())
     }
+}
+
+/// Whether a ref list failed in a way a second reading may not.
+fn changed_while_read(err: &ApiError) -> bool {
+    matches!(err, ApiError::Untrusted { .. } | ApiError::Status { status: 422, .. })
 }
 
 #[cfg(test)]

@@ -591,21 +591,26 @@ fn a_forks_merge_requests_do_not_judge_its_tags() {
     assert_eq!(fake.tag_names(20), ["mr-12-0123abcd"]);
 }
 
-#[test]
-fn offset_pages_shifted_by_a_branch_deleted_and_another_created_delete_nothing() {
-    // 150 branches `b000`…`b149`, no keyset pages: while page 1's answer is
-    // on its way, `b010` is deleted and `zzz` created. Page 2 then starts
-    // one branch later and skips `b100`, with the count unchanged.
+/// 150 branches `b000`…`b149` paged by offset only; tags `b100-…` (its
+/// branch is there) and `gone-…`.
+fn shifted_seed() -> Seed {
     let names: Vec<String> = (0..150).map(|i| format!("b{i:03}")).collect();
     let mut branches: Vec<Branch> = names.iter().map(Branch::new).collect();
     branches[0] = Branch::default_branch("b000");
     let tags = vec![tag_aged("b100-0123abcd", 2 * DAY), tag_aged("gone-0123abcd", 2 * DAY)];
-    let seed = Seed {
+    Seed {
         branches: [(1, branches)].into(),
         branch_keyset_pagination: false,
         ..seed(vec![project(1, "acme/shop", vec![repo(10, "app", tags)])])
-    };
-    let fake = std::sync::Arc::new(FakeGitlab::start(seed).unwrap());
+    }
+}
+
+#[test]
+fn offset_pages_shifted_by_a_branch_deleted_and_another_created_delete_nothing() {
+    // While page 1's answer is on its way, `b010` is deleted and `zzz`
+    // created. Page 2 then starts one branch later and skips `b100`, with
+    // the count unchanged.
+    let fake = std::sync::Arc::new(FakeGitlab::start(shifted_seed()).unwrap());
     fake.set_faults(Faults {
         rules: vec![
             FaultRule::times(Route::Branches, Fault::Delay(std::time::Duration::from_secs(2)), 1)
@@ -628,19 +633,50 @@ fn offset_pages_shifted_by_a_branch_deleted_and_another_created_delete_nothing()
     };
     let r = once(&fake, &config(), &["--api", "rest"]);
     swapper.join().unwrap();
-    assert_eq!(r.code, 1, "{}", r.all());
+    // The two readings differ, so the list is read once more, whole and
+    // unchanged this time: b100 is there, `gone` is not.
+    assert_eq!(r.code, 0, "{}", r.all());
     assert!(fake.tag_names(10).contains(&"b100-0123abcd".to_owned()), "{}", r.all());
-    assert_eq!(kept_for(&r, "ref_unknown"), ["b100-0123abcd", "gone-0123abcd"]);
-    let failed = r.ops("ref_lookup_failed");
-    assert_eq!(failed.len(), 1, "{}", r.all());
-    assert!(
-        failed[0]["error"]
-            .as_str()
-            .unwrap()
-            .contains("two readings of the branches"),
-        "{}",
-        r.all()
-    );
+    assert_eq!(kept_for(&r, "too_new"), ["b100-0123abcd"]);
+    assert_eq!(ref_gone(&r, "deleted").len(), 1);
+    // Count, 2 pages, 2 pages again; then the same once more.
+    assert_eq!(fake.stats().count(Route::Branches), 10, "{}", r.all());
+
+    // Changing on every reading, it is never trusted.
+    let fake = std::sync::Arc::new(FakeGitlab::start(shifted_seed()).unwrap());
+    fake.set_faults(Faults {
+        rules: vec![FaultRule::always(
+            Route::Branches,
+            Fault::Delay(std::time::Duration::from_millis(300)),
+        )],
+        ..Faults::default()
+    });
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churner = {
+        let (fake, stop) = (std::sync::Arc::clone(&fake), std::sync::Arc::clone(&stop));
+        std::thread::spawn(move || {
+            for i in 0.. {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                // One deleted, one created: the count stays, the pages shift.
+                fake.delete_branch(1, &format!("b{:03}", i % 90 + 1));
+                fake.add_branch(1, Branch::new(format!("z{i:04}")));
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                fake.add_branch(1, Branch::new(format!("b{:03}", i % 90 + 1)));
+                fake.delete_branch(1, &format!("z{i:04}"));
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        })
+    };
+    let r = once(&fake, &config(), &["--api", "rest"]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    churner.join().unwrap();
+    assert!(fake.tag_names(10).contains(&"b100-0123abcd".to_owned()), "{}", r.all());
+    if r.code == 1 {
+        assert_eq!(kept_for(&r, "ref_unknown"), ["b100-0123abcd", "gone-0123abcd"]);
+        assert_eq!(r.ops("ref_lookup_failed").len(), 1, "{}", r.all());
+    }
 }
 
 #[test]
@@ -698,4 +734,48 @@ fn a_project_whose_branches_cannot_be_read_is_one_error_however_many_repositorie
     assert_eq!(r.ops("ref_lookup_failed").len(), 1, "{}", r.all());
     assert_eq!(r.finished()["errors"], 1);
     assert_eq!(kept_for(&r, "ref_unknown").len(), 9);
+}
+
+#[test]
+fn a_keyset_page_token_whose_branch_was_deleted_is_read_again() {
+    // Keyset pages: `b099` ends page 1 and is deleted before page 2 is asked
+    // for with it as its token; GitLab answers 422, and the list is read
+    // once more.
+    let mut seed = shifted_seed();
+    seed.branch_keyset_pagination = true;
+    let fake = std::sync::Arc::new(FakeGitlab::start(seed).unwrap());
+    fake.set_faults(Faults {
+        rules: vec![
+            FaultRule::times(Route::Branches, Fault::Delay(std::time::Duration::from_secs(1)), 1)
+                // The count comes first, then page 1.
+                .after(1),
+        ],
+        ..Faults::default()
+    });
+    let deleter = {
+        let fake = std::sync::Arc::clone(&fake);
+        std::thread::spawn(move || {
+            while fake.arrived(Route::Branches) < 2 {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            assert!(fake.delete_branch(1, "b099"));
+        })
+    };
+    let r = once(&fake, &config(), &["--api", "rest"]);
+    deleter.join().unwrap();
+    assert_eq!(r.code, 0, "{}", r.all());
+    let statuses: Vec<u16> = fake
+        .stats()
+        .requests
+        .iter()
+        .filter(|request| request.route == Route::Branches)
+        .map(|request| request.status)
+        .collect();
+    assert_eq!(
+        statuses,
+        [200, 200, 422, 200, 200, 200, 200],
+        "count, pages, the 422; then all again"
+    );
+    assert_eq!(kept_for(&r, "too_new"), ["b100-0123abcd"]);
+    assert_eq!(ref_gone(&r, "deleted").len(), 1);
 }
