@@ -29,7 +29,7 @@ use futures_util::stream::{self, StreamExt};
 use jiff::Timestamp;
 use tracing::{Instrument, Span};
 
-use crate::config::{AgeFrom, Config, Entry};
+use crate::config::{AgeFrom, Config, Entry, EntryRule};
 use crate::gitlab::{
     ApiError, Backend, DeleteResult, Digest, EntryApi, Listed, MergeRequestState, Owner, PushDate, RefKind, RefList,
     Repository,
@@ -196,7 +196,10 @@ fn rule_name<'a>(entry: &'a Entry, repository: &Repository, tag: &str) -> Option
 /// The branch or merge request a tag names, under its governing rule's
 /// `delete_when_ref_gone` (`None`: it names none, or the rule has none).
 fn tag_ref(entry: &Entry, repository: &Repository, tag: &str) -> Option<TagRef> {
-    let rule = entry.rule_for(&repository.path, tag)?;
+    rule_tag_ref(entry.rule_for(&repository.path, tag)?, tag)
+}
+
+fn rule_tag_ref(rule: &EntryRule, tag: &str) -> Option<TagRef> {
     rule.rule.policy.delete_when_ref_gone.as_ref()?.tag_ref(tag)
 }
 
@@ -892,10 +895,10 @@ impl Candidates {
         match listed {
             Listed::Record(record) => {
                 self.without_push_date += u64::from(record.published.is_none());
+                let rule = entry.rule_for(&repository.path, &record.name);
                 // The date is the governing rule's `age_from` (a tag no rule
                 // governs is not wanted, so the first rule's is only a fallback).
-                let age_from = entry
-                    .rule_for(&repository.path, &record.name)
+                let age_from = rule
                     .or(entry.rules.first())
                     .map_or(AgeFrom::Published, |rule| rule.age_from);
                 let created = match (age_from, record.published) {
@@ -907,7 +910,9 @@ impl Candidates {
                     (AgeFrom::Created, _) => record.created,
                 };
                 // Unknown until asked, and only asked where it decides.
-                let ref_state = tag_ref(entry, repository, &record.name).map(|_| RefState::Unknown);
+                let ref_state = rule
+                    .and_then(|rule| rule_tag_ref(rule, &record.name))
+                    .map(|_| RefState::Unknown);
                 self.facts.push(TagFacts {
                     name: record.name,
                     created,

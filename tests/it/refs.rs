@@ -591,6 +591,30 @@ fn a_forks_merge_requests_do_not_judge_its_tags() {
     assert_eq!(fake.tag_names(20), ["mr-12-0123abcd"]);
 }
 
+/// Runs `change` on the fake while the `nth` request of `route` is being
+/// answered: that answer is held back 2 s, and `change` runs 300 ms after
+/// the request arrived (GitLab has read its page by then). Join the handle
+/// after the run.
+fn while_answering(
+    fake: &std::sync::Arc<FakeGitlab>,
+    route: Route,
+    nth: u32,
+    change: impl FnOnce(&FakeGitlab) + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+    fake.set_faults(Faults {
+        rules: vec![FaultRule::times(route, Fault::Delay(std::time::Duration::from_secs(2)), 1).after(nth - 1)],
+        ..Faults::default()
+    });
+    let fake = std::sync::Arc::clone(fake);
+    std::thread::spawn(move || {
+        while fake.arrived(route) < u64::from(nth) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        change(&fake);
+    })
+}
+
 /// 150 branches `b000`…`b149` paged by offset only; tags `b100-…` (its
 /// branch is there) and `gone-…`.
 fn shifted_seed() -> Seed {
@@ -611,26 +635,11 @@ fn offset_pages_shifted_by_a_branch_deleted_and_another_created_delete_nothing()
     // created. Page 2 then starts one branch later and skips `b100`, with
     // the count unchanged.
     let fake = std::sync::Arc::new(FakeGitlab::start(shifted_seed()).unwrap());
-    fake.set_faults(Faults {
-        rules: vec![
-            FaultRule::times(Route::Branches, Fault::Delay(std::time::Duration::from_secs(2)), 1)
-                // The count comes first, then page 1.
-                .after(1),
-        ],
-        ..Faults::default()
+    // The count comes first, then page 1.
+    let swapper = while_answering(&fake, Route::Branches, 2, |fake| {
+        assert!(fake.delete_branch(1, "b010"));
+        fake.add_branch(1, Branch::new("zzz"));
     });
-    let swapper = {
-        let fake = std::sync::Arc::clone(&fake);
-        std::thread::spawn(move || {
-            while fake.arrived(Route::Branches) < 2 {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            // Page 1 is read at once and answered 2 s later: change the branches meanwhile.
-            std::thread::sleep(std::time::Duration::from_millis(300));
-            assert!(fake.delete_branch(1, "b010"));
-            fake.add_branch(1, Branch::new("zzz"));
-        })
-    };
     let r = once(&fake, &config(), &["--api", "rest"]);
     swapper.join().unwrap();
     // The two readings differ, so the list is read once more, whole and
@@ -690,20 +699,11 @@ fn a_branch_list_read_before_a_repository_was_listed_is_read_again() {
         .repositories
         .push(repo(11, "worker", vec![tag_aged("main-0123abcd", 2 * DAY)]));
     let fake = std::sync::Arc::new(FakeGitlab::start(seed).unwrap());
-    fake.set_faults(Faults {
-        rules: vec![FaultRule::times(Route::GitTags, Fault::Delay(std::time::Duration::from_secs(1)), 1).after(2)],
-        ..Faults::default()
+    // app's git tag list: count, page, then the count after it.
+    let changer = while_answering(&fake, Route::GitTags, 3, |fake| {
+        fake.add_branch(1, Branch::new("feature/new"));
+        fake.add_tag(11, tag_aged("feature-new-0123abcd", 10 * DAY));
     });
-    let changer = {
-        let fake = std::sync::Arc::clone(&fake);
-        std::thread::spawn(move || {
-            while fake.arrived(Route::GitTags) < 3 {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            fake.add_branch(1, Branch::new("feature/new"));
-            fake.add_tag(11, tag_aged("feature-new-0123abcd", 10 * DAY));
-        })
-    };
     let r = once(&fake, &config(), &["--api", "rest", "--concurrency", "1"]);
     changer.join().unwrap();
     assert_eq!(r.code, 0, "{}", r.all());
@@ -744,23 +744,8 @@ fn a_keyset_page_token_whose_branch_was_deleted_is_read_again() {
     let mut seed = shifted_seed();
     seed.branch_keyset_pagination = true;
     let fake = std::sync::Arc::new(FakeGitlab::start(seed).unwrap());
-    fake.set_faults(Faults {
-        rules: vec![
-            FaultRule::times(Route::Branches, Fault::Delay(std::time::Duration::from_secs(1)), 1)
-                // The count comes first, then page 1.
-                .after(1),
-        ],
-        ..Faults::default()
-    });
-    let deleter = {
-        let fake = std::sync::Arc::clone(&fake);
-        std::thread::spawn(move || {
-            while fake.arrived(Route::Branches) < 2 {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            assert!(fake.delete_branch(1, "b099"));
-        })
-    };
+    // The count comes first, then page 1.
+    let deleter = while_answering(&fake, Route::Branches, 2, |fake| assert!(fake.delete_branch(1, "b099")));
     let r = once(&fake, &config(), &["--api", "rest"]);
     deleter.join().unwrap();
     assert_eq!(r.code, 0, "{}", r.all());

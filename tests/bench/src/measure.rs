@@ -180,6 +180,28 @@ struct Waited {
     at: Instant,
 }
 
+/// Spawns `cmd` and waits at most `timeout` for it (then kills it): its
+/// exit code (`None` if killed, or ended by a signal) and its wall time.
+/// For runs measured by the fake's statistics, not by `wait4`.
+pub fn spawn_and_wait(cmd: &mut Command, timeout: Duration) -> Result<(Option<i32>, Duration), String> {
+    let started = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", cmd.get_program().to_string_lossy()))?;
+    let exit = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status.code();
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Ok((exit, started.elapsed()))
+}
+
 /// Spawns `cmd`, waits for it (at most `timeout`, then SIGKILL) and measures it.
 pub fn run(cmd: &mut Command, timeout: Duration) -> io::Result<Measured> {
     let spawned_ns = mono_ns();

@@ -19,10 +19,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fake_gitlab::{Branch, FakeGitlab, Faults, MergeRequest, MergeRequestState, Project, Repository, Route, Seed, Tag};
 
+use crate::report::median;
 use crate::scenario::{Api, TOKEN};
 use crate::{Args, TOOL_VARS};
 
@@ -432,22 +433,7 @@ fn run_once(binary: &Path, data: &RefsData, runs_dir: &Path, args: &Args, which:
         .stdin(Stdio::null())
         .stdout(log("stdout.log")?)
         .stderr(log("stderr.log")?);
-    let started = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
-    let exit = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status.code();
-        }
-        if started.elapsed() > args.timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let wall = started.elapsed();
+    let (exit, wall) = crate::measure::spawn_and_wait(&mut cmd, args.timeout)?;
     let stats = fake.stats();
     let mut seen = BTreeSet::new();
     let lookup_repeats = stats
@@ -502,15 +488,6 @@ fn run_once(binary: &Path, data: &RefsData, runs_dir: &Path, args: &Args, which:
         run.exit
     );
     Ok(run)
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    match xs.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => xs[n / 2],
-        n => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
-    }
 }
 
 /// Every run: per latency and round, REST then GraphQL, each with the rule

@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fake_gitlab::{FakeGitlab, Faults, Throttle, ThrottleHeaders};
 
@@ -130,22 +130,7 @@ fn run_one(
         .stdin(Stdio::null())
         .stdout(file)
         .stderr(Stdio::null());
-    let started = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
-    let exit = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status.code();
-        }
-        if started.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let wall = started.elapsed();
+    let (exit, wall) = crate::measure::spawn_and_wait(&mut cmd, timeout)?;
     let stats = fake.stats();
     Ok(TrafficRun {
         headers: name,

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use fake_gitlab::{FakeGitlab, Faults, Project, Repository, Route, Seed, Tag};
 
+use crate::report::median;
 use crate::scenario::{EXPIRED_AGE, LIMIT_DAYS, TOKEN, YOUNG_AGE};
 use crate::{Args, TOOL_VARS};
 
@@ -160,15 +161,6 @@ fn run_once(binary: &Path, data: &BigRepo, dir: &Path, args: &Args, parallel: bo
 
 fn label(parallel: bool) -> &'static str {
     if parallel { "walkers" } else { "page after page" }
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    match xs.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => xs[n / 2],
-        n => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
-    }
 }
 
 /// Runs the comparison `args.rounds` times; the report's section, and

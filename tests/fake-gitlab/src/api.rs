@@ -299,8 +299,8 @@ pub(crate) fn execute(shared: &Shared, target: &Target, ctx: &Ctx<'_>) -> Reply 
         Target::Tags { id, rid } => tags(shared, ctx, id, rid),
         Target::TagDetail { id, rid, name } => tag_detail(shared, id, rid, name),
         Target::DeleteTag { id, rid, name } => delete_tag(shared, id, rid, name),
-        Target::Branches { id } => branches(shared, ctx, id),
-        Target::GitTags { id } => git_tags(shared, ctx, id),
+        Target::Branches { id } => git_refs(shared, ctx, id, GitRefs::Branches),
+        Target::GitTags { id } => git_refs(shared, ctx, id, GitRefs::Tags),
         Target::MergeRequests { id } => merge_requests(shared, ctx, id),
         Target::MethodNotAllowed | Target::NotFound | Target::Graphql => unreachable!("handled above"),
     }
@@ -797,31 +797,17 @@ fn delete_tag(shared: &Shared, id: &str, rid: &str, name: &str) -> Reply {
     }
 }
 
-/// `GET /projects/:id/repository/branches`: Gitaly's keyset pages with
-/// `pagination=keyset` (and the feature flag), else offset pages.
-fn branches(shared: &Shared, ctx: &Ctx<'_>, id: &str) -> Reply {
-    let reg = shared.registry();
-    let Some(project) = reg.find_project(id) else {
-        return project_not_found();
-    };
-    let mut errors = Vec::new();
-    let p = pagination(ctx, &mut errors);
-    if let Err(r) = validation(errors) {
-        return r;
-    }
-    let refs = Refs {
-        names: project.branches.keys().map(String::as_str).collect(),
-        cut: project.branch_cut,
-        prefix: "refs/heads/",
-    };
-    ref_pages(ctx, p, reg.branch_keyset_pagination, &refs, |n| {
-        branch_entity(ctx, project, n)
-    })
+/// Which of a project's Git refs a listing serves.
+#[derive(Clone, Copy)]
+enum GitRefs {
+    Branches,
+    Tags,
 }
 
-/// `GET /projects/:id/repository/tags`: paged like the branches (the
-/// same flag; GitLab's pager is the same for both).
-fn git_tags(shared: &Shared, ctx: &Ctx<'_>, id: &str) -> Reply {
+/// `GET /projects/:id/repository/branches` and `…/repository/tags`:
+/// Gitaly's keyset pages with `pagination=keyset` (and the feature flag,
+/// which GitLab's one pager reads for both), else offset pages.
+fn git_refs(shared: &Shared, ctx: &Ctx<'_>, id: &str, kind: GitRefs) -> Reply {
     let reg = shared.registry();
     let Some(project) = reg.find_project(id) else {
         return project_not_found();
@@ -831,13 +817,21 @@ fn git_tags(shared: &Shared, ctx: &Ctx<'_>, id: &str) -> Reply {
     if let Err(r) = validation(errors) {
         return r;
     }
-    let refs = Refs {
-        names: project.git_tags.iter().map(String::as_str).collect(),
-        cut: None,
-        prefix: "refs/tags/",
+    let refs = match kind {
+        GitRefs::Branches => Refs {
+            names: project.branches.keys().map(String::as_str).collect(),
+            cut: project.branch_cut,
+            prefix: "refs/heads/",
+        },
+        GitRefs::Tags => Refs {
+            names: project.git_tags.iter().map(String::as_str).collect(),
+            cut: None,
+            prefix: "refs/tags/",
+        },
     };
-    ref_pages(ctx, p, reg.branch_keyset_pagination, &refs, |n| {
-        git_tag_entity(ctx, project, n)
+    ref_pages(ctx, p, reg.branch_keyset_pagination, &refs, |n| match kind {
+        GitRefs::Branches => branch_entity(ctx, project, n),
+        GitRefs::Tags => git_tag_entity(ctx, project, n),
     })
 }
 
